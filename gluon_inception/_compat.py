@@ -1,0 +1,48 @@
+"""Import MXNet safely on every supported Python.
+
+MXNet 1.9.1 still refers to numpy aliases (``np.bool``, ``np.int`` ...) that numpy 1.24
+removed. numpy 1.23.5 keeps them but has no wheel for Python 3.12, so on 3.12 we run on
+numpy 1.26 and restore the aliases before MXNet is imported. This is the only module that
+knows about it; everything else does ``from ._compat import mx``.
+"""
+import sys
+
+import numpy as np
+
+_REMOVED_ALIASES = {
+    "bool": bool,
+    "int": int,
+    "float": float,
+    "complex": complex,
+    "object": object,
+    "str": str,
+}
+
+
+def _restore_numpy_aliases():
+    for name, value in _REMOVED_ALIASES.items():
+        if name not in np.__dict__:
+            setattr(np, name, value)
+
+
+if int(np.__version__.split(".")[0]) >= 2:
+    raise ImportError(
+        "gluon-inception needs numpy < 2 because MXNet 1.9.1 does not import with numpy %s. "
+        "Install a supported numpy: pip install 'numpy<1.24' (Python <= 3.11) or "
+        "'numpy>=1.26,<2' (Python 3.12)." % np.__version__
+    )
+
+_restore_numpy_aliases()
+
+try:
+    import mxnet as mx  # noqa: E402
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "gluon-inception needs MXNet 1.9.1, which is not installed (%s). Install the CPU build "
+        "with `pip install gluon-inception[cpu]` or the CUDA 11.2 build with "
+        "`pip install gluon-inception[gpu]`." % err
+    ) from err
+
+PY312 = sys.version_info >= (3, 12)
+
+__all__ = ["mx", "np", "PY312"]

@@ -1,0 +1,48 @@
+"""The ``gluon-inception`` console script.
+
+Each subcommand lives in its own module that defines ``configure_parser(parser)`` and
+``main(args) -> int``; modules are imported only when their subcommand runs, so
+``gluon-inception --help`` stays fast.
+"""
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Later features add their subcommand here.
+COMMANDS = {
+    "info": ("gluon_inception.cli_info", "show versions, models and the devices this install can use"),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="gluon-inception",
+        description="GoogLeNet (Inception v1) for Apache MXNet Gluon.",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version="gluon-inception " + __version__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, description=help_text)
+        sp.set_defaults(_module=module_name)
+        importlib.import_module(module_name).configure_parser(sp)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_module", None):
+        parser.print_help()
+        return 2
+    module = importlib.import_module(args._module)
+    try:
+        return module.main(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

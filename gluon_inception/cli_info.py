@@ -1,0 +1,40 @@
+"""``gluon-inception info``: what this installation has."""
+import platform
+
+
+def configure_parser(parser):
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def collect():
+    """Versions of the stack and the devices MXNet sees, as a dict."""
+    from . import __version__, list_models
+    from ._compat import mx, np
+
+    info = {
+        "gluon_inception": __version__,
+        "python": platform.python_version(),
+        "mxnet": mx.__version__,
+        "numpy": np.__version__,
+        "gpus": mx.context.num_gpus(),
+        "models": list_models(),
+    }
+    try:
+        import horovod
+
+        info["horovod"] = horovod.__version__
+    except ImportError:
+        info["horovod"] = None
+    return info
+
+
+def main(args):
+    info = collect()
+    if args.json:
+        import json
+
+        print(json.dumps(info, indent=2))
+    else:
+        for key, value in info.items():
+            print("%-16s %s" % (key, value))
+    return 0

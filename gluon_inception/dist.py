@@ -1,0 +1,132 @@
+"""The one place that knows about ranks: Horovod when it is there, a single process otherwise.
+
+Every other module asks :func:`get` for the current :class:`Dist` instead of importing
+Horovod itself, so the same code runs under ``horovodrun -np N`` and as a plain script.
+"""
+import logging
+import os
+
+import numpy as np
+
+from ._compat import mx
+
+log = logging.getLogger(__name__)
+
+_LAUNCHER_VARS = ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+
+
+class Dist:
+    """Rank information and collectives for the running job.
+
+    Attributes
+    ----------
+    rank, size, local_rank, local_size : int
+        Horovod's values, or 0/1/0/1 for a single process.
+    hvd : module or None
+        ``horovod.mxnet`` when Horovod is initialised, else ``None``.
+    """
+
+    def __init__(self, hvd=None):
+        self.hvd = hvd
+        if hvd is None:
+            self.rank, self.size, self.local_rank, self.local_size = 0, 1, 0, 1
+        else:
+            self.rank, self.size = hvd.rank(), hvd.size()
+            self.local_rank, self.local_size = hvd.local_rank(), hvd.local_size()
+
+    @property
+    def is_root(self):
+        """True on rank 0, the rank that writes files and draws progress."""
+        return self.rank == 0
+
+    @property
+    def distributed(self):
+        """True when more than one rank takes part."""
+        return self.size > 1
+
+    def context(self):
+        """The device for this rank: GPU ``local_rank`` when GPUs exist, else the CPU."""
+        num_gpus = mx.context.num_gpus()
+        if num_gpus == 0:
+            return mx.cpu()
+        if self.local_rank >= num_gpus:
+            raise RuntimeError(
+                "rank %d wants GPU %d but this host has only %d GPU(s): start at most %d "
+                "processes per host (horovodrun -np ... -H host:%d)."
+                % (self.rank, self.local_rank, num_gpus, num_gpus, num_gpus)
+            )
+        return mx.gpu(self.local_rank)
+
+    def allreduce_sum(self, values, name):
+        """Sum a 1-D list or array of floats over all ranks; returns a numpy float64 array."""
+        arr = np.asarray(values, dtype=np.float64)
+        if self.hvd is None or self.size == 1:
+            return arr
+        # float64 so that large counts (ImageNet has 1.28M images) stay exact.
+        nd = mx.nd.array(arr, dtype="float64")
+        out = self.hvd.allreduce(nd, average=False, name=name)
+        return out.asnumpy()
+
+    def broadcast_parameters(self, params, root_rank=0):
+        """Give every rank rank 0's parameter values (after init and after resume)."""
+        if self.hvd is not None and self.size > 1:
+            self.hvd.broadcast_parameters(params, root_rank=root_rank)
+
+    def barrier(self, name="barrier"):
+        """Block until every rank arrives (an allreduce of one number)."""
+        if self.hvd is not None and self.size > 1:
+            self.allreduce_sum([1.0], name=name)
+
+    def __repr__(self):
+        return "Dist(rank=%d, size=%d, local_rank=%d, horovod=%s)" % (
+            self.rank,
+            self.size,
+            self.local_rank,
+            self.hvd is not None,
+        )
+
+
+_CURRENT = None
+
+
+def launched_by_horovod():
+    """True when a launcher (horovodrun/mpirun) started this process as one of several ranks."""
+    return any(var in os.environ for var in _LAUNCHER_VARS)
+
+
+def get(use_horovod=True):
+    """Return the job's :class:`Dist`, initialising Horovod on first use.
+
+    Parameters
+    ----------
+    use_horovod : bool
+        When False, or when Horovod is not installed, run as a single process. A process
+        started by ``horovodrun`` without Horovod installed is an error, because every
+        rank would silently train alone.
+    """
+    global _CURRENT
+    if _CURRENT is not None:
+        return _CURRENT
+    hvd = None
+    if use_horovod:
+        try:
+            import horovod.mxnet as hvd_module
+        except ImportError as err:
+            if launched_by_horovod():
+                raise RuntimeError(
+                    "this process was started by horovodrun but horovod.mxnet cannot be "
+                    "imported (%s). Build Horovod with MXNet support: see the installation "
+                    "docs (HOROVOD_WITH_MXNET=1 pip install --no-build-isolation horovod)." % err
+                ) from err
+            log.warning("Horovod is not installed: running as a single process.")
+        else:
+            hvd_module.init()
+            hvd = hvd_module
+    _CURRENT = Dist(hvd)
+    return _CURRENT
+
+
+def reset():
+    """Forget the cached :class:`Dist` (tests use this)."""
+    global _CURRENT
+    _CURRENT = None

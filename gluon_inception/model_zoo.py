@@ -1,0 +1,113 @@
+"""Model names and factories: :func:`get_model`, :func:`list_models`, :func:`register_model`."""
+from ._compat import mx
+from .googlenet import GoogLeNet
+
+_MODELS = {}
+
+
+def register_model(name=None):
+    """Decorator that makes a factory function available to :func:`get_model` by name."""
+
+    def wrap(factory):
+        key = (name or factory.__name__).lower()
+        if key in _MODELS:
+            raise ValueError("model name %r is already registered" % key)
+        _MODELS[key] = factory
+        return factory
+
+    return wrap
+
+
+def list_models():
+    """Sorted names accepted by :func:`get_model`.
+
+    Examples
+    --------
+    >>> from gluon_inception import list_models
+    >>> 'googlenet' in list_models()
+    True
+    """
+    return sorted(_MODELS)
+
+
+def get_model(name, **kwargs):
+    """Build a registered model by name.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`list_models` (case-insensitive).
+    **kwargs
+        Passed to the model's factory, e.g. ``classes=10``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> from gluon_inception import get_model
+    >>> net = get_model('googlenet_gluoncv', classes=10)
+    >>> net.topology
+    'gluoncv'
+    """
+    key = str(name).lower()
+    if key not in _MODELS:
+        raise ValueError("unknown model %r: known models are %s" % (name, ", ".join(list_models())))
+    return _MODELS[key](**kwargs)
+
+
+def _initialize(net, ctx, init):
+    if init is None:
+        init = mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2)
+    net.initialize(init, ctx=ctx if ctx is not None else mx.cpu())
+    return net
+
+
+@register_model()
+def googlenet(classes=1000, topology="paper", aux_logits=False, ctx=None, init=None, **kwargs):
+    """Build a GoogLeNet with initialised parameters.
+
+    Parameters
+    ----------
+    classes : int, default 1000
+        Number of output classes.
+    topology : {"paper", "gluoncv"}, default "paper"
+        See :class:`GoogLeNet`.
+    aux_logits : bool, default False
+        Add the auxiliary heads (returned only while training).
+    ctx : mxnet.Context or list of Context, default ``mx.cpu()``
+        Where the parameters are initialised.
+    init : mxnet.init.Initializer, optional
+        Defaults to MSRA (He) initialisation, ``Xavier(gaussian, in, 2)``.
+    **kwargs
+        Passed to :class:`GoogLeNet` (``dropout``, ``norm_layer``, ``norm_kwargs``).
+
+    Returns
+    -------
+    GoogLeNet
+
+    Examples
+    --------
+    >>> import mxnet as mx
+    >>> from gluon_inception import googlenet
+    >>> net = googlenet(classes=10)
+    >>> net(mx.nd.zeros((1, 3, 224, 224))).shape
+    (1, 10)
+    """
+    net = GoogLeNet(classes=classes, topology=topology, aux_logits=aux_logits, **kwargs)
+    return _initialize(net, ctx, init)
+
+
+@register_model()
+def googlenet_paper(**kwargs):
+    """:func:`googlenet` with ``topology="paper"`` (true 5x5 branches), as the book chapter built it."""
+    return googlenet(topology="paper", **kwargs)
+
+
+@register_model()
+def googlenet_gluoncv(**kwargs):
+    """:func:`googlenet` with ``topology="gluoncv"`` (3x3 third branch), the shape of GluonCV's and
+    torchvision's published weights."""
+    return googlenet(topology="gluoncv", **kwargs)

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up a virtual environment with everything gluon-inception needs, in the one order that works:
+# the pinned scientific stack and MXNet first, then Horovod built against that MXNet.
+#
+#   bash scripts/setup.sh                # .venv with the CPU build of MXNet
+#   VENV=/path/venv bash scripts/setup.sh
+#   GPU=1 bash scripts/setup.sh          # mxnet-cu112 instead of the CPU build
+#
+# Only Python (3.8-3.11) and pip are needed. Re-running it is cheap: finished steps are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+EXTRAS=${EXTRAS:-test,onnx,docs}
+if [ "${GPU:-0}" = "1" ]; then FLAVOUR=gpu; else FLAVOUR=cpu; fi
+
+say() { printf '\n== %s\n' "$*"; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating virtual environment $VENV with $($PYTHON --version)"
+    "$PYTHON" -m venv "$VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+"${PIP[@]}" install -q --upgrade pip wheel "setuptools<70"
+
+say "installing gluon-inception[$FLAVOUR,$EXTRAS] (editable)"
+"${PIP[@]}" install -q -e ".[$FLAVOUR,$EXTRAS]"
+
+if "$VENV/bin/python" -c "import horovod.mxnet" 2>/dev/null; then
+    say "Horovod with MXNet support is already installed"
+else
+    say "building Horovod 0.28.1 against the installed MXNet (about 2 minutes on 2 cores)"
+    # --no-build-isolation: the build must see the installed mxnet to compile its MXNet ops.
+    HOROVOD_WITH_MXNET=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 \
+    HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
+        "${PIP[@]}" install -q --no-build-isolation "horovod==0.28.1"
+fi
+"$VENV/bin/horovodrun" --check-build | grep -q "\[X\] MXNet" || {
+    echo "Horovod was built without MXNet support; see docs/installation" >&2
+    exit 1
+}
+say "environment ready: $VENV"
