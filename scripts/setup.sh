@@ -35,8 +35,11 @@ else
     HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
         "${PIP[@]}" install -q --no-build-isolation "horovod==0.28.1"
 fi
-"$VENV/bin/horovodrun" --check-build | grep -q "\[X\] MXNet" || {
-    echo "Horovod was built without MXNet support; see docs/installation" >&2
-    exit 1
-}
+build_info=$("$VENV/bin/horovodrun" --check-build)
+case "$build_info" in
+    *"[X] MXNet"*) ;;
+    *) echo "$build_info" >&2
+       echo "Horovod was built without MXNet support: uninstall it and re-run this script" >&2
+       exit 1 ;;
+esac
 say "environment ready: $VENV"
