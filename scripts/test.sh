@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 VENV=${VENV:-.venv}
-"$VENV/bin/ruff" check gluon_inception tests examples bench
+"$VENV/bin/ruff" check .
 PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/python" -m pytest "$@"
