@@ -13,6 +13,7 @@ COMMANDS = {
     "info": ("gluon_inception.cli_info", "show versions, models and the devices this install can use"),
     "prepare": ("gluon_inception.cli_prepare", "turn image folders (or the demo digits) into record files"),
     "train": ("gluon_inception.cli_train", "train GoogLeNet (Horovod or one process) with checkpoints and logs"),
+    "plot": ("gluon_inception.cli_plot", "draw a run's loss/accuracy per epoch (lr changes marked) to a PNG"),
 }
 
 
