@@ -10,6 +10,7 @@ official validation set (the ``test`` split) and ``val`` is carved out of ``sour
 """
 import logging
 import os
+import shutil
 
 import numpy as np
 
@@ -45,6 +46,8 @@ def _write_source_images(source, image_size, seed):
         with open(marker, encoding="utf-8") as f:
             if f.read() == stamp:
                 return
+    if os.path.isdir(source):
+        shutil.rmtree(source)  # incomplete or made with other settings: start clean
     digits = load_digits()
     images, targets = digits.images, digits.target  # (1797, 8, 8) in 0..16, (1797,)
     rng = np.random.RandomState(seed)
@@ -62,11 +65,10 @@ def _write_source_images(source, image_size, seed):
         strength = np.clip(strength, 0.0, 1.0)[:, :, None]
         rgb = paper[i] + strength * (ink[i] - paper[i])
         bgr = np.ascontiguousarray(np.round(rgb[:, :, ::-1])).astype(np.uint8)
-        ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        if not ok:  # pragma: no cover - OpenCV always encodes a uint8 image
-            raise RuntimeError("OpenCV could not encode demo image %d" % i)
-        with atomic_open(os.path.join(folder, "digit_%04d.jpg" % i), "wb") as f:
-            f.write(encoded.tobytes())
+        # Plain writes: the marker below, written last, is what says the folder is complete.
+        path = os.path.join(folder, "digit_%04d.jpg" % i)
+        if not cv2.imwrite(path, bgr, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+            raise OSError("could not write demo image %s" % path)
     with atomic_open(marker, "w", encoding="utf-8") as f:
         f.write(stamp)
 
