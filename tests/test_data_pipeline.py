@@ -238,3 +238,18 @@ def test_records_with_embedded_magic_numbers_are_walked_correctly(tmp_path):
         for i, offset in enumerate(info.offsets):
             label, body = read_image_record(f, offset)
             assert label == i and body == payloads[i]
+
+
+def test_inception_preset_jitters_colours_while_evaluation_is_deterministic(numbered):
+    ones = dict(mean=MEAN, std=(1, 1, 1))
+    train = build_train_iter(numbered, 8, (3, 12, 12), preset="inception", seed=3, **ones)
+    shifts = []
+    for batch in train:
+        data, label = batch.data[0].asnumpy(), batch.label[0].asnumpy()
+        shifts.extend(np.abs(data.mean(axis=(1, 2, 3)) - 7.0 * label))  # record i is grey level 7*i
+    assert max(shifts) > 3.0, "brightness/contrast/saturation/PCA noise change the pixel values"
+    val = build_val_iter(numbered, 8, (3, 12, 12), resize=12, **ones)
+    for batch in val:
+        data, label = batch.data[0].asnumpy(), batch.label[0].asnumpy()
+        real = 8 - batch.pad
+        np.testing.assert_allclose(data[:real].mean(axis=(1, 2, 3)), 7.0 * label[:real], atol=1.5)
