@@ -4,6 +4,7 @@ from .blocks import AuxHead, ConvBN, Inception
 from .googlenet import TOPOLOGIES, GoogLeNet, count_parameters
 from .model_zoo import get_model, googlenet, list_models, register_model
 
+#: The version of this gluon-inception installation.
 __version__ = "0.1.0"
 
 __all__ = [

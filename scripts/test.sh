@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up .venv (scripts/setup.sh) and run the whole test suite, multi-process Horovod tests included.
+# Set up .venv (scripts/setup.sh) and run the whole test suite, multi-process Horovod tests included,
+# then build the documentation with warnings as errors and run its examples (scripts/docs.sh).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k model`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,3 +8,4 @@ bash scripts/setup.sh
 VENV=${VENV:-.venv}
 "$VENV/bin/ruff" check gluon_inception tests examples bench
 PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/python" -m pytest "$@"
+PYTHON="$VENV/bin/python" bash scripts/docs.sh

@@ -1,0 +1,348 @@
+"""Sphinx extension that makes gluon-inception's reference pages from the code itself.
+
+- API reference: one page per public module (``api/generated/modules/``) and, through
+  autosummary, one page per public name. A public module is any module of the package whose dotted
+  path has no component starting with ``_``; its public names are its ``__all__`` or, without one,
+  the functions and classes it defines and its UPPER_CASE constants. Each object is documented once,
+  in the module that defines it; packages that re-export it link there.
+- Command-line reference (``_generated/cli.inc``): the ``--help`` of every subcommand, from the
+  parser the console script builds.
+- Checks, reported as Sphinx warnings (so ``-W`` fails the build): every public name got a page, and
+  every ``gluon-inception ...`` command line shown in a shell code block parses with the real parser,
+  and every ``examples/``, ``scripts/`` or ``bench/`` file a shell block runs exists.
+"""
+
+import argparse
+import ast
+import contextlib
+import importlib
+import inspect
+import io
+import os
+import pkgutil
+import re
+import shlex
+
+from docutils import nodes
+from sphinx.util import logging
+
+PACKAGE = "gluon_inception"
+log = logging.getLogger(__name__)
+
+
+# -- what is public ---------------------------------------------------------------------------------
+def public_modules(package=PACKAGE):
+    """Dotted names of the package's public modules, the package itself first."""
+    pkg = importlib.import_module(package)
+    names = [package]
+    for info in pkgutil.walk_packages(pkg.__path__, package + "."):
+        if any(part.startswith("_") for part in info.name.split(".")):
+            continue
+        names.append(info.name)
+    return sorted(names, key=lambda n: (n.count("."), n))
+
+
+def _assigned_names(module):
+    """Module-level names assigned in the module's source (``NAME = ...``)."""
+    try:
+        source = inspect.getsource(module)
+    except (OSError, TypeError):
+        return set()
+    names = set()
+    for stmt in ast.parse(source).body:
+        targets = []
+        if isinstance(stmt, ast.Assign):
+            targets = stmt.targets
+        elif isinstance(stmt, ast.AnnAssign):
+            targets = [stmt.target]
+        for target in targets:
+            for node in ast.walk(target):
+                if isinstance(node, ast.Name):
+                    names.add(node.id)
+    return names
+
+
+def public_names(module):
+    """The names a module offers: ``__all__``, or what it defines itself when it has none."""
+    if hasattr(module, "__all__"):
+        return list(module.__all__)
+    names = []
+    for name, obj in vars(module).items():
+        if name.startswith("_"):
+            continue
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            if getattr(obj, "__module__", None) == module.__name__:
+                names.append(name)
+    constants = [n for n in _assigned_names(module) if re.fullmatch(r"[A-Z][A-Z0-9_]*", n)]
+    return sorted(names) + sorted(constants)
+
+
+def _kind(obj):
+    if inspect.isclass(obj):
+        return "exception" if issubclass(obj, BaseException) else "class"
+    if callable(obj):
+        return "function"
+    return "data"
+
+
+class ApiIndex:
+    """Public modules, their names, and where each object is documented."""
+
+    def __init__(self, package=PACKAGE):
+        self.modules = {name: importlib.import_module(name) for name in public_modules(package)}
+        self.names = {name: public_names(mod) for name, mod in self.modules.items()}
+        self._assigned = {name: _assigned_names(mod) for name, mod in self.modules.items()}
+        # module -> [(name, kind, canonical dotted path)]
+        self.entries = {}
+        for modname, mod in self.modules.items():
+            rows = []
+            for name in self.names[modname]:
+                if not hasattr(mod, name):
+                    rows.append((name, "missing", None))
+                    continue
+                obj = getattr(mod, name)
+                rows.append((name, _kind(obj), self.canonical(modname, name, obj)))
+            self.entries[modname] = rows
+
+    def canonical(self, modname, name, obj):
+        """Dotted path of the one page that documents ``modname.name``."""
+        if inspect.ismodule(obj):
+            return obj.__name__
+        home = getattr(obj, "__module__", None) if _kind(obj) != "data" else None
+        if _kind(obj) == "data":
+            # Data has no __module__: its home is the public module whose source assigns it.
+            homes = [m for m in self.modules if name in self._assigned[m] and name in self.names[m]]
+            home = homes[-1] if homes else None
+        if (
+            home in self.modules
+            and name == getattr(obj, "__name__", name)
+            and name in self.names[home]
+            and getattr(self.modules[home], name, None) is obj
+        ):
+            return "%s.%s" % (home, name)
+        return "%s.%s" % (modname, name)
+
+    def documented_here(self, modname):
+        return [(n, k, c) for n, k, c in self.entries[modname] if c == "%s.%s" % (modname, n) and k != "missing"]
+
+    def reexported_here(self, modname):
+        return [(n, k, c) for n, k, c in self.entries[modname] if c != "%s.%s" % (modname, n) and k != "missing"]
+
+    def aliases(self):
+        """canonical path -> other dotted paths that export the same object."""
+        out = {}
+        for modname, rows in self.entries.items():
+            for name, kind, canonical in rows:
+                here = "%s.%s" % (modname, name)
+                if kind != "missing" and canonical != here:
+                    out.setdefault(canonical, []).append(here)
+        return out
+
+
+# -- writing files ----------------------------------------------------------------------------------
+def _write_if_changed(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            if f.read() == text:
+                return
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+_SECTIONS = (("class", "Classes"), ("exception", "Exceptions"), ("function", "Functions"), ("data", "Constants"))
+
+
+def module_page(index, modname):
+    title = "``%s``" % modname
+    lines = [title, "=" * len(title), "", ".. automodule:: %s" % modname, "   :no-members:", ""]
+    lines += [".. currentmodule:: %s" % modname, ""]
+    own = index.documented_here(modname)
+    for kind, heading in _SECTIONS:
+        names = [n for n, k, _ in own if k == kind]
+        if not names:
+            continue
+        lines += [heading, "-" * len(heading), "", ".. autosummary::", "   :toctree: ..", "   :nosignatures:", ""]
+        lines += ["   %s" % n for n in names] + [""]
+    others = index.reexported_here(modname)
+    if others:
+        heading = "Defined in submodules" if own else "Names"
+        lines += [heading, "-" * len(heading), ""]
+        if modname == PACKAGE:
+            lines += ["Import these from the package itself, e.g. ``from %s import %s``." % (PACKAGE, others[0][0]), ""]
+        lines += [".. autosummary::", "   :nosignatures:", ""]
+        # Relative to the current module: autosummary refuses entries that repeat it.
+        lines += [
+            "   ~%s" % canonical[len(modname) + 1 :] if canonical.startswith(modname + ".") else "   ~" + canonical
+            for _, _, canonical in others
+        ] + [""]
+    return "\n".join(lines)
+
+
+def generate_api(app):
+    index = ApiIndex()
+    app._gi_api_index = index
+    app._gi_aliases = index.aliases()
+    outdir = os.path.join(app.srcdir, "api", "generated", "modules")
+    wanted = set()
+    for modname in index.modules:
+        filename = modname + ".rst"
+        wanted.add(filename)
+        _write_if_changed(os.path.join(outdir, filename), module_page(index, modname))
+    for stale in set(os.listdir(outdir)) - wanted:
+        os.remove(os.path.join(outdir, stale))
+    # Stubs of names that are gone (renamed, removed) would be orphan pages.
+    stubs = os.path.dirname(outdir)
+    current = {c + ".rst" for m in index.modules for _, _, c in index.documented_here(m)}
+    for stale in {f for f in os.listdir(stubs) if f.endswith(".rst")} - current:
+        os.remove(os.path.join(stubs, stale))
+    # Sphinx listed the source files before this hook ran; list them again so that autosummary
+    # (which runs next) sees the module pages of a clean checkout too.
+    app.env.find_files(app.config, app.builder)
+    for modname, rows in index.entries.items():
+        for name, kind, _ in rows:
+            if kind == "missing":
+                log.warning("%s.__all__ lists %r, which the module does not define", modname, name)
+
+
+def cli_reference():
+    """reStructuredText for every subcommand's ``--help``, from the real parser."""
+    from gluon_inception import cli
+
+    old = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal; make the page reproducible
+    try:
+        parser = cli.build_parser()
+        lines = [".. program:: gluon-inception", "", ".. code-block:: text", ""]
+        lines += ["   " + line for line in parser.format_help().splitlines()] + [""]
+        for name, sub in _subparsers(parser).items():
+            title = "``gluon-inception %s``" % name
+            lines += [".. _cli-%s:" % name, "", title, "-" * len(title), ""]
+            if sub.description:
+                lines += [sub.description[0].upper() + sub.description[1:] + ".", ""]
+            lines += [".. code-block:: text", ""]
+            lines += ["   " + line for line in sub.format_help().splitlines()] + [""]
+    finally:
+        if old is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = old
+    return "\n".join(lines)
+
+
+def _subparsers(parser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def generate_cli(app):
+    _write_if_changed(os.path.join(app.srcdir, "_generated", "cli.inc"), cli_reference())
+
+
+# -- checks -----------------------------------------------------------------------------------------
+def check_api_coverage(app, env):
+    index = getattr(app, "_gi_api_index", None)
+    if index is None:
+        return
+    objects = env.get_domain("py").objects
+    for modname, rows in index.entries.items():
+        for name, kind, canonical in rows:
+            if kind != "missing" and canonical not in objects:
+                log.warning(
+                    "public name %s.%s has no page in the API reference (expected %s)", modname, name, canonical
+                )
+
+
+_SHELL_LANGUAGES = {"bash", "console", "shell", "sh", "shell-session"}
+_FILE_TOKEN = re.compile(r"^(examples|scripts|bench)/[\w./-]+\.(py|sh)$")
+
+
+def shell_commands(text):
+    """Split a shell snippet into commands (continuations joined, prompts and comments dropped)."""
+    text = re.sub(r"\\\n", " ", text)
+    commands = []
+    for line in text.splitlines():
+        line = re.sub(r"^\s*[$#>]\s+", "", line) if re.match(r"^\s*\$\s", line) else line
+        line = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+        for part in re.split(r"&&|\|\||;|\|", line):
+            if part.strip():
+                commands.append(" ".join(part.split()))
+    return commands
+
+
+def check_command(parser, command, root):
+    """Problems with one shell command: unknown subcommands/options, scripts that do not exist."""
+    try:
+        tokens = shlex.split(command)
+    except ValueError:
+        return []
+    problems = []
+    for token in tokens:
+        if _FILE_TOKEN.match(token) and not os.path.exists(os.path.join(root, token)):
+            problems.append("%s does not exist in the repository" % token)
+    start = None
+    for i, token in enumerate(tokens):
+        if token == "gluon-inception" or (token == "gluon_inception.cli" and i > 0 and tokens[i - 1] == "-m"):
+            start = i + 1
+            break
+    if start is None:
+        return problems
+    args = tokens[start:]
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            parser.parse_args(args)
+    except SystemExit as exit_:
+        if exit_.code not in (0, None):
+            message = err.getvalue().strip().splitlines()
+            problems.append("`%s` does not parse: %s" % (command, message[-1] if message else exit_.code))
+    return problems
+
+
+def check_shell_blocks(app, doctree):
+    from gluon_inception import cli
+
+    parser = cli.build_parser()
+    root = os.path.dirname(app.srcdir)
+    for block in doctree.findall(nodes.literal_block):
+        if block.get("language") not in _SHELL_LANGUAGES:
+            continue
+        for command in shell_commands(block.astext()):
+            for problem in check_command(parser, command, root):
+                log.warning(problem, location=block)
+
+
+def drop_type_docstring(app, what, name, obj, options, lines):
+    """A constant without a ``#:`` comment would show the docstring of its type (``str(object=...``)."""
+    if what in ("data", "attribute") and lines and _is_type_doc(lines, obj):
+        lines[:] = []
+
+
+def note_aliases(app, what, name, obj, options, lines):
+    """Say under which other path a documented object can be imported."""
+    others = getattr(app, "_gi_aliases", {}).get(name)
+    if not others:
+        return
+    note = "Also available as ``%s``." % min(others, key=len)
+    # After the summary paragraph: autosummary takes the first sentence as the summary.
+    start = next((i for i, line in enumerate(lines) if line.strip()), len(lines))
+    end = next((i for i in range(start, len(lines)) if not lines[i].strip()), len(lines))
+    lines[end:end] = ["", note]
+
+
+def _is_type_doc(lines, obj):
+    doc = type(obj).__doc__
+    return bool(doc) and " ".join("\n".join(lines).split()) == " ".join(doc.split())
+
+
+def setup(app):
+    # Before autosummary (priority 500) reads the module pages to generate the per-name stubs.
+    app.connect("builder-inited", generate_api, priority=400)
+    app.connect("builder-inited", generate_cli, priority=400)
+    app.connect("autodoc-process-docstring", drop_type_docstring, priority=400)  # before numpydoc
+    app.connect("autodoc-process-docstring", note_aliases, priority=600)  # after numpydoc
+    app.connect("doctree-read", check_shell_blocks)
+    app.connect("env-check-consistency", check_api_coverage)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
