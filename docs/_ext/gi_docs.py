@@ -334,7 +334,7 @@ def note_aliases(app, what, name, obj, options, lines):
 
 def _is_type_doc(lines, obj):
     doc = type(obj).__doc__
-    return bool(doc) and " ".join("\n".join(lines).split()) == " ".join(doc.split())
+    return isinstance(doc, str) and bool(doc) and " ".join("\n".join(lines).split()) == " ".join(doc.split())
 
 
 def setup(app):
