@@ -11,6 +11,7 @@ import sys
 # name -> (module, one-line help). Later features add their subcommand here.
 COMMANDS = {
     "info": ("gluon_inception.cli_info", "show versions, models and the devices this install can use"),
+    "prepare": ("gluon_inception.cli_prepare", "turn image folders (or the demo digits) into record files"),
 }
 
 
