@@ -104,6 +104,8 @@ def bake_preprocessing(net, preprocessing, ctx=None):
 def _input_shape(net, preprocessing, input_shape):
     if input_shape is not None:
         return tuple(int(v) for v in input_shape)
+    if preprocessing is None and isinstance(net, WithPreprocessing):
+        preprocessing = net.preprocessing
     size = preprocessing.crop_size if preprocessing is not None else 224
     return (1, 3, size, size)
 
