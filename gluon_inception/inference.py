@@ -21,7 +21,19 @@ INTERPOLATIONS = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3, "lanczos
 
 
 class NotAnImageError(ValueError):
-    """Raised when a file cannot be decoded as an image."""
+    """Raised when a file cannot be decoded as an image.
+
+    Attributes
+    ----------
+    name : str
+        The file (or record) that is not an image.
+    reason : str
+        Why, without the name.
+    """
+
+    def __init__(self, name, reason):
+        self.name, self.reason = str(name), reason
+        super().__init__("%s %s" % (self.name, reason))
 
 
 @dataclass(frozen=True)
@@ -190,15 +202,14 @@ def decode_image(data, name="<bytes>"):
         When the bytes are not an image OpenCV can read.
     """
     if not data:
-        raise NotAnImageError("%s is empty, not an image" % name)
+        raise NotAnImageError(name, "is empty, not an image")
     try:
         image = mx.image.imdecode(data, flag=1, to_rgb=1)
-    except mx.base.MXNetError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else "decode failed"
-        raise NotAnImageError("%s is not an image OpenCV can decode (%s)" % (name, first[:200])) from None
+    except mx.base.MXNetError:
+        raise NotAnImageError(name, "is not an image (OpenCV cannot decode it)") from None
     image = image.asnumpy()
     if image.ndim != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-        raise NotAnImageError("%s decoded to an empty image" % name)
+        raise NotAnImageError(name, "decoded to an empty image")
     return image
 
 
@@ -329,3 +340,154 @@ def write_json(path, payload):
     with atomic_open(path, "w", encoding="utf-8") as f:
         json.dump(payload, f, indent=2, sort_keys=False)
         f.write("\n")
+
+
+# -- where the weights come from -------------------------------------------------------------
+class ModelSourceError(ValueError):
+    """The weights asked for cannot be loaded: missing checkpoint, conflicting options..."""
+
+
+@dataclass
+class LoadedModel:
+    """A network ready for inference, with what it needs to be used correctly.
+
+    Attributes
+    ----------
+    net : mxnet.gluon.HybridBlock
+    preprocessing : Preprocessing
+        From the weights' metadata.
+    class_names : list of str or None
+        Name of every output unit.
+    source : dict
+        Where the weights came from (``{"checkpoint": path, "epoch": ...}`` or
+        ``{"pretrained": name}``), for reports.
+    """
+
+    net: object
+    preprocessing: Preprocessing
+    class_names: list
+    source: dict
+
+
+def _architecture_conflicts(actual, requested):
+    """``[(option, actual, requested)]`` for every requested option that differs."""
+    conflicts = []
+    for key, wanted in requested.items():
+        if wanted is None:
+            continue
+        have = actual.get(key)
+        if have is not None and have != wanted:
+            conflicts.append((key, have, wanted))
+    return conflicts
+
+
+def _conflict_message(what, conflicts):
+    described = ", ".join("%s: %s has %r, you asked for %r" % (key, what, have, wanted)
+                          for key, have, wanted in conflicts)
+    options = " / ".join("--%s" % key.replace("_", "-") for key, _, _ in conflicts)
+    return "%s does not match the requested architecture (%s). Leave out %s to use its own, or give " \
+           "matching values." % (what, described, options)
+
+
+def load_checkpoint_model(path, topology=None, classes=None, ctx=None):
+    """Load a training checkpoint for inference.
+
+    Parameters
+    ----------
+    path : str
+        A checkpoint's ``.params`` file or a checkpoint folder (its latest complete checkpoint).
+    topology : str, optional
+        The topology you expect; an error names it when the checkpoint differs.
+    classes : int, optional
+        The number of classes you expect; checked likewise.
+    ctx : mxnet.Context, optional
+
+    Returns
+    -------
+    LoadedModel
+
+    Raises
+    ------
+    ModelSourceError
+        When the checkpoint does not exist or disagrees with ``topology``/``classes``.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelSourceError(
+            "checkpoint %s does not exist: give a checkpoint's .params file or the --checkpoints folder "
+            "of a training run" % path
+        )
+    try:
+        from .checkpoint import load_model_from_checkpoint
+    except ImportError as err:  # pragma: no cover - only without the training module
+        raise ModelSourceError("this installation cannot read training checkpoints (%s)" % err) from err
+    net, meta = load_model_from_checkpoint(path, ctx=ctx)
+    model = dict(meta.get("model") or {})
+    conflicts = _architecture_conflicts(model, {"topology": topology, "classes": classes})
+    if conflicts:
+        raise ModelSourceError(_conflict_message("checkpoint %s" % path, conflicts))
+    data = meta.get("data") or {}
+    names = data.get("classes")
+    if names is not None and len(names) != model.get("classes", len(names)):
+        names = None
+    source = {"checkpoint": os.path.abspath(path), "epoch": meta.get("epoch"), "model": model}
+    return LoadedModel(net, Preprocessing.from_checkpoint_meta(meta), names, source)
+
+
+def _pretrained_cfg_value(cfg, key, default=None):
+    if isinstance(cfg, dict):
+        return cfg.get(key, default)
+    return getattr(cfg, key, default)
+
+
+def load_pretrained_model(name=None, topology=None, classes=None, ctx=None):
+    """Load pretrained ImageNet weights for inference.
+
+    Parameters
+    ----------
+    name : str, optional
+        A pretrained entry (see :func:`gluon_inception.list_pretrained`); default: the most
+        accurate one.
+    topology, classes : optional
+        What you expect; an error names any option the entry disagrees with.
+    ctx : mxnet.Context, optional
+
+    Returns
+    -------
+    LoadedModel
+    """
+    from . import model_zoo
+
+    try:
+        net = model_zoo.googlenet(pretrained=name or True, ctx=ctx)
+    except TypeError as err:  # pragma: no cover - only without the pretrained registry
+        raise ModelSourceError("this installation has no pretrained weights registry (%s)" % err) from err
+    cfg = getattr(net, "pretrained_cfg", None) or {}
+    actual = {"topology": getattr(net, "topology", None), "classes": getattr(net, "classes", None)}
+    conflicts = _architecture_conflicts(actual, {"topology": topology, "classes": classes})
+    entry = _pretrained_cfg_value(cfg, "name", name or "default")
+    if conflicts:
+        raise ModelSourceError(_conflict_message("pretrained entry %r" % entry, conflicts))
+    names = getattr(net, "classes_names", None) or _pretrained_cfg_value(cfg, "class_names")
+    return LoadedModel(net, Preprocessing.from_pretrained_cfg(cfg), names, {"pretrained": entry})
+
+
+def add_model_arguments(parser):
+    """``--checkpoint PATH | --pretrained [NAME]`` and the architecture checks, for CLI commands."""
+    group = parser.add_argument_group("weights (one of)")
+    source = group.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", metavar="PATH",
+                        help="a training checkpoint (.params file, or the checkpoint folder for its latest)")
+    source.add_argument("--pretrained", metavar="NAME", nargs="?", const="",
+                        help="pretrained ImageNet weights (default: the most accurate entry)")
+    group.add_argument("--topology", choices=("paper", "gluoncv"),
+                       help="expected topology; an error says so when the weights differ")
+    group.add_argument("--classes", type=int, metavar="N",
+                       help="expected number of classes; an error says so when the weights differ")
+
+
+def load_model_from_args(args, ctx=None):
+    """Load what :func:`add_model_arguments` asked for; returns a :class:`LoadedModel`."""
+    if args.checkpoint is not None:
+        return load_checkpoint_model(args.checkpoint, topology=args.topology, classes=args.classes, ctx=ctx)
+    return load_pretrained_model(args.pretrained or None, topology=args.topology, classes=args.classes, ctx=ctx)
