@@ -72,6 +72,31 @@ class Dist:
         if self.hvd is not None and self.size > 1:
             self.hvd.broadcast_parameters(params, root_rank=root_rank)
 
+    def broadcast_object(self, obj, root_rank=0, name="broadcast_object"):
+        """Return ``root_rank``'s ``obj`` (anything picklable, e.g. bytes of a file) on every rank.
+
+        Only the root rank needs to read the file it comes from, so resuming works when the
+        checkpoint folder is not shared between hosts.
+        """
+        if self.hvd is None or self.size == 1:
+            return obj
+        import pickle
+
+        if self.rank == root_rank:
+            payload = np.frombuffer(pickle.dumps(obj, protocol=4), dtype=np.uint8)
+            length = mx.nd.array([payload.size], dtype="int64")
+        else:
+            length = mx.nd.zeros((1,), dtype="int64")
+        length = int(self.hvd.broadcast(length, root_rank=root_rank, name=name + ".length").asscalar())
+        if self.rank == root_rank:
+            data = mx.nd.array(payload, dtype="uint8")
+        else:
+            data = mx.nd.zeros((length,), dtype="uint8")
+        data = self.hvd.broadcast(data, root_rank=root_rank, name=name + ".data")
+        if self.rank == root_rank:
+            return obj
+        return pickle.loads(data.asnumpy().tobytes())
+
     def barrier(self, name="barrier"):
         """Block until every rank arrives (an allreduce of one number)."""
         if self.hvd is not None and self.size > 1:
