@@ -39,14 +39,12 @@ root_doc = "index"
 source_suffix = {".rst": "restructuredtext"}
 # Helpers' plain-Markdown notes (docs/*.md) are raw material for the pages, not pages themselves.
 exclude_patterns = ["_build", "**.md", "Thumbs.db", ".DS_Store"]
-templates_path = ["_templates"]
 default_role = "py:obj"
 pygments_style = "sphinx"
 pygments_dark_style = "monokai"
 
 # -- API reference ------------------------------------------------------------------------------
-autosummary_generate = True
-autosummary_generate_overwrite = True
+autosummary_generate = False  # gi_docs writes the pages; autosummary only draws the tables
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"  # types are written in the numpydoc sections
 # MXNet's own docstrings are not numpydoc; never pull them into our pages through inheritance.

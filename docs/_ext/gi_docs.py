@@ -1,7 +1,9 @@
 """Sphinx extension that makes gluon-inception's reference pages from the code itself.
 
-- API reference: one page per public module (``api/generated/modules/``) and, through
-  autosummary, one page per public name. A public module is any module of the package whose dotted
+- API reference: one page per public module (``api/generated/modules/``) with autosummary tables,
+  and one page per public name (``api/generated/``). The name pages are ``:orphan:`` and reached
+  from their module's table: kept out of the sidebar's tree, they keep the build fast (furo
+  renders the whole tree into every page). A public module is any module of the package whose dotted
   path has no component starting with ``_``; its public names are its ``__all__`` or, without one,
   the functions and classes it defines and its UPPER_CASE constants. Each object is documented once,
   in the module that defines it; packages that re-export it link there.
@@ -162,7 +164,7 @@ def module_page(index, modname):
         names = [n for n, k, _ in own if k == kind]
         if not names:
             continue
-        lines += [heading, "-" * len(heading), "", ".. autosummary::", "   :toctree: ..", "   :nosignatures:", ""]
+        lines += [heading, "-" * len(heading), "", ".. autosummary::", "   :nosignatures:", ""]
         lines += ["   %s" % n for n in names] + [""]
     others = index.reexported_here(modname)
     if others:
@@ -179,6 +181,28 @@ def module_page(index, modname):
     return "\n".join(lines)
 
 
+_AUTODOC = {"class": "autoclass", "exception": "autoexception", "function": "autofunction", "data": "autodata"}
+
+
+def name_page(canonical, kind):
+    modname, name = canonical.rsplit(".", 1)
+    title = canonical.replace("_", r"\_")
+    lines = [":orphan:", "", title, "=" * len(title), "", ".. currentmodule:: %s" % modname, ""]
+    lines += [
+        ".. testsetup:: *",
+        "",
+        "   # Examples run with their module's names in scope, as under ``pytest --doctest-modules``.",
+        "   import importlib",
+        '   globals().update(vars(importlib.import_module("%s")))' % modname,
+        "",
+        ".. %s:: %s" % (_AUTODOC[kind], name),
+    ]
+    if kind in ("class", "exception"):
+        lines += ["   :members:", "   :show-inheritance:"]
+    lines += ["", "In :mod:`%s`." % modname, ""]
+    return "\n".join(lines)
+
+
 def generate_api(app):
     index = ApiIndex()
     app._gi_api_index = index
@@ -191,13 +215,15 @@ def generate_api(app):
         _write_if_changed(os.path.join(outdir, filename), module_page(index, modname))
     for stale in set(os.listdir(outdir)) - wanted:
         os.remove(os.path.join(outdir, stale))
-    # Stubs of names that are gone (renamed, removed) would be orphan pages.
     stubs = os.path.dirname(outdir)
-    current = {c + ".rst" for m in index.modules for _, _, c in index.documented_here(m)}
+    current = set()
+    for modname in index.modules:
+        for _, kind, canonical in index.documented_here(modname):
+            current.add(canonical + ".rst")
+            _write_if_changed(os.path.join(stubs, canonical + ".rst"), name_page(canonical, kind))
     for stale in {f for f in os.listdir(stubs) if f.endswith(".rst")} - current:
-        os.remove(os.path.join(stubs, stale))
-    # Sphinx listed the source files before this hook ran; list them again so that autosummary
-    # (which runs next) sees the module pages of a clean checkout too.
+        os.remove(os.path.join(stubs, stale))  # a name that is gone (renamed, removed)
+    # Sphinx listed the source files before this hook ran; list them again to include these pages.
     app.env.find_files(app.config, app.builder)
     for modname, rows in index.entries.items():
         for name, kind, _ in rows:
@@ -338,7 +364,6 @@ def _is_type_doc(lines, obj):
 
 
 def setup(app):
-    # Before autosummary (priority 500) reads the module pages to generate the per-name stubs.
     app.connect("builder-inited", generate_api, priority=400)
     app.connect("builder-inited", generate_cli, priority=400)
     app.connect("autodoc-process-docstring", drop_type_docstring, priority=400)  # before numpydoc
