@@ -11,6 +11,8 @@ import sys
 # name -> (module, one-line help). Later features add their subcommand here.
 COMMANDS = {
     "info": ("gluon_inception.cli_info", "show versions, models and the devices this install can use"),
+    "convert": ("gluon_inception.cli_convert", "convert GluonCV or torchvision GoogLeNet weights to ours"),
+    "pretrained": ("gluon_inception.cli_pretrained", "list, fetch or purge pretrained weights"),
 }
 
 
