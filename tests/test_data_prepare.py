@@ -283,3 +283,19 @@ def test_load_dataset_explains_a_folder_that_is_not_prepared(tmp_path):
     with pytest.raises(ValueError, match="not readable JSON"):
         load_dataset(tmp_path)
 
+
+
+@pytest.mark.slow
+def test_concurrent_prepares_of_one_folder_build_it_once(tree, tmp_path):
+    """Every Horovod rank may call prepare at once: one builds, the others wait and find it complete."""
+    out = str(tmp_path / "shared")
+    cmd = [sys.executable, "-m", "gluon_inception.cli", "prepare", tree["train"], out, "--val-per-class", "0",
+           "--image-size", "24", "--workers", "2", "--quiet"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+             for _ in range(3)]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    assert len({stdout for stdout, _ in outputs}) == 1, "all three see the same dataset"
+    info = load_dataset(out)
+    assert info.split_names == ["train"] and info.split("train").count == sum(tree["per_class"].values())
+    assert info.image_size == 24

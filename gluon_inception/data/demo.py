@@ -16,7 +16,7 @@ import numpy as np
 
 from ..fileio import atomic_open
 from .dataset import DATASET_FILE, load_dataset
-from .prepare import prepare_dataset
+from .prepare import exclusive_lock, prepare_dataset
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ DEMO_VAL_PER_CLASS = 20
 # A crop that suits the default 64-pixel demo records (training and evaluation).
 DEMO_CROP = 56
 _SOURCE_MARKER = ".complete"
+_DEMO_LOCK = ".demo.lock"
 
 
 def default_demo_root():
@@ -106,22 +107,33 @@ def prepare_demo(root=None, image_size=64, workers=None, seed=0):
     if int(image_size) < 32:
         raise ValueError("the demo images must be at least 32 pixels (the GoogLeNet topologies need that), got %d"
                          % image_size)
-    if os.path.isfile(os.path.join(root, DATASET_FILE)):
-        try:
-            info = load_dataset(root)
-            if info.image_size == int(image_size) and info.meta.get("demo", {}).get("seed") == seed:
-                return root
-        except (OSError, ValueError):
-            pass
-    source = os.path.join(root, "source")
-    log.info("writing the demo digits as JPEGs into %s", source)
-    _write_source_images(source, int(image_size), seed)
-    prepare_dataset(
-        os.path.join(source, "train"), root, val_dir=os.path.join(source, "val"),
-        val_per_class=DEMO_VAL_PER_CLASS, image_size=image_size, workers=workers, seed=seed, stats_images=0,
-        overwrite=True,
-        extra_meta={"demo": {"name": "scikit-learn digits (UCI optical recognition of handwritten digits)",
-                             "seed": seed, "suggested_crop": DEMO_CROP * int(image_size) // 64,
-                             "mirror": False}},
-    )
+    if _demo_is_complete(root, image_size, seed):
+        return root
+    os.makedirs(root, exist_ok=True)
+    # Several processes (e.g. every Horovod rank) may call this at once: one builds, the others
+    # wait and then find the dataset complete.
+    with exclusive_lock(os.path.join(root, _DEMO_LOCK), root):
+        if _demo_is_complete(root, image_size, seed):
+            return root
+        source = os.path.join(root, "source")
+        log.info("writing the demo digits as JPEGs into %s", source)
+        _write_source_images(source, int(image_size), seed)
+        prepare_dataset(
+            os.path.join(source, "train"), root, val_dir=os.path.join(source, "val"),
+            val_per_class=DEMO_VAL_PER_CLASS, image_size=image_size, workers=workers, seed=seed, stats_images=0,
+            overwrite=True,
+            extra_meta={"demo": {"name": "scikit-learn digits (UCI optical recognition of handwritten digits)",
+                                 "seed": seed, "suggested_crop": DEMO_CROP * int(image_size) // 64,
+                                 "mirror": False}},
+        )
     return root
+
+
+def _demo_is_complete(root, image_size, seed):
+    if not os.path.isfile(os.path.join(root, DATASET_FILE)):
+        return False
+    try:
+        info = load_dataset(root)
+    except (OSError, ValueError):
+        return False
+    return info.image_size == int(image_size) and info.meta.get("demo", {}).get("seed") == seed

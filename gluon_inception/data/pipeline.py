@@ -61,7 +61,6 @@ def augmentation(preset):
             "random_resized_crop": True, "min_random_area": 0.08, "max_random_area": 1.0,
             "min_aspect_ratio": 3.0 / 4.0, "max_aspect_ratio": 4.0 / 3.0,
             "rand_mirror": True, "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "pca_noise": 0.1,
-            "inter_method": 10,  # a random interpolation per image, as Inception's training did
         }
     raise ValueError("unknown augmentation preset %r; choose one of %s" % (preset, ", ".join(PRESETS)))
 
@@ -121,6 +120,10 @@ class RecordBatches:
     ``label[0]``: (N,) float32 class ids, ``pad``: trailing rows to ignore). ``len(it)`` is the
     number of batches per epoch, identical on every rank. ``it.reset()`` starts the next epoch;
     iterating again after an epoch ran to its end starts the next one as well.
+
+    As with any ``ImageRecordIter``, a batch's arrays are buffers that the iterator reuses a few
+    batches later (after waiting for pending reads by the engine): use a batch, or copy what you
+    keep of it, before fetching the next ones; ``list(it)`` does not keep an epoch's data.
 
     Attributes
     ----------
