@@ -117,6 +117,9 @@ def _write_mxnet_files(net, prefix):
     tmp_dir = tempfile.mkdtemp(prefix=".export-", dir=folder)
     try:
         tmp_prefix = os.path.join(tmp_dir, "net")
+        # Under hybridize(static_alloc=True) MXNet 1.9.1 reads BatchNorm running statistics without
+        # waiting for the training steps still queued to update them; wait for everything first.
+        mx.nd.waitall()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*is not found in the graph")
             net.export(tmp_prefix, epoch=0)
