@@ -1,5 +1,6 @@
 """Export: MXNet symbol+params round trips, ONNX parity in onnxruntime, baked preprocessing, clear errors."""
 import json
+import os
 import sys
 
 import numpy as np
@@ -43,6 +44,12 @@ def _batch(n=3, seed=1, pixels=False):
     return rng.normal(0, 1, (n, 3, SIZE, SIZE)).astype("float32")
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _onnx_available():
     try:
         import onnx  # noqa: F401
@@ -64,6 +71,9 @@ def test_mxnet_export_loads_with_symbolblock_imports_and_gives_equal_logits(tmp_
     np.testing.assert_allclose(loaded(x).asnumpy(), expected, rtol=1e-5, atol=1e-5)
     assert meta["classes"] == ["a", "b", "c", "d"]
     assert meta["preprocessing"]["mean"] == [120.0, 110.0, 100.0] and meta["preprocessing_baked"] is False
+    # Shipped files are readable by others, like any new file (not owner-only like a temporary file).
+    for key in ("symbol", "params", "meta"):
+        assert os.stat(files[key]).st_mode & 0o777 == 0o666 & ~_umask()
     # Every weight and BN statistic of the graph is in the params file.
     saved = mx.nd.load(files["params"])
     assert len(saved) == len(list(net.collect_params().keys()))
