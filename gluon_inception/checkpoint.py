@@ -9,6 +9,7 @@ A checkpoint of epoch N in folder ``DIR`` with prefix ``NAME`` is three files::
 Each is written through :mod:`gluon_inception.fileio`, and the ``.json`` comes last: a checkpoint
 without its ``.json`` (a crash mid-write) is incomplete and never picked on resume.
 """
+
 import datetime
 import json
 import os
@@ -108,9 +109,11 @@ def find_checkpoint(folder, prefix, epoch):
         available = "available epochs: %s" % ", ".join(map(str, epochs))
     else:
         available = "there are no complete %s-NNNN checkpoints there" % prefix
-    partial = " (%s exists but its .json does not: that write was interrupted)" % paths["params"] if (
-        os.path.isfile(paths["params"]) and not os.path.isfile(paths["meta"])
-    ) else ""
+    partial = (
+        " (%s exists but its .json does not: that write was interrupted)" % paths["params"]
+        if (os.path.isfile(paths["params"]) and not os.path.isfile(paths["meta"]))
+        else ""
+    )
     raise CheckpointError(
         "no complete checkpoint for epoch %d in %s%s; %s" % (epoch, os.path.abspath(folder), partial, available)
     )

@@ -10,12 +10,13 @@ official validation set (the ``test`` split) and ``val`` is carved out of ``sour
 """
 import logging
 import os
+import shutil
 
 import numpy as np
 
 from ..fileio import atomic_open
 from .dataset import DATASET_FILE, load_dataset
-from .prepare import prepare_dataset
+from .prepare import exclusive_lock, prepare_dataset
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ DEMO_VAL_PER_CLASS = 20
 # A crop that suits the default 64-pixel demo records (training and evaluation).
 DEMO_CROP = 56
 _SOURCE_MARKER = ".complete"
+_DEMO_LOCK = ".demo.lock"
 
 
 def default_demo_root():
@@ -45,6 +47,8 @@ def _write_source_images(source, image_size, seed):
         with open(marker, encoding="utf-8") as f:
             if f.read() == stamp:
                 return
+    if os.path.isdir(source):
+        shutil.rmtree(source)  # incomplete or made with other settings: start clean
     digits = load_digits()
     images, targets = digits.images, digits.target  # (1797, 8, 8) in 0..16, (1797,)
     rng = np.random.RandomState(seed)
@@ -62,11 +66,10 @@ def _write_source_images(source, image_size, seed):
         strength = np.clip(strength, 0.0, 1.0)[:, :, None]
         rgb = paper[i] + strength * (ink[i] - paper[i])
         bgr = np.ascontiguousarray(np.round(rgb[:, :, ::-1])).astype(np.uint8)
-        ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        if not ok:  # pragma: no cover - OpenCV always encodes a uint8 image
-            raise RuntimeError("OpenCV could not encode demo image %d" % i)
-        with atomic_open(os.path.join(folder, "digit_%04d.jpg" % i), "wb") as f:
-            f.write(encoded.tobytes())
+        # Plain writes: the marker below, written last, is what says the folder is complete.
+        path = os.path.join(folder, "digit_%04d.jpg" % i)
+        if not cv2.imwrite(path, bgr, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+            raise OSError("could not write demo image %s" % path)
     with atomic_open(marker, "w", encoding="utf-8") as f:
         f.write(stamp)
 
@@ -104,22 +107,33 @@ def prepare_demo(root=None, image_size=64, workers=None, seed=0):
     if int(image_size) < 32:
         raise ValueError("the demo images must be at least 32 pixels (the GoogLeNet topologies need that), got %d"
                          % image_size)
-    if os.path.isfile(os.path.join(root, DATASET_FILE)):
-        try:
-            info = load_dataset(root)
-            if info.image_size == int(image_size) and info.meta.get("demo", {}).get("seed") == seed:
-                return root
-        except (OSError, ValueError):
-            pass
-    source = os.path.join(root, "source")
-    log.info("writing the demo digits as JPEGs into %s", source)
-    _write_source_images(source, int(image_size), seed)
-    prepare_dataset(
-        os.path.join(source, "train"), root, val_dir=os.path.join(source, "val"),
-        val_per_class=DEMO_VAL_PER_CLASS, image_size=image_size, workers=workers, seed=seed, stats_images=0,
-        overwrite=True,
-        extra_meta={"demo": {"name": "scikit-learn digits (UCI optical recognition of handwritten digits)",
-                             "seed": seed, "suggested_crop": DEMO_CROP * int(image_size) // 64,
-                             "mirror": False}},
-    )
+    if _demo_is_complete(root, image_size, seed):
+        return root
+    os.makedirs(root, exist_ok=True)
+    # Several processes (e.g. every Horovod rank) may call this at once: one builds, the others
+    # wait and then find the dataset complete.
+    with exclusive_lock(os.path.join(root, _DEMO_LOCK), root):
+        if _demo_is_complete(root, image_size, seed):
+            return root
+        source = os.path.join(root, "source")
+        log.info("writing the demo digits as JPEGs into %s", source)
+        _write_source_images(source, int(image_size), seed)
+        prepare_dataset(
+            os.path.join(source, "train"), root, val_dir=os.path.join(source, "val"),
+            val_per_class=DEMO_VAL_PER_CLASS, image_size=image_size, workers=workers, seed=seed, stats_images=0,
+            overwrite=True,
+            extra_meta={"demo": {"name": "scikit-learn digits (UCI optical recognition of handwritten digits)",
+                                 "seed": seed, "suggested_crop": DEMO_CROP * int(image_size) // 64,
+                                 "mirror": False}},
+        )
     return root
+
+
+def _demo_is_complete(root, image_size, seed):
+    if not os.path.isfile(os.path.join(root, DATASET_FILE)):
+        return False
+    try:
+        info = load_dataset(root)
+    except (OSError, ValueError):
+        return False
+    return info.image_size == int(image_size) and info.meta.get("demo", {}).get("seed") == seed

@@ -61,7 +61,6 @@ def augmentation(preset):
             "random_resized_crop": True, "min_random_area": 0.08, "max_random_area": 1.0,
             "min_aspect_ratio": 3.0 / 4.0, "max_aspect_ratio": 4.0 / 3.0,
             "rand_mirror": True, "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "pca_noise": 0.1,
-            "inter_method": 10,  # a random interpolation per image, as Inception's training did
         }
     raise ValueError("unknown augmentation preset %r; choose one of %s" % (preset, ", ".join(PRESETS)))
 

@@ -14,6 +14,7 @@ The ``.lst`` files use im2rec's format (``index<TAB>label<TAB>path``, paths rela
 records from them by hand. Records are built by that same tool, shipped inside the MXNet wheel
 (``mxnet/tools/im2rec.py``), in a staging folder and moved into place only when complete.
 """
+import contextlib
 import csv
 import hashlib
 import json
@@ -39,6 +40,27 @@ LOCK_FILE = ".prepare.lock"
 
 class PrepareError(ValueError):
     """Input folders or options that cannot be turned into a dataset (the message says why)."""
+
+
+@contextlib.contextmanager
+def exclusive_lock(path, what):
+    """Hold an exclusive lock on ``path`` (created if needed), waiting as long as another process holds it.
+
+    Several processes (every Horovod rank, say) may prepare the same folder at once: one works,
+    the others wait and then find the work done.
+    """
+    import portalocker
+
+    with open(path, "a") as handle:
+        try:
+            portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+        except portalocker.exceptions.LockException:
+            log.info("waiting for another process that is preparing %s", what)
+            portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE)
+        try:
+            yield
+        finally:
+            portalocker.unlock(handle)
 
 
 # ----------------------------------------------------------------------------- listing images
@@ -317,7 +339,7 @@ def default_workers():
         return os.cpu_count() or 1
 
 
-def run_im2rec(lst, image_root, image_size, quality=95, workers=None, im2rec=None, log_path=None):
+def run_im2rec(lst, image_root, image_size, quality=95, workers=None, im2rec=None, log_path=None, total=0):
     """Build ``<lst>.rec``/``.idx`` next to ``lst`` with MXNet's im2rec.
 
     The shorter side of every image is resized to ``image_size`` and re-encoded as JPEG with
@@ -349,7 +371,10 @@ def run_im2rec(lst, image_root, image_size, quality=95, workers=None, im2rec=Non
                 log_file.write(line)
             tail = (tail + [line.rstrip()])[-30:]
             if line.startswith("time:") and "count:" in line:
-                log.info("%s: %s images encoded", os.path.basename(prefix), line.split("count:")[1].strip())
+                done = int(line.split("count:")[1].strip() or 0)
+                if done and (done % 10000 == 0 or total < 10000):
+                    log.info("%s: %d%s images encoded", os.path.basename(prefix), done,
+                             "/%d" % total if total else "")
         proc.wait()
     finally:
         if log_file:
@@ -481,7 +506,7 @@ def _build_split(output, name, items, image_root, recipe, image_size, quality, w
     log.info("%s: encoding %d images with im2rec (shorter side %d, JPEG quality %d)", name, len(items),
              image_size, quality)
     rec, idx = run_im2rec(lst, image_root, image_size, quality, workers, im2rec,
-                          log_path=os.path.join(staging, name + ".log"))
+                          log_path=os.path.join(staging, name + ".log"), total=len(items))
     if not os.path.isfile(rec) or os.path.getsize(rec) == 0:
         readable = [p for _, _, p in items if _why_unreadable(p) is None]
         if readable:
@@ -589,8 +614,6 @@ def prepare_dataset(train_dir, output, val_dir=None, val_labels=None, val_per_cl
     >>> info = prepare_dataset("ILSVRC/train", "data/imagenet", val_dir="ILSVRC/val",
     ...                        val_labels="LOC_val_solution.csv")  # doctest: +SKIP
     """
-    import portalocker
-
     train_dir = os.path.abspath(os.fspath(train_dir))
     output = os.path.abspath(os.fspath(output))
     if int(image_size) < 16:
@@ -611,7 +634,7 @@ def prepare_dataset(train_dir, output, val_dir=None, val_labels=None, val_per_cl
     image_root = os.path.commonpath([train_dir] + ([val_dir] if val_dir else []))
 
     os.makedirs(output, exist_ok=True)
-    with portalocker.Lock(os.path.join(output, LOCK_FILE), timeout=None):
+    with exclusive_lock(os.path.join(output, LOCK_FILE), output):
         return _prepare_locked(output, classes, splits, image_root, image_size, quality, workers, seed,
                                stats_images, im2rec, overwrite, extra_meta,
                                {"train_dir": train_dir, "val_dir": val_dir,

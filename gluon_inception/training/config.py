@@ -5,6 +5,7 @@ Precedence, lowest first: the defaults below, a recipe (``--recipe NAME`` or a J
 command line. Every field is one flag: ``lr_steps`` is ``--lr-steps``, ``no_wd_bn_bias`` is
 ``--no-wd-bn-bias``.
 """
+
 import argparse
 import dataclasses
 import json
@@ -57,10 +58,21 @@ class TrainConfig:
     # -- data ------------------------------------------------------------------------------
     data: Optional[str] = _opt(None, "dataset folder written by `gluon-inception prepare`", "data", metavar="DIR")
     demo: bool = _opt(False, "train on the embedded demo dataset (sklearn digits), built on first use", "data")
-    demo_root: str = _opt("data/demo", "where the demo dataset is built", "data", metavar="DIR")
+    demo_root: Optional[str] = _opt(
+        None,
+        "where the demo dataset is built (default: $MXNET_HOME/datasets/gluon-inception-demo)",
+        "data",
+        metavar="DIR",
+    )
     image_size: int = _opt(224, "side of the square crop the network sees", "data")
     batch_size: int = _opt(64, "images per rank per step (global batch = this x ranks)", "data")
-    augment: str = _opt("inception", "training augmentation preset of the data pipeline", "data")
+    augment: str = _opt(
+        "inception", "training augmentation preset: inception or chapter", "data", choices=("inception", "chapter")
+    )
+    mirror: bool = _opt(True, "no random horizontal flips (e.g. for digits or text)", "data", flag="--no-mirror")
+    val_resize: Optional[int] = _opt(
+        None, "evaluation: shorter side before the centre crop (default: image size / 0.875)", "data"
+    )
     data_threads: Optional[int] = _opt(None, "decoding threads per rank (default: the data pipeline's)", "data")
 
     # -- model -----------------------------------------------------------------------------
@@ -106,12 +118,16 @@ class TrainConfig:
     mixup_off_epochs: int = _opt(0, "train the last N epochs without mixup", "regularisation")
 
     # -- execution -------------------------------------------------------------------------
-    dtype: str = _opt("float32", "float16 = mixed precision with dynamic loss scaling (GPU only)", "run", choices=DTYPES)
+    dtype: str = _opt(
+        "float32", "float16 = mixed precision with dynamic loss scaling (GPU only)", "run", choices=DTYPES
+    )
     hybridize: bool = _opt(True, "compile the network (static_alloc, static_shape)", "run", flag="--no-hybridize")
     seed: int = _opt(0, "random seed (data order, initialisation, dropout, mixup)", "run")
 
     # -- checkpoints -----------------------------------------------------------------------
-    checkpoints: Optional[str] = _opt(None, "checkpoint and log folder (default: runs/PREFIX)", "checkpoints", metavar="DIR")
+    checkpoints: Optional[str] = _opt(
+        None, "checkpoint and log folder (default: runs/PREFIX)", "checkpoints", metavar="DIR"
+    )
     prefix: str = _opt("googlenet", "checkpoint file prefix: PREFIX-0001.params ...", "checkpoints", metavar="NAME")
     start_epoch: Optional[int] = _opt(
         None, "resume from the checkpoint written after epoch N", "checkpoints", metavar="N"
@@ -125,7 +141,9 @@ class TrainConfig:
     val_every: int = _opt(1, "validate every N epochs (and always after the last)", "logging")
     progress: bool = _opt(True, "progress bar on rank 0", "logging", flag="--no-progress")
     final_eval: str = _opt(
-        "auto", "after training, evaluate on this split (auto = test if it exists, else val)", "logging",
+        "auto",
+        "after training, evaluate on this split (auto = test if it exists, else val)",
+        "logging",
         choices=FINAL_EVALS,
     )
 
@@ -151,10 +169,12 @@ class TrainConfig:
 
     def validate(self):
         """Check values and combinations; raise :class:`ConfigError` on the first problem."""
-        for name in ("optimizer", "lr_schedule", "lr_scaling", "dtype", "final_eval", "topology"):
+        for name in ("optimizer", "lr_schedule", "lr_scaling", "dtype", "final_eval", "topology", "augment"):
             choices = _metadata(name)["choices"]
             if getattr(self, name) not in choices:
-                raise ConfigError("%s must be one of %s, got %r" % (_flag(name), ", ".join(choices), getattr(self, name)))
+                raise ConfigError(
+                    "%s must be one of %s, got %r" % (_flag(name), ", ".join(choices), getattr(self, name))
+                )
         positive = ("image_size", "batch_size", "epochs", "lr_base_batch", "save_every", "log_interval", "val_every")
         for name in positive:
             value = getattr(self, name)
@@ -162,7 +182,16 @@ class TrainConfig:
                 raise ConfigError("%s must be a positive integer, got %r" % (_flag(name), value))
         if not self.lr > 0:
             raise ConfigError("--lr must be > 0, got %r" % self.lr)
-        for name in ("wd", "momentum", "warmup_epochs", "warmup_lr", "final_lr", "mixup", "aux_weight", "lr_step_every"):
+        for name in (
+            "wd",
+            "momentum",
+            "warmup_epochs",
+            "warmup_lr",
+            "final_lr",
+            "mixup",
+            "aux_weight",
+            "lr_step_every",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError("%s must be >= 0, got %r" % (_flag(name), getattr(self, name)))
         if not 0 <= self.label_smoothing < 1:
@@ -186,11 +215,11 @@ class TrainConfig:
             if self.lr_step_every and len(self.lr_factor) != 1:
                 raise ConfigError("--lr-step-every takes a single --lr-factor")
         elif self.lr_steps or self.lr_step_every:
-            raise ConfigError(
-                "--lr-steps/--lr-step-every belong to --lr-schedule step, not %r" % self.lr_schedule
-            )
+            raise ConfigError("--lr-steps/--lr-step-every belong to --lr-schedule step, not %r" % self.lr_schedule)
         if self.warmup_epochs >= self.epochs:
-            raise ConfigError("--warmup-epochs (%s) must be shorter than --epochs (%s)" % (self.warmup_epochs, self.epochs))
+            raise ConfigError(
+                "--warmup-epochs (%s) must be shorter than --epochs (%s)" % (self.warmup_epochs, self.epochs)
+            )
         if self.start_epoch is not None and self.start_epoch < 0:
             raise ConfigError("--start-epoch must be >= 0, got %r" % self.start_epoch)
         if self.start_epoch is not None and self.resume:
@@ -208,7 +237,8 @@ class TrainConfig:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(
-                "%s sets unknown option(s) %s; known options: %s" % (source, ", ".join(unknown), ", ".join(sorted(known)))
+                "%s sets unknown option(s) %s; known options: %s"
+                % (source, ", ".join(unknown), ", ".join(sorted(known)))
             )
         return dataclasses.replace(self, **values)
 
@@ -281,7 +311,7 @@ def load_recipe(name_or_path):
     recipe = _read_recipe_file(path)
     settings = recipe.get("settings")
     if not isinstance(settings, dict):
-        raise ConfigError("recipe %s has no \"settings\" object" % path)
+        raise ConfigError('recipe %s has no "settings" object' % path)
     return dict(settings)
 
 
@@ -296,9 +326,11 @@ def _read_recipe_file(path):
         else:
             recipe = json.loads(text)
     except Exception as err:  # json.JSONDecodeError or yaml.YAMLError
-        raise ConfigError("recipe %s is not valid %s: %s" % (path, "YAML" if path.endswith("ml") else "JSON", err)) from err
+        raise ConfigError(
+            "recipe %s is not valid %s: %s" % (path, "YAML" if path.endswith("ml") else "JSON", err)
+        ) from err
     if not isinstance(recipe, dict):
-        raise ConfigError("recipe %s must hold an object with \"settings\"" % path)
+        raise ConfigError('recipe %s must hold an object with "settings"' % path)
     return recipe
 
 
@@ -346,9 +378,7 @@ def add_arguments(parser):
             metavar=meta["metavar"],
             help=help_text,
         )
-    parser.add_argument(
-        "--list-recipes", action="store_true", default=False, help="list the shipped recipes and exit"
-    )
+    parser.add_argument("--list-recipes", action="store_true", default=False, help="list the shipped recipes and exit")
 
 
 def _arg_type(field):
@@ -375,9 +405,7 @@ def config_from_args(args):
     TrainConfig
         Finalized (derived defaults filled, combination checked).
     """
-    given = {
-        f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)
-    }
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
     cfg = TrainConfig()
     explicit = set(given)
     recipe = given.get("recipe") or ("demo" if given.get("demo") else None)

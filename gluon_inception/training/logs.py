@@ -3,6 +3,7 @@
 Only rank 0 writes; on the other ranks every method here does nothing (so calling code needs
 no ``if rank == 0``).
 """
+
 import json
 import logging
 import math
@@ -127,14 +128,18 @@ class RunLog:
             return _NoBar()
         from tqdm import tqdm
 
-        interactive = sys.stderr.isatty()
+        from ..dist import launched_by_horovod
+
+        terminal = sys.stderr.isatty()
+        # horovodrun forwards each "\r"-terminated update at once, so a bar works there too;
+        # into a plain file or pipe, refresh rarely.
         return tqdm(
             total=total,
             desc=description,
             unit="step",
-            dynamic_ncols=interactive,
-            ncols=None if interactive else 110,
-            mininterval=0.5 if interactive else 10.0,
+            dynamic_ncols=terminal,
+            ncols=None if terminal else 110,
+            mininterval=0.5 if terminal else (2.0 if launched_by_horovod() else 10.0),
             leave=True,
             file=sys.stderr,
         )
@@ -151,7 +156,7 @@ class _NoBar:
     def update(self, n=1):
         pass
 
-    def set_postfix_str(self, text, refresh=True):
+    def set_postfix_str(self, text, refresh=False):
         pass
 
     def close(self):

@@ -4,6 +4,7 @@ Per batch, :func:`batch_stats` computes ``[loss sum, top-1 hits, top-5 hits, sam
 device without waiting for it; :class:`MetricSums` adds such vectors on the host (float64) once
 they have been summed over all ranks with :meth:`gluon_inception.dist.Dist.allreduce_sum`.
 """
+
 import numpy as np
 
 from .._compat import mx

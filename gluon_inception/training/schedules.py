@@ -3,6 +3,7 @@
 A schedule is a function of the global step (iterations since training began), so resuming
 at epoch N continues exactly where a straight run would be, whatever the batch size.
 """
+
 import math
 
 from .config import ConfigError
@@ -82,7 +83,9 @@ class LRSchedule:
         main = total - warm
         parts = []
         if warm:
-            parts.append(LRScheduler("linear", base_lr=cfg.warmup_lr * self.factor, target_lr=self.base_lr, niters=warm))
+            parts.append(
+                LRScheduler("linear", base_lr=cfg.warmup_lr * self.factor, target_lr=self.base_lr, niters=warm)
+            )
         self.drops = []  # (epoch, factor) of a step schedule
         if self.kind == "constant":
             parts.append(LRScheduler("constant", base_lr=self.base_lr, niters=main))
@@ -104,9 +107,11 @@ class LRSchedule:
                     steps.append(n * cfg.lr_step_every)
                     n += 1
             factors = list(cfg.lr_factor) if len(cfg.lr_factor) == len(steps) else [cfg.lr_factor[0]] * len(steps)
-            for epoch, factor in zip(steps, factors):
+            for epoch in steps:
                 if epoch <= cfg.warmup_epochs:
-                    raise ConfigError("--lr-steps epoch %s falls inside the warmup (%s epochs)" % (epoch, cfg.warmup_epochs))
+                    raise ConfigError(
+                        "--lr-steps epoch %s falls inside the warmup (%s epochs)" % (epoch, cfg.warmup_epochs)
+                    )
             self.drops = [(e, f) for e, f in zip(steps, factors) if e < cfg.epochs]
             step_iters = [int(round(e * ipe)) - warm for e, _ in self.drops]
             if len(set(factors)) <= 1:
