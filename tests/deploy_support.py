@@ -1,11 +1,10 @@
 """A small trained demo model shared by the evaluate/predict/export/quantize tests (built once per run)."""
+import atexit
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
-import time
-
-import numpy as np
-
-from gluon_inception._compat import mx
 
 DEMO_IMAGE_SIZE = 32  # the smallest demo records; the gluoncv topology takes 32x32 inputs
 DEMO_CROP = 32
@@ -25,50 +24,36 @@ def demo_dataset():
 def _run_dir():
     if "dir" not in _CACHE:
         _CACHE["dir"] = tempfile.mkdtemp(prefix="gluon-inception-deploy-tests-")
+        atexit.register(shutil.rmtree, _CACHE["dir"], ignore_errors=True)
     return _CACHE["dir"]
 
 
-def trained_demo_checkpoint(epochs=4, batch_size=64):
-    """Train GoogLeNet (gluoncv topology) on the demo digits with a plain Gluon loop; save a checkpoint.
+def trained_demo_checkpoint(epochs=3, batch_size=64):
+    """Train GoogLeNet (gluoncv topology) on the demo digits with ``gluon-inception train``.
 
-    Returns the checkpoint's ``.params`` path. Cached for the test run.
+    Returns the engine's checkpoint ``.params`` path (about 90% test top-1 after 3 epochs).
+    Cached for the test run.
     """
     if "checkpoint" in _CACHE:
         return _CACHE["checkpoint"]
-    from gluon_inception import googlenet
-    from gluon_inception.checkpoint import save_checkpoint
-    from gluon_inception.data import build_train_iter
-
     info = demo_dataset()
-    mx.random.seed(0)
-    np.random.seed(0)
-    net = googlenet(classes=info.num_classes, topology="gluoncv")
-    net.hybridize(static_alloc=True, static_shape=True)
-    it = build_train_iter(info.split("train"), batch_size, data_shape=(3, DEMO_CROP, DEMO_CROP), preset="chapter",
-                          mean=info.mean, std=info.std, rand_mirror=False, max_rotate_angle=0, max_shear_ratio=0,
-                          num_threads=2)
-    trainer = mx.gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 2e-3})
-    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
-    start = time.time()
-    for _ in range(epochs):
-        for batch in it:
-            data, label = batch.data[0].as_in_context(mx.cpu()), batch.label[0].as_in_context(mx.cpu())
-            with mx.autograd.record():
-                loss = loss_fn(net(data), label)
-            loss.backward()
-            trainer.step(data.shape[0])
-    # hybridize(static_alloc=True) leaves BatchNorm's running statistics to queued writes that reading
-    # them does not wait for (MXNet 1.9.1): without this the checkpoint gets stale statistics.
-    mx.nd.waitall()
-    meta = {
-        "model": {"name": "googlenet", "topology": "gluoncv", "classes": info.num_classes, "aux_logits": False},
-        "data": {"mean": list(info.mean), "std": list(info.std), "data_shape": [3, DEMO_CROP, DEMO_CROP],
-                 "classes": list(info.classes)},
-        "train_seconds": time.time() - start,
-    }
-    paths = save_checkpoint(os.path.join(_run_dir(), "checkpoints"), "demo", epochs, net, meta=meta)
-    _CACHE["checkpoint"] = paths["params"]
-    return paths["params"]
+    folder = os.path.join(_run_dir(), "checkpoints")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
+    cmd = [
+        sys.executable, "-m", "gluon_inception.cli", "train", "--data", info.root,
+        "--image-size", str(DEMO_CROP), "--topology", "gluoncv", "--augment", "chapter", "--no-mirror",
+        "--optimizer", "adam", "--lr", "0.002", "--lr-scaling", "none", "--epochs", str(epochs),
+        "--batch-size", str(batch_size), "--checkpoints", folder, "--prefix", "demo", "--save-every", str(epochs),
+        "--val-every", str(epochs), "--final-eval", "none", "--no-progress", "--data-threads", "2", "--seed", "0",
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError("training the demo model failed:\n%s\n%s" % (proc.stdout[-3000:], proc.stderr[-3000:]))
+    from gluon_inception.checkpoint import latest_checkpoint
+
+    _CACHE["checkpoint"] = latest_checkpoint(folder, "demo")
+    return _CACHE["checkpoint"]
 
 
 def float32_demo_result():
