@@ -16,6 +16,8 @@ COMMANDS = {
     "evaluate": ("gluon_inception.cli_evaluate", "rank-1/rank-5 accuracy and cross-entropy on a record file"),
     "predict": ("gluon_inception.cli_predict", "top-k classes of image files and folders"),
     "export": ("gluon_inception.cli_export", "write MXNet (symbol+params) or ONNX files, optionally INT8"),
+    "convert": ("gluon_inception.cli_convert", "convert GluonCV or torchvision GoogLeNet weights to ours"),
+    "pretrained": ("gluon_inception.cli_pretrained", "list, fetch or purge pretrained weights"),
 }
 
 
