@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from conftest import require
 
-from gluon_inception import googlenet
+from gluon_inception import TOPOLOGIES, googlenet
 from gluon_inception._compat import mx
 from gluon_inception.export import (
     ExportError,
@@ -97,7 +97,7 @@ def test_load_mxnet_of_a_missing_prefix_names_the_file(tmp_path):
         load_mxnet(str(tmp_path / "nothing"))
 
 
-@pytest.mark.parametrize("topology", ["paper", "gluoncv"])
+@pytest.mark.parametrize("topology", sorted(TOPOLOGIES))
 def test_onnx_logits_equal_mxnet_within_1e4(tmp_path, topology):
     require(_onnx_available(), "onnx and onnxruntime (pip install 'gluon-inception[onnx]')")
     import onnx
