@@ -117,6 +117,9 @@ def _write_mxnet_files(net, prefix):
     tmp_dir = tempfile.mkdtemp(prefix=".export-", dir=folder)
     try:
         tmp_prefix = os.path.join(tmp_dir, "net")
+        # Under hybridize(static_alloc=True) MXNet 1.9.1 reads BatchNorm running statistics without
+        # waiting for the training steps still queued to update them; wait for everything first.
+        mx.nd.waitall()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*is not found in the graph")
             net.export(tmp_prefix, epoch=0)
@@ -136,6 +139,17 @@ def _write_mxnet_files(net, prefix):
         return symbol, params
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _make_readable(path):
+    """Give a file written through a private temporary file the permissions of a normal new file.
+
+    ``fileio`` writes through ``mkstemp``, whose files are readable by their owner only; exported
+    models are meant to be shipped and served, often by another user.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def export_mxnet(net, prefix, preprocessing=None, classes=None, input_shape=None, metadata=None):
@@ -175,6 +189,7 @@ def export_mxnet(net, prefix, preprocessing=None, classes=None, input_shape=None
     meta.update(symbol=os.path.basename(symbol), params=os.path.basename(params))
     meta_path = prefix + "-meta.json"
     write_json(meta_path, meta)
+    _make_readable(meta_path)
     return {"symbol": symbol, "params": params, "meta": meta_path}
 
 
@@ -353,6 +368,7 @@ def export_onnx(
         onnx.checker.check_model(model)
         with atomic_path(path) as tmp_out:
             onnx.save(model, tmp_out)
+        _make_readable(path)
     result = {"path": path, "max_abs_diff": None}
     if check:
         try:

@@ -11,6 +11,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from ._compat import mx, np
+from .googlenet import TOPOLOGIES
 
 #: ImageNet RGB statistics on the 0-255 scale (the values most ImageNet weights expect).
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -117,7 +118,7 @@ class Preprocessing:
         """Build from the metadata of a pretrained entry (dict or object with attributes).
 
         Understands ``mean``/``std`` on the 0-1 or the 0-255 scale (0-1 when every value is
-        at most 1, or when ``input_scale``/``scale`` says so), a crop size given as
+        at most 1, or when ``input_scale``/``scale`` says so), a crop size given as ``crop``,
         ``crop_size``, ``input_size`` (an int or a ``(3, H, W)`` shape) or ``data_shape``,
         and a resize given as ``resize``/``resize_size`` or as ``crop_pct``.
         """
@@ -131,7 +132,7 @@ class Preprocessing:
         if isinstance(scale, str):
             scale = 1.0 if scale.strip() in ("0-1", "[0,1]", "1") else 255.0
         factor = 255.0 / float(scale)
-        crop = _first_int(get("crop_size"), get("input_size"), get("data_shape"), default=224)
+        crop = _first_int(get("crop"), get("crop_size"), get("input_size"), get("data_shape"), default=224)
         resize = get("resize", get("resize_size", None))
         if resize is None and get("crop_pct") is not None:
             resize = int(math.floor(crop / float(get("crop_pct"))))
@@ -468,7 +469,7 @@ def load_pretrained_model(name=None, topology=None, classes=None, ctx=None):
     entry = _pretrained_cfg_value(cfg, "name", name or "default")
     if conflicts:
         raise ModelSourceError(_conflict_message("pretrained entry %r" % entry, conflicts))
-    names = getattr(net, "classes_names", None) or _pretrained_cfg_value(cfg, "class_names")
+    names = getattr(net, "class_names", None)
     return LoadedModel(net, Preprocessing.from_pretrained_cfg(cfg), names, {"pretrained": entry})
 
 
@@ -480,7 +481,7 @@ def add_model_arguments(parser):
                         help="a training checkpoint (.params file, or the checkpoint folder for its latest)")
     source.add_argument("--pretrained", metavar="NAME", nargs="?", const="",
                         help="pretrained ImageNet weights (default: the most accurate entry)")
-    group.add_argument("--topology", choices=("paper", "gluoncv"),
+    group.add_argument("--topology", choices=sorted(TOPOLOGIES),
                        help="expected topology; an error says so when the weights differ")
     group.add_argument("--classes", type=int, metavar="N",
                        help="expected number of classes; an error says so when the weights differ")

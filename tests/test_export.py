@@ -1,12 +1,13 @@
 """Export: MXNet symbol+params round trips, ONNX parity in onnxruntime, baked preprocessing, clear errors."""
 import json
+import os
 import sys
 
 import numpy as np
 import pytest
 from conftest import require
 
-from gluon_inception import googlenet
+from gluon_inception import TOPOLOGIES, googlenet
 from gluon_inception._compat import mx
 from gluon_inception.export import (
     ExportError,
@@ -43,6 +44,12 @@ def _batch(n=3, seed=1, pixels=False):
     return rng.normal(0, 1, (n, 3, SIZE, SIZE)).astype("float32")
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _onnx_available():
     try:
         import onnx  # noqa: F401
@@ -64,6 +71,9 @@ def test_mxnet_export_loads_with_symbolblock_imports_and_gives_equal_logits(tmp_
     np.testing.assert_allclose(loaded(x).asnumpy(), expected, rtol=1e-5, atol=1e-5)
     assert meta["classes"] == ["a", "b", "c", "d"]
     assert meta["preprocessing"]["mean"] == [120.0, 110.0, 100.0] and meta["preprocessing_baked"] is False
+    # Shipped files are readable by others, like any new file (not owner-only like a temporary file).
+    for key in ("symbol", "params", "meta"):
+        assert os.stat(files[key]).st_mode & 0o777 == 0o666 & ~_umask()
     # Every weight and BN statistic of the graph is in the params file.
     saved = mx.nd.load(files["params"])
     assert len(saved) == len(list(net.collect_params().keys()))
@@ -87,7 +97,7 @@ def test_load_mxnet_of_a_missing_prefix_names_the_file(tmp_path):
         load_mxnet(str(tmp_path / "nothing"))
 
 
-@pytest.mark.parametrize("topology", ["paper", "gluoncv"])
+@pytest.mark.parametrize("topology", sorted(TOPOLOGIES))
 def test_onnx_logits_equal_mxnet_within_1e4(tmp_path, topology):
     require(_onnx_available(), "onnx and onnxruntime (pip install 'gluon-inception[onnx]')")
     import onnx
