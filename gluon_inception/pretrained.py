@@ -240,8 +240,9 @@ def register_pretrained(entry, overwrite=False):
 
     >>> from gluon_inception.pretrained import get_pretrained, register_pretrained, unregister_pretrained
     >>> entry = get_pretrained("googlenet_gluoncv_in1k")
-    >>> register_pretrained(entry.replace(name="gluoncv_from_lab_mirror",
-    ...                                   urls=("https://lab.example/gluon/models/googlenet-c7c89366.zip",)))
+    >>> mirror = entry.replace(name="gluoncv_from_lab_mirror",
+    ...                        urls=("https://lab.example/gluon/models/googlenet-c7c89366.zip",))
+    >>> register_pretrained(mirror)  # doctest: +SKIP
     PretrainedEntry(name='gluoncv_from_lab_mirror', ...)
     >>> unregister_pretrained("gluoncv_from_lab_mirror").name
     'gluoncv_from_lab_mirror'

@@ -345,3 +345,15 @@ def test_cli_lists_and_purges(release, cached, capsys):
     assert cli.main(["pretrained", "purge", "--root", cached]) == 0
     assert "googlenet-c7c89366.params.lock" in capsys.readouterr().out
     assert os.listdir(cached) == [release.entry.file_name], "entries registered elsewhere are not purged here"
+
+
+def test_the_docs_table_is_the_registrys():
+    from gluon_inception.cli_pretrained import markdown_table
+
+    docs = open(
+        os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "pretrained.md")
+    ).read()
+    builtin = [
+        row for row in list_pretrained() if row["name"] in ("googlenet_gluoncv_in1k", "googlenet_torchvision_in1k")
+    ]
+    assert markdown_table(builtin) in docs, "regenerate it with: gluon-inception pretrained list --markdown"
