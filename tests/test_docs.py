@@ -107,3 +107,30 @@ def test_shell_snippets_split_into_commands():
 
     text = "$ export X=1\nHVD=1 gluon-inception info \\\n    --json && echo done  # note\n# a comment\n"
     assert gi_docs.shell_commands(text) == ["export X=1", "HVD=1 gluon-inception info --json", "echo done"]
+
+
+@pytest.mark.slow
+def test_finetune_example_trains_from_a_weight_file_and_the_commands_read_its_checkpoints(tmp_path):
+    from deploy_support import demo_dataset
+
+    from gluon_inception import googlenet
+
+    info = demo_dataset()
+    weights = tmp_path / "imagenet-shaped.params"
+    googlenet(topology="gluoncv").save_parameters(str(weights))  # stands in for downloaded ImageNet weights
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+    run = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "finetune.py"), "--data", info.root,
+         "--pretrained", str(weights), "--epochs", "1", "--image-size", "32", "--batch-size", "64",
+         "--checkpoints", str(tmp_path / "ft")],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "epoch 1/1" in run.stdout and (tmp_path / "ft" / "finetuned-0001.json").exists()
+    evaluate = subprocess.run(
+        [sys.executable, "-m", "gluon_inception.cli", "evaluate", "--checkpoint", str(tmp_path / "ft"),
+         "--data", info.root, "--split", "test"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert evaluate.returncode == 0, evaluate.stderr[-3000:]
+    assert "1-crop        300" in evaluate.stdout

@@ -239,15 +239,16 @@ def cli_reference():
     os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal; make the page reproducible
     try:
         parser = cli.build_parser()
-        lines = [".. program:: gluon-inception", "", ".. code-block:: text", ""]
+        lines = [".. code-block:: text", ""]
         lines += ["   " + line for line in parser.format_help().splitlines()] + [""]
         for name, sub in _subparsers(parser).items():
             title = "``gluon-inception %s``" % name
             lines += [".. _cli-%s:" % name, "", title, "-" * len(title), ""]
-            if sub.description:
-                lines += [sub.description[0].upper() + sub.description[1:] + ".", ""]
-            lines += [".. code-block:: text", ""]
-            lines += ["   " + line for line in sub.format_help().splitlines()] + [""]
+            lines += _help_block(sub)
+            for action, nested in _subparsers(sub).items():
+                title = "``gluon-inception %s %s``" % (name, action)
+                lines += [".. _cli-%s-%s:" % (name, action), "", title, "~" * len(title), ""]
+                lines += _help_block(nested)
     finally:
         if old is None:
             del os.environ["COLUMNS"]
@@ -256,11 +257,133 @@ def cli_reference():
     return "\n".join(lines)
 
 
+def _help_block(parser):
+    lines = []
+    if parser.description:
+        lines += [_escape(parser.description[0].upper() + parser.description[1:].rstrip(".") + "."), ""]
+    lines += [".. code-block:: text", ""]
+    return lines + ["   " + line for line in parser.format_help().splitlines()] + [""]
+
+
 def _subparsers(parser):
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
     return {}
+
+
+# -- model zoo --------------------------------------------------------------------------------------
+_URL = re.compile(r"https?://[^\s)>,;]+")
+
+
+def _escape(text):
+    """Plain text as reStructuredText: markup characters escaped, URLs made into links."""
+    out, last = [], 0
+    for m in _URL.finditer(str(text)):
+        out.append(re.sub(r"([\\`*_|])", r"\\\1", text[last : m.start()]))
+        out.append("`%s <%s>`__" % (m.group(0), m.group(0)))
+        last = m.end()
+    out.append(re.sub(r"([\\`*_|])", r"\\\1", str(text)[last:]))
+    return "".join(out)
+
+
+def _triple(values):
+    return "(%s)" % ", ".join("%g" % v for v in values)
+
+
+def _preprocessing(row):
+    text = "resize %s (%s), centre crop %s; RGB 0-1, mean %s, std %s" % (
+        row["resize"],
+        row["interpolation"],
+        row["crop"],
+        _triple(row["mean"]),
+        _triple(row["std"]),
+    )
+    if row.get("input_transform"):
+        text += "; inside the network: %s" % row["input_transform"]
+    return text
+
+
+def zoo_table(rows):
+    """The model-zoo page body for ``list_pretrained()`` rows: a summary table, then every field."""
+    if not rows:
+        return "No pretrained weights are registered.\n"
+    lines = [
+        ".. list-table:: Registered pretrained weights (most accurate first)",
+        "   :header-rows: 1",
+        "   :class: zoo-table",
+        "",
+        "   * - entry",
+        "     - top-1 / top-5 (%)",
+        "     - topology",
+        "     - file",
+        "     - checksum",
+        "     - preprocessing",
+        "     - licence",
+    ]
+    for row in rows:
+        name = "``%s``" % row["name"] + (" (default)" if row.get("default") else "")
+        cells = [
+            "%s: %s" % (name, _escape(row["description"])),
+            "%s / %s" % (row["top1"], row["top5"]),
+            "``%s``" % row["topology"],
+            "``%s``" % row["file_name"],
+            "``%s``" % row["checksum"],
+            _escape(_preprocessing(row)),
+            _escape(row["license"]),
+        ]
+        lines.append("   * - " + cells[0])
+        lines += ["     - " + cell for cell in cells[1:]]
+    lines.append("")
+    for row in rows:
+        title = "``%s``" % row["name"]
+        lines += [".. _zoo-%s:" % row["name"], "", title, "-" * len(title), ""]
+        lines += [
+            _escape(row["description"]) + ("; the default for ``pretrained=True``." if row["default"] else "."),
+            "",
+        ]
+        fields = [
+            ("Load", "``googlenet(pretrained=%r)``" % row["name"]),
+            ("Published accuracy", "top-1 %s %%, top-5 %s %% on %s" % (row["top1"], row["top5"], row["dataset"])),
+            ("How it was measured", _escape(row["accuracy_note"])),
+            (
+                "Topology",
+                "``%s``, %s classes, %s learnable parameters"
+                % (row["topology"], row["classes"], format(row["num_params"], ",")),
+            ),
+            ("Preprocessing", _escape(_preprocessing(row))),
+            (
+                "File",
+                "``%s`` (stored as ``%s``, format ``%s``)" % (row["file_name"], row["mirror_path"], row["format"]),
+            ),
+            ("Checksum", "``%s``. %s" % (row["checksum"], _escape(row["checksum_note"]))),
+            ("Downloaded from", ", ".join(_escape(u) for u in row["urls"]) or "nowhere: local files only"),
+        ]
+        if row.get("repo_env"):
+            fields.append(
+                (
+                    "Repository variable",
+                    "``$%s`` replaces the URLs with ``$%s/%s``"
+                    % (row["repo_env"], row["repo_env"], row["mirror_path"]),
+                )
+            )
+        fields += [
+            ("Source", _escape(row["source"])),
+            ("Provenance", _escape(row["provenance"])),
+            ("Licence", _escape(row["license"])),
+        ]
+        for key, value in fields:
+            lines += [":%s: %s" % (key, value)]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def generate_zoo(app):
+    try:
+        from gluon_inception.pretrained import list_pretrained
+    except ImportError:  # the registry is not part of this checkout
+        return
+    _write_if_changed(os.path.join(app.srcdir, "_generated", "model_zoo.inc"), zoo_table(list_pretrained()))
 
 
 def generate_cli(app):
@@ -366,6 +489,7 @@ def _is_type_doc(lines, obj):
 def setup(app):
     app.connect("builder-inited", generate_api, priority=400)
     app.connect("builder-inited", generate_cli, priority=400)
+    app.connect("builder-inited", generate_zoo, priority=400)
     app.connect("autodoc-process-docstring", drop_type_docstring, priority=400)  # before numpydoc
     app.connect("autodoc-process-docstring", note_aliases, priority=600)  # after numpydoc
     app.connect("doctree-read", check_shell_blocks)
