@@ -56,7 +56,7 @@ def test_the_entrys_preprocessing_and_imagenet_names_are_used(weights):
 
 
 def test_evaluate_from_pretrained_uses_the_entrys_preprocessing(weights, tmp_path, capsys):
-    rec = demo_dataset().split("test").rec
+    rec = demo_dataset().split("val").rec
     report = tmp_path / "report.json"
     assert cli.main(["evaluate", "--pretrained", "deploy_test_in1k", "--rec", rec, "--crops", "1", "10",
                      "--report", str(report)]) == 0
@@ -71,7 +71,7 @@ def test_evaluate_from_pretrained_uses_the_entrys_preprocessing(weights, tmp_pat
     expected = evaluate(net, rec, by_hand, crops=(1, 10))
     for mode in (1, 10):
         row = got["results"]["%d-crop" % mode]
-        assert row["count"] == 300
+        assert row["count"] == 200
         assert row["cross_entropy"] == pytest.approx(expected[mode].cross_entropy, rel=1e-5)
         assert row["top5"] == pytest.approx(expected[mode].top5)
     # ImageNet-1k weights on the digits: defaults would give other numbers (guards the test itself).
