@@ -108,3 +108,10 @@ def test_export_from_pretrained_records_names_and_preprocessing(weights, tmp_pat
     loaded = load_pretrained_model("deploy_test_in1k")
     expected = loaded.net(loaded.preprocessing.normalize(mx.nd.array(pixels))).asnumpy()
     np.testing.assert_allclose(net(mx.nd.array(pixels)).asnumpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_evaluating_on_a_dataset_with_other_classes_is_refused(weights, capsys):
+    # ImageNet wnids against the digits' "0".."9": the labels would index the wrong outputs.
+    assert cli.main(["evaluate", "--pretrained", "deploy_test_in1k", "--data", demo_dataset().root]) == 1
+    err = capsys.readouterr().err
+    assert "are not the dataset's (0, 1, 2, ...)" in err and "n01440764" in err
