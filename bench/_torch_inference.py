@@ -1,10 +1,11 @@
 """torchvision's googlenet inference timings; run by bench/inference.py in a torch environment.
 
 GluonCV refuses to import beside torch >= 2, so this runs in its own interpreter and prints one
-JSON line: {"torch": version, "rows": [{"name", "img_per_s", "latency_ms"} ...], "notes": [...]}.
+JSON line: {"torch": version, "rows": [{"name", "rounds": [[img/s, ms], ...]} ...], "notes": [...]}.
 """
 import argparse
 import json
+import sys
 import time
 
 
@@ -40,6 +41,7 @@ def main():
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--min-time", type=float, default=3.0)
     parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-compile", action="store_true")
     args = parser.parse_args()
 
@@ -49,20 +51,27 @@ def main():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False).eval()
-    rows, notes = [], ["torch %s, torchvision %s, %d threads" % (torch.__version__, torchvision.__version__,
-                                                                  torch.get_num_threads())]
-    ips, lat = measure(model, torch, args.batch, args.size, args.min_time, args.latency_runs)
-    rows.append({"name": "torchvision googlenet (eager)", "img_per_s": ips, "latency_ms": lat})
+    notes = ["torch %s, torchvision %s, %d threads" % (torch.__version__, torchvision.__version__,
+                                                        torch.get_num_threads())]
+    models = [("torchvision googlenet (eager)", model)]
     if not args.no_compile:
         try:
             compiled = torch.compile(model)
+            start = time.perf_counter()
             with torch.no_grad():
                 compiled(torch.randn(args.batch, 3, args.size, args.size))
                 compiled(torch.randn(1, 3, args.size, args.size))
-            ips, lat = measure(compiled, torch, args.batch, args.size, args.min_time, args.latency_runs)
-            rows.append({"name": "torchvision googlenet (torch.compile)", "img_per_s": ips, "latency_ms": lat})
+            notes.append("torch.compile: compiling took %.0f s" % (time.perf_counter() - start))
+            models.append(("torchvision googlenet (torch.compile)", compiled))
         except Exception as err:  # noqa: BLE001 - report why compile is unavailable, keep eager numbers
             notes.append("torch.compile failed here: %s: %s" % (type(err).__name__, str(err).splitlines()[0][:200]))
+    results = {name: [] for name, _ in models}
+    for r in range(args.rounds):
+        for name, m in models:
+            ips, lat = measure(m, torch, args.batch, args.size, args.min_time, args.latency_runs)
+            results[name].append([ips, lat])
+            print("  round %d  %-46s %8.1f img/s  %7.2f ms" % (r + 1, name, ips, lat), file=sys.stderr, flush=True)
+    rows = [{"name": name, "rounds": results[name]} for name, _ in models]
     print(json.dumps({"torch": torch.__version__, "rows": rows, "notes": notes}))
 
 

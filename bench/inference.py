@@ -31,6 +31,9 @@ def parse_args(argv=None):
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--min-time", type=float, default=3.0, help="seconds of timed batches per row")
     parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measure every model this many times, round-robin, and keep the best round "
+                             "(the machine is shared: the best round is the least disturbed)")
     parser.add_argument("--torch-python", default=DEFAULT_TORCH_PYTHON, help="interpreter with torch+torchvision")
     parser.add_argument("--no-torch", action="store_true", help="skip torchvision")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (it compiles for minutes)")
@@ -48,7 +51,7 @@ def pin_threads(threads):
 
 
 def measure(forward, mx, batch, size, min_time, latency_runs):
-    """(images/s at ``batch``, median ms at batch 1) for a callable on NDArrays."""
+    """One round: (images/s at ``batch``, median ms at batch 1) for a callable on NDArrays."""
     x = mx.nd.random.normal(shape=(batch, 3, size, size))
     x1 = mx.nd.random.normal(shape=(1, 3, size, size))
     for _ in range(2):
@@ -81,36 +84,38 @@ def agreement(reference, other, mx, size):
         100 * same, abs(a - b).max(), abs(a).max())
 
 
+def summarise(name, rounds):
+    """A table row from per-round (img/s, ms) pairs: the best round, and the median for reference."""
+    ips = sorted(r[0] for r in rounds)
+    lat = sorted(r[1] for r in rounds)
+    return {"name": name, "img_per_s": ips[-1], "latency_ms": lat[0],
+            "img_per_s_median": ips[len(ips) // 2], "latency_ms_median": lat[len(lat) // 2],
+            "rounds": len(rounds)}
+
+
 def mxnet_rows(args, notes):
     from gluon_inception import googlenet
     from gluon_inception._compat import mx
     from gluon_inception.quantize import QuantizationError, cpu_supports_bf16, quantize_int8, to_bfloat16
 
-    rows = []
-
-    def add(name, block):
-        ips, lat = measure(block, mx, args.batch, args.size, args.min_time, args.latency_runs)
-        rows.append({"name": name, "img_per_s": ips, "latency_ms": lat})
-        print("  %-40s %8.1f img/s  %7.2f ms" % (name, ips, lat), flush=True)
-
+    models = []
     mx.random.seed(0)
     net = googlenet(classes=1000, topology="gluoncv")
     net.hybridize(static_alloc=True, static_shape=True)
-    add("ours float32 (hybridized, static_alloc)", net)
+    models.append(("ours float32 (hybridized, static_alloc)", net))
 
     calib = mx.nd.random.normal(shape=(2 * args.batch, 3, args.size, args.size))
     start = time.perf_counter()
     qnet = quantize_int8(net, calib, calib_mode="naive", batch_size=args.batch)
     notes.append("INT8: naive calibration on %d images took %.1f s" % (calib.shape[0], time.perf_counter() - start))
-    add("ours INT8 (oneDNN, calibrated)", qnet)
     notes.append("INT8 vs float32 on 16 random images: " + agreement(net, qnet, mx, args.size))
-    del qnet
+    models.append(("ours INT8 (oneDNN, calibrated)", qnet))
 
     if cpu_supports_bf16():
         try:
             bnet = to_bfloat16(net, input_shape=(1, 3, args.size, args.size))
-            add("ours bfloat16 (amp)", bnet)
             notes.append("bfloat16 vs float32 on 16 random images: " + agreement(net, bnet, mx, args.size))
+            models.append(("ours bfloat16 (amp)", bnet))
         except (QuantizationError, mx.base.MXNetError) as err:
             notes.append("bfloat16 failed: %s" % str(err).splitlines()[0])
     else:
@@ -124,10 +129,17 @@ def mxnet_rows(args, notes):
             theirs = gluoncv_googlenet(classes=1000)
             theirs.initialize(mx.init.Xavier())
             theirs.hybridize(static_alloc=True, static_shape=True)
-            add("GluonCV googlenet (hybridized, static_alloc)", theirs)
+            models.append(("GluonCV googlenet (hybridized, static_alloc)", theirs))
         except Exception as err:  # noqa: BLE001 - the peer's absence is reported, ours still measured
             notes.append("GluonCV skipped: %s: %s" % (type(err).__name__, err))
-    return rows
+
+    results = {name: [] for name, _ in models}
+    for r in range(args.rounds):
+        for name, block in models:
+            ips, lat = measure(block, mx, args.batch, args.size, args.min_time, args.latency_runs)
+            results[name].append((ips, lat))
+            print("  round %d  %-46s %8.1f img/s  %7.2f ms" % (r + 1, name, ips, lat), flush=True)
+    return [summarise(name, results[name]) for name, _ in models]
 
 
 def torch_rows(args, notes):
@@ -144,28 +156,32 @@ def torch_rows(args, notes):
         "--size", str(args.size),
         "--min-time", str(args.min_time),
         "--latency-runs", str(args.latency_runs),
+        "--rounds", str(args.rounds),
     ]  # fmt: skip
     if args.no_compile:
         cmd.append("--no-compile")
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
     env.pop("PYTHONPATH", None)
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
+    # stdout carries the JSON result; progress and errors go straight to this terminal.
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, timeout=3600)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
-        notes.append("torchvision run failed (exit %d): %s" % (proc.returncode, proc.stderr.strip()[-300:]))
+        notes.append("torchvision run failed (exit %d); its error is printed above" % proc.returncode)
         return []
     result = json.loads(lines[-1])
     notes.extend(result["notes"])
-    for row in result["rows"]:
-        print("  %-40s %8.1f img/s  %7.2f ms" % (row["name"], row["img_per_s"], row["latency_ms"]), flush=True)
-    return result["rows"]
+    rows = [summarise(row["name"], row["rounds"]) for row in result["rows"]]
+    for row in rows:
+        print("  best     %-46s %8.1f img/s  %7.2f ms" % (row["name"], row["img_per_s"], row["latency_ms"]))
+    return rows
 
 
 def table(rows):
     base = next((r for r in rows if r["name"].startswith("torchvision googlenet (eager)")), None)
     lines = [
-        "| model | img/s, batch 32 | latency, batch 1 (ms) | throughput vs torchvision | latency vs torchvision |",
-        "|---|---:|---:|---:|---:|",
+        "| model | img/s, batch 32 | latency, batch 1 (ms) | throughput vs torchvision | latency vs torchvision "
+        "| median img/s | median ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         if base:
@@ -173,7 +189,9 @@ def table(rows):
             lat_ratio = "%.2fx" % (base["latency_ms"] / r["latency_ms"])
         else:
             ratio = lat_ratio = "n/a"
-        lines.append("| %s | %.1f | %.1f | %s | %s |" % (r["name"], r["img_per_s"], r["latency_ms"], ratio, lat_ratio))
+        lines.append("| %s | %.1f | %.1f | %s | %s | %.1f | %.1f |" % (
+            r["name"], r["img_per_s"], r["latency_ms"], ratio, lat_ratio, r["img_per_s_median"],
+            r["latency_ms_median"]))
     return "\n".join(lines)
 
 
@@ -205,9 +223,12 @@ def main(argv=None):
     pin_threads(args.threads)
     sys.path.insert(0, os.path.dirname(HERE))
     notes = []
+    load_before = os.getloadavg()[0]
     print("threads pinned to %d for MXNet (OMP_NUM_THREADS) and torch (set_num_threads)" % args.threads)
     rows = mxnet_rows(args, notes)
     rows += torch_rows(args, notes)
+    notes.append("1-minute load average of the machine: %.1f at the start, %.1f at the end (other jobs share it)"
+                 % (load_before, os.getloadavg()[0]))
     env = environment(args)
     text = table(rows)
     print()

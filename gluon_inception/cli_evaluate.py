@@ -71,7 +71,7 @@ def main(args):
     from .data import RecordFileError
     from .evaluate import evaluate, format_table, write_report
     from .export import ExportError
-    from .inference import ModelSourceError
+    from .inference import ModelSourceError, load_model_from_args
     from .quantize import QuantizationError
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
@@ -80,12 +80,12 @@ def main(args):
         if args.precision != "float32" and d.context().device_type != "cpu":
             raise ValueError("--precision %s runs on the CPU only" % args.precision)
         split, info = _resolve_split(args)
-        loaded = _load(args, d)
-        if info is not None and loaded.class_names is not None and list(loaded.class_names) != info.classes:
+        loaded = load_model_from_args(args, ctx=d.context())
+        if info is not None and loaded.class_ids is not None and list(loaded.class_ids) != info.classes:
             raise ValueError(
-                "the weights' classes differ from the dataset's (%s...) vs (%s...): the labels would be "
-                "compared with the wrong outputs" % (", ".join(map(str, loaded.class_names[:3])),
-                                                     ", ".join(info.classes[:3])))
+                "the weights' classes (%s, ...) are not the dataset's (%s, ...): labels would be compared with "
+                "the wrong outputs. Evaluate on data prepared with the same classes in the same order."
+                % (", ".join(map(str, loaded.class_ids[:3])), ", ".join(info.classes[:3])))
         calib = _calibration_source(args, info) if args.precision == "int8" else None
         net = convert_precision(loaded, args.precision, calib, args.calib_batches, args.batch_size, args.threads)
         results = evaluate(net, split, loaded.preprocessing, crops=tuple(dict.fromkeys(args.crops)),
@@ -104,12 +104,6 @@ def main(args):
             write_report(args.report, results, extra=extra, dist=d)
             print("report written to %s" % args.report)
     return 0
-
-
-def _load(args, d):
-    from .inference import load_model_from_args
-
-    return load_model_from_args(args, ctx=d.context())
 
 
 def _describe(source):

@@ -362,12 +362,16 @@ class LoadedModel:
     source : dict
         Where the weights came from (``{"checkpoint": path, "epoch": ...}`` or
         ``{"pretrained": name}``), for reports.
+    class_ids : list of str or None
+        Dataset class identifiers (ImageNet WordNet ids, or the folder names a checkpoint was
+        trained on): what a prepared dataset's ``classes`` are compared with.
     """
 
     net: object
     preprocessing: Preprocessing
     class_names: list
     source: dict
+    class_ids: list = None
 
 
 def _architecture_conflicts(actual, requested):
@@ -432,7 +436,7 @@ def load_checkpoint_model(path, topology=None, classes=None, ctx=None):
     if names is not None and len(names) != model.get("classes", len(names)):
         names = None
     source = {"checkpoint": os.path.abspath(path), "epoch": meta.get("epoch"), "model": model}
-    return LoadedModel(net, Preprocessing.from_checkpoint_meta(meta), names, source)
+    return LoadedModel(net, Preprocessing.from_checkpoint_meta(meta), names, source, class_ids=names)
 
 
 def _pretrained_cfg_value(cfg, key, default=None):
@@ -469,8 +473,8 @@ def load_pretrained_model(name=None, topology=None, classes=None, ctx=None):
     entry = _pretrained_cfg_value(cfg, "name", name or "default")
     if conflicts:
         raise ModelSourceError(_conflict_message("pretrained entry %r" % entry, conflicts))
-    names = getattr(net, "class_names", None)
-    return LoadedModel(net, Preprocessing.from_pretrained_cfg(cfg), names, {"pretrained": entry})
+    names, ids = getattr(net, "class_names", None), getattr(net, "class_ids", None)
+    return LoadedModel(net, Preprocessing.from_pretrained_cfg(cfg), names, {"pretrained": entry}, class_ids=ids)
 
 
 def add_model_arguments(parser):

@@ -205,3 +205,22 @@ def _has(module):
     except ImportError:
         return False
     return True
+
+
+@pytest.mark.slow
+def test_evaluate_int8_and_bfloat16_precisions(tmp_path, checkpoint, capsys):
+    info = demo_dataset()
+    top1 = {}
+    for precision in ("float32", "int8", "bfloat16"):
+        report = tmp_path / (precision + ".json")
+        code = cli.main(["evaluate", "--checkpoint", checkpoint, "--data", info.root, "--split", "test",
+                         "--precision", precision, "--calib-batches", "3", "--report", str(report)])
+        if precision == "bfloat16" and code != 0:
+            assert "no native bfloat16" in capsys.readouterr().err
+            continue
+        assert code == 0
+        got = json.loads(report.read_text())
+        assert got["precision"] == precision
+        top1[precision] = got["results"]["1-crop"]["top1"]
+    assert abs(top1["int8"] - top1["float32"]) <= 0.005
+    assert "(int8, 1 rank)" in capsys.readouterr().out

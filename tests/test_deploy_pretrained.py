@@ -56,7 +56,7 @@ def test_the_entrys_preprocessing_and_imagenet_names_are_used(weights):
 
 
 def test_evaluate_from_pretrained_uses_the_entrys_preprocessing(weights, tmp_path, capsys):
-    rec = demo_dataset().split("test").rec
+    rec = demo_dataset().split("val").rec
     report = tmp_path / "report.json"
     assert cli.main(["evaluate", "--pretrained", "deploy_test_in1k", "--rec", rec, "--crops", "1", "10",
                      "--report", str(report)]) == 0
@@ -71,7 +71,7 @@ def test_evaluate_from_pretrained_uses_the_entrys_preprocessing(weights, tmp_pat
     expected = evaluate(net, rec, by_hand, crops=(1, 10))
     for mode in (1, 10):
         row = got["results"]["%d-crop" % mode]
-        assert row["count"] == 300
+        assert row["count"] == 200
         assert row["cross_entropy"] == pytest.approx(expected[mode].cross_entropy, rel=1e-5)
         assert row["top5"] == pytest.approx(expected[mode].top5)
     # ImageNet-1k weights on the digits: defaults would give other numbers (guards the test itself).
@@ -108,3 +108,10 @@ def test_export_from_pretrained_records_names_and_preprocessing(weights, tmp_pat
     loaded = load_pretrained_model("deploy_test_in1k")
     expected = loaded.net(loaded.preprocessing.normalize(mx.nd.array(pixels))).asnumpy()
     np.testing.assert_allclose(net(mx.nd.array(pixels)).asnumpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_evaluating_on_a_dataset_with_other_classes_is_refused(weights, capsys):
+    # ImageNet wnids against the digits' "0".."9": the labels would index the wrong outputs.
+    assert cli.main(["evaluate", "--pretrained", "deploy_test_in1k", "--data", demo_dataset().root]) == 1
+    err = capsys.readouterr().err
+    assert "are not the dataset's (0, 1, 2, ...)" in err and "n01440764" in err
