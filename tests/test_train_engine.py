@@ -161,6 +161,28 @@ def test_single_process_trains_checkpoints_and_evaluates(single_process_run):
 
 
 @pytest.mark.slow
+def test_chapter_workflow_restart_from_an_epoch_with_a_new_lr(single_process_run, train_tiny_dataset, tmp_path):
+    import shutil
+
+    _, out = single_process_run
+    run = tmp_path / "run"
+    shutil.copytree(out, run)
+    cmd = [sys.executable, "-m", "gluon_inception.cli", "train", "--checkpoints", str(run), "--prefix", "tiny",
+           "--start-epoch", "1", "--lr", "0.0005", "--epochs", "3", "--no-progress"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resumed from" in proc.stdout and "tiny-0001.params" in proc.stdout and "set by --lr" in proc.stdout
+    epochs = [json.loads(line) for line in open(run / "tiny-metrics.jsonl")]
+    epochs = [r for r in epochs if "event" not in r]
+    # Epoch 1 is the original run's; 2 and 3 ran at the new rate (the drop at epoch 1 lies behind).
+    assert [r["epoch"] for r in epochs] == [1, 2, 3]
+    assert [r["lr"] for r in epochs] == pytest.approx([1e-3, 5e-4, 5e-4])
+    # Everything not given again came from the checkpoint's config (data, model, smoothing ...).
+    _, meta = load_model_from_checkpoint(str(run))
+    assert meta["epoch"] == 3 and meta["config"]["label_smoothing"] == 0.1 and meta["config"]["data"]
+
+
+@pytest.mark.slow
 def test_plot_command_draws_the_run(single_process_run, tmp_path):
     _, out = single_process_run
     png = tmp_path / "fig.png"
