@@ -357,3 +357,18 @@ def test_the_docs_table_is_the_registrys():
         row for row in list_pretrained() if row["name"] in ("googlenet_gluoncv_in1k", "googlenet_torchvision_in1k")
     ]
     assert markdown_table(builtin) in docs, "regenerate it with: gluon-inception pretrained list --markdown"
+
+
+def test_our_own_params_load_by_path_with_their_topology(tmp_path, recwarn):
+    trained = googlenet(topology="paper", classes=7)
+    trained.save_parameters(str(tmp_path / "run-0003.params"))
+    x = mx.nd.array(np.random.RandomState(2).uniform(-1, 1, (1, 3, 224, 224)).astype("float32"))
+    net = googlenet(pretrained=str(tmp_path / "run-0003.params"), classes=7)
+    assert net.topology == "paper" and not [w for w in recwarn.list if w.category is PretrainedWarning]
+    np.testing.assert_allclose(net(x).asnumpy(), trained(x).asnumpy(), rtol=0, atol=1e-5)
+
+    googlenet(topology="gluoncv", classes=7).save_parameters(str(tmp_path / "bare.params"))
+    with pytest.warns(PretrainedWarning, match="assuming topology 'gluoncv'"):
+        assert googlenet(pretrained=str(tmp_path / "bare.params"), classes=7).topology == "gluoncv"
+    (tmp_path / "bare.json").write_text(json.dumps({"model": {"topology": "torchvision"}}))
+    assert googlenet(pretrained=str(tmp_path / "bare.params"), classes=7).topology == "torchvision"
