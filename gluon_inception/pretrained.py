@@ -238,14 +238,12 @@ def register_pretrained(entry, overwrite=False):
     --------
     Serve GluonCV's file from your own mirror under its own name:
 
-    >>> from gluon_inception.pretrained import get_pretrained, register_pretrained, unregister_pretrained
+    >>> from gluon_inception.pretrained import get_pretrained, register_pretrained
     >>> entry = get_pretrained("googlenet_gluoncv_in1k")
     >>> mirror = entry.replace(name="gluoncv_from_lab_mirror",
     ...                        urls=("https://lab.example/gluon/models/googlenet-c7c89366.zip",))
     >>> register_pretrained(mirror)  # doctest: +SKIP
     PretrainedEntry(name='gluoncv_from_lab_mirror', ...)
-    >>> unregister_pretrained("gluoncv_from_lab_mirror").name
-    'gluoncv_from_lab_mirror'
     """
     if not isinstance(entry, PretrainedEntry):
         raise TypeError("register_pretrained takes a PretrainedEntry, got %s" % type(entry).__name__)

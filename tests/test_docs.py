@@ -134,3 +134,35 @@ def test_finetune_example_trains_from_a_weight_file_and_the_commands_read_its_ch
     )  # fmt: skip
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     assert "1-crop        300" in evaluate.stdout
+
+
+def _cells(html_text):
+    import html as html_module
+    import re
+
+    def text(fragment):
+        plain = html_module.unescape(re.sub(r"<[^>]+>", "", fragment))
+        return " ".join(plain.replace("\u2019", "'").replace("\u2018", "'").split())
+
+    return [[text(c) for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", html_text, re.S)]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_model_zoo_table_matches_the_weight_registry(html):
+    from gluon_inception.pretrained import list_pretrained
+
+    page = (html / "model_zoo.html").read_text(encoding="utf-8")
+    table = page[page.index("<table") : page.index("</table>")]
+    header, *rows = _cells(table)
+    assert header == ["entry", "top-1 / top-5 (%)", "topology", "file", "checksum", "preprocessing", "licence"]
+    entries = list_pretrained()
+    assert [row[0].split(" ")[0].rstrip(":") for row in rows] == [e["name"] for e in entries]
+    for row, entry in zip(rows, entries):
+        assert row[0].startswith(entry["name"] + (" (default):" if entry["default"] else ":"))
+        assert row[1:5] == ["%s / %s" % (entry["top1"], entry["top5"]), entry["topology"], entry["file_name"],
+                            entry["checksum"]]  # fmt: skip
+        assert "resize %d" % entry["resize"] in row[5] and "crop %d" % entry["crop"] in row[5]
+        assert row[6] == entry["license"]
+    for entry in entries:  # every field in the entry's own section
+        assert 'id="zoo-%s"' % entry["name"].replace("_", "-") in page

@@ -291,7 +291,7 @@ def _triple(values):
     return "(%s)" % ", ".join("%g" % v for v in values)
 
 
-def _preprocessing(row):
+def _preprocessing(row, detail=False):
     text = "resize %s (%s), centre crop %s; RGB 0-1, mean %s, std %s" % (
         row["resize"],
         row["interpolation"],
@@ -300,7 +300,7 @@ def _preprocessing(row):
         _triple(row["std"]),
     )
     if row.get("input_transform"):
-        text += "; inside the network: %s" % row["input_transform"]
+        text += "; re-scaled inside the network" + (": %s" % row["input_transform"] if detail else "")
     return text
 
 
@@ -351,7 +351,7 @@ def zoo_table(rows):
                 "``%s``, %s classes, %s learnable parameters"
                 % (row["topology"], row["classes"], format(row["num_params"], ",")),
             ),
-            ("Preprocessing", _escape(_preprocessing(row))),
+            ("Preprocessing", _escape(_preprocessing(row, detail=True))),
             (
                 "File",
                 "``%s`` (stored as ``%s``, format ``%s``)" % (row["file_name"], row["mirror_path"], row["format"]),
