@@ -9,6 +9,7 @@ import importlib
 import sys
 
 # name -> (module, one-line help). Later features add their subcommand here.
+#: Subcommand name -> (module that implements it, one-line help).
 COMMANDS = {
     "info": ("gluon_inception.cli_info", "show versions, models and the devices this install can use"),
     "prepare": ("gluon_inception.cli_prepare", "turn image folders (or the demo digits) into record files"),
@@ -23,6 +24,18 @@ COMMANDS = {
 
 
 def build_parser():
+    """The ``gluon-inception`` argument parser, with one subparser per entry of :data:`COMMANDS`.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> from gluon_inception.cli import build_parser
+    >>> build_parser().parse_args(["info", "--json"]).json
+    True
+    """
     parser = argparse.ArgumentParser(
         prog="gluon-inception",
         description="GoogLeNet (Inception v1) for Apache MXNet Gluon.",
@@ -39,6 +52,23 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the console script: parse ``argv`` and call the subcommand's ``main``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 without a subcommand, 130 on Ctrl-C.
+
+    Examples
+    --------
+    >>> from gluon_inception.cli import main
+    >>> main(["info"])  # doctest: +SKIP
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_module", None):

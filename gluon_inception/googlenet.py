@@ -55,6 +55,15 @@ class Stages(nn.HybridSequential):
 
     ``stages["inception4a"]`` and ``stages[8]`` both work, and parameter names read
     ``features.inception4a.branch2.1.conv.weight`` instead of ``features.8.1.0.weight``.
+
+    Examples
+    --------
+    >>> from gluon_inception import GoogLeNet
+    >>> features = GoogLeNet().features
+    >>> features.names()[:6]
+    ['conv1', 'pool1', 'conv2', 'conv3', 'pool2', 'inception3a']
+    >>> features["inception4a"].out_channels
+    512
     """
 
     def add_named(self, name, block):
@@ -305,6 +314,16 @@ def count_parameters(net, include_running_stats=False):
     net : mxnet.gluon.Block
     include_running_stats : bool, default False
         Count BatchNorm's running mean and variance too (they are not learned by gradient).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from gluon_inception import count_parameters, googlenet
+    >>> count_parameters(googlenet(topology="gluoncv"))
+    6624904
     """
     total = 0
     for param in net.collect_params().values():

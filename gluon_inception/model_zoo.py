@@ -6,7 +6,40 @@ _MODELS = {}
 
 
 def register_model(name=None):
-    """Decorator that makes a factory function available to :func:`get_model` by name."""
+    """Decorator that makes a factory function available to :func:`get_model` by name.
+
+    Parameters
+    ----------
+    name : str, optional
+        The registered name (case-insensitive); default: the function's name.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the factory unchanged.
+
+    Raises
+    ------
+    ValueError
+        When the name is already registered.
+
+    Examples
+    --------
+    >>> from gluon_inception import get_model, googlenet, register_model
+    >>> @register_model("googlenet_no_dropout")  # doctest: +SKIP
+    ... def googlenet_no_dropout(**kwargs):
+    ...     return googlenet(dropout=0.0, **kwargs)
+    >>> get_model("googlenet_no_dropout", classes=10).dropout_rate  # doctest: +SKIP
+    0.0
+
+    Names are unique:
+
+    >>> @register_model("googlenet")
+    ... def my_googlenet(**kwargs):
+    ...     return googlenet(**kwargs)
+    Traceback (most recent call last):
+    ValueError: model name 'googlenet' is already registered
+    """
 
     def wrap(factory):
         key = (name or factory.__name__).lower()
@@ -20,6 +53,10 @@ def register_model(name=None):
 
 def list_models():
     """Sorted names accepted by :func:`get_model`.
+
+    Returns
+    -------
+    list of str
 
     Examples
     --------
@@ -39,6 +76,11 @@ def get_model(name, **kwargs):
         One of :func:`list_models` (case-insensitive).
     **kwargs
         Passed to the model's factory, e.g. ``classes=10``.
+
+    Returns
+    -------
+    mxnet.gluon.Block
+        What the factory returns (an initialised :class:`GoogLeNet` for the built-in names).
 
     Raises
     ------
@@ -131,12 +173,44 @@ def googlenet(
 
 @register_model()
 def googlenet_paper(**kwargs):
-    """:func:`googlenet` with ``topology="paper"`` (true 5x5 branches), as the book chapter built it."""
+    """:func:`googlenet` with ``topology="paper"`` (true 5x5 branches), as the book chapter built it.
+
+    Parameters
+    ----------
+    **kwargs
+        Any other argument of :func:`googlenet`.
+
+    Returns
+    -------
+    GoogLeNet
+
+    Examples
+    --------
+    >>> from gluon_inception import get_model
+    >>> get_model("googlenet_paper", classes=10).topology
+    'paper'
+    """
     return googlenet(topology="paper", **kwargs)
 
 
 @register_model()
 def googlenet_gluoncv(**kwargs):
     """:func:`googlenet` with ``topology="gluoncv"`` (3x3 third branch), the shape of GluonCV's and
-    torchvision's published weights."""
+    torchvision's published weights.
+
+    Parameters
+    ----------
+    **kwargs
+        Any other argument of :func:`googlenet`.
+
+    Returns
+    -------
+    GoogLeNet
+
+    Examples
+    --------
+    >>> from gluon_inception import get_model
+    >>> get_model("googlenet_gluoncv", classes=10).topology
+    'gluoncv'
+    """
     return googlenet(topology="gluoncv", **kwargs)

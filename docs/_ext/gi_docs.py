@@ -469,6 +469,50 @@ def drop_type_docstring(app, what, name, obj, options, lines):
         lines[:] = []
 
 
+def describe_subcommand_protocol(app, what, name, obj, options, lines):
+    """Undocumented ``configure_parser``/``main`` of a subcommand module: say what they are.
+
+    Every ``gluon-inception`` subcommand is a module with these two functions (see
+    :mod:`gluon_inception.cli`); their options are documented once, in the CLI reference.
+    """
+    if what != "function" or lines:
+        return
+    from gluon_inception import cli
+
+    modname, _, func = name.rpartition(".")
+    command = next((cmd for cmd, (module, _) in cli.COMMANDS.items() if module == modname), None)
+    if command is None or func not in ("configure_parser", "main"):
+        return
+    if func == "configure_parser":
+        lines += [
+            "Add the options of ``gluon-inception %s`` to ``parser``." % command,
+            "",
+            "Parameters",
+            "----------",
+            "parser : argparse.ArgumentParser",
+            "    The subcommand's parser; :ref:`cli-%s` lists the options." % command,
+        ]
+    else:
+        lines += [
+            "Run ``gluon-inception %s`` with the parsed command line." % command,
+            "",
+            "Parameters",
+            "----------",
+            "args : argparse.Namespace",
+            "    What the parser built by :func:`configure_parser` returned.",
+            "",
+            "Returns",
+            "-------",
+            "int",
+            "    The exit status: 0 on success.",
+            "",
+            "Examples",
+            "--------",
+            ">>> from gluon_inception.cli import main",
+            ">>> main([%r, \"--help\"])  # doctest: +SKIP" % command,
+        ]
+
+
 def note_aliases(app, what, name, obj, options, lines):
     """Say under which other path a documented object can be imported."""
     others = getattr(app, "_gi_aliases", {}).get(name)
@@ -491,6 +535,7 @@ def setup(app):
     app.connect("builder-inited", generate_cli, priority=400)
     app.connect("builder-inited", generate_zoo, priority=400)
     app.connect("autodoc-process-docstring", drop_type_docstring, priority=400)  # before numpydoc
+    app.connect("autodoc-process-docstring", describe_subcommand_protocol, priority=400)
     app.connect("autodoc-process-docstring", note_aliases, priority=600)  # after numpydoc
     app.connect("doctree-read", check_shell_blocks)
     app.connect("env-check-consistency", check_api_coverage)
