@@ -226,6 +226,18 @@ def load_mxnet(prefix, ctx=None):
     -------
     (mxnet.gluon.SymbolBlock, dict)
         The network and the meta dict (empty when no meta file exists).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import mxnet as mx
+    >>> from gluon_inception import googlenet
+    >>> from gluon_inception.export import export_mxnet, load_mxnet
+    >>> prefix = os.path.join(tempfile.mkdtemp(), "tiny")
+    >>> files = export_mxnet(googlenet(classes=3), prefix, input_shape=(1, 3, 64, 64))
+    >>> net, meta = load_mxnet(prefix)
+    >>> net(mx.nd.zeros((2, 3, 64, 64))).shape, meta["format"]
+    ((2, 3), 'mxnet')
     """
     prefix = os.fspath(prefix)
     symbol, params = prefix + "-symbol.json", prefix + "-0000.params"
@@ -329,6 +341,17 @@ def export_onnx(
     ExportError
         When onnx is missing, the graph does not convert, or onnxruntime's output differs from
         MXNet's by more than ``atol``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from gluon_inception import googlenet
+    >>> from gluon_inception.export import export_onnx
+    >>> from gluon_inception.inference import Preprocessing
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.onnx")
+    >>> result = export_onnx(googlenet(classes=3), path, preprocessing=Preprocessing(crop_size=64))
+    >>> result["max_abs_diff"] < 1e-4
+    True
     """
     onnx = require_onnx()
     if _is_quantized(net):

@@ -262,10 +262,26 @@ def unregister_pretrained(name):
 def get_pretrained(name):
     """The registered entry called ``name``.
 
+    Parameters
+    ----------
+    name : str
+        An entry name, as :func:`list_pretrained` lists them.
+
+    Returns
+    -------
+    PretrainedEntry
+
     Raises
     ------
     UnknownPretrainedError
         For an unknown name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> from gluon_inception import get_pretrained
+    >>> entry = get_pretrained("googlenet_torchvision_in1k")
+    >>> entry.topology, entry.top1, entry.crop
+    ('torchvision', 69.778, 224)
     """
     try:
         return _REGISTRY[name]
@@ -282,7 +298,18 @@ def _by_accuracy():
 
 
 def default_pretrained():
-    """The entry ``pretrained=True`` means: the highest published top-1 on ImageNet-1k."""
+    """The entry ``pretrained=True`` means: the highest published top-1 on ImageNet-1k.
+
+    Returns
+    -------
+    PretrainedEntry
+
+    Examples
+    --------
+    >>> from gluon_inception.pretrained import default_pretrained
+    >>> default_pretrained().name
+    'googlenet_gluoncv_in1k'
+    """
     for entry in _by_accuracy():
         if entry.dataset == "ImageNet-1k" and entry.classes == 1000:
             return entry

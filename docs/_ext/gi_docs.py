@@ -509,7 +509,7 @@ def describe_subcommand_protocol(app, what, name, obj, options, lines):
             "Examples",
             "--------",
             ">>> from gluon_inception.cli import main",
-            ">>> main([%r, \"--help\"])  # doctest: +SKIP" % command,
+            '>>> main(["%s", "--help"])  # doctest: +SKIP' % command,
         ]
 
 

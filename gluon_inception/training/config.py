@@ -272,6 +272,12 @@ def list_recipes():
     -------
     dict
         ``{name: description}``, sorted by name.
+
+    Examples
+    --------
+    >>> from gluon_inception.training import list_recipes
+    >>> [name for name in list_recipes() if name.startswith("chapter")]
+    ['chapter-adam', 'chapter-sgd-1e-2', 'chapter-sgd-1e-3']
     """
     out = {}
     for fname in sorted(os.listdir(RECIPE_DIR)):
@@ -286,6 +292,11 @@ def load_recipe(name_or_path):
 
     A recipe file holds ``{"description": "...", "settings": {field: value, ...}}``.
 
+    Parameters
+    ----------
+    name_or_path : str
+        A shipped recipe (see :func:`list_recipes`) or the path of a recipe file.
+
     Returns
     -------
     dict
@@ -295,6 +306,13 @@ def load_recipe(name_or_path):
     ------
     ConfigError
         When neither a shipped recipe nor a file of that name exists, or the file is malformed.
+
+    Examples
+    --------
+    >>> from gluon_inception.training import load_recipe
+    >>> settings = load_recipe("chapter-adam")
+    >>> settings["optimizer"], settings["lr"], settings["lr_steps"], settings["epochs"]
+    ('adam', 0.001, [30, 45], 50)
     """
     path = name_or_path
     if not os.path.isfile(path):
