@@ -1,7 +1,11 @@
-"""torchvision's googlenet inference timings; run by bench/inference.py in a torch environment.
+"""torchvision's googlenet inference timings; a worker driven by bench/inference.py in a torch environment.
 
-GluonCV refuses to import beside torch >= 2, so this runs in its own interpreter and prints one
-JSON line: {"torch": version, "rows": [{"name", "rounds": [[img/s, ms], ...]} ...], "notes": [...]}.
+GluonCV refuses to import beside torch >= 2, so this runs in its own interpreter. It builds the
+models (and compiles one with ``torch.compile``), prints one JSON line ``{"ready": true, "notes":
+[...], "models": [...]}``, then answers every ``round`` line on stdin with one JSON line
+``{"rows": [{"name", "img_per_s", "latency_ms"}, ...]}``, so that the caller can interleave these
+rounds with its own (the machine is shared, and load changes from minute to minute). ``quit``
+ends it.
 """
 import argparse
 import json
@@ -10,14 +14,15 @@ import time
 
 
 def measure(model, torch, batch, size, min_time, latency_runs):
-    x32 = torch.randn(batch, 3, size, size)
+    """One round: (images/s at ``batch``, median ms at batch 1)."""
+    x = torch.randn(batch, 3, size, size)
     x1 = torch.randn(1, 3, size, size)
     with torch.no_grad():
         for _ in range(2):
-            model(x32)
+            model(x)
         runs, start = 0, time.perf_counter()
         while True:
-            model(x32)
+            model(x)
             runs += 1
             elapsed = time.perf_counter() - start
             if elapsed >= min_time and runs >= 2:
@@ -34,25 +39,9 @@ def measure(model, torch, batch, size, min_time, latency_runs):
     return throughput, 1000 * times[len(times) // 2]
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--min-time", type=float, default=3.0)
-    parser.add_argument("--latency-runs", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-compile", action="store_true")
-    args = parser.parse_args()
-
-    import torch
-    import torchvision
-
-    torch.set_num_threads(args.threads)
+def build(args, torch, torchvision, notes):
     torch.manual_seed(0)
     model = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False).eval()
-    notes = ["torch %s, torchvision %s, %d threads" % (torch.__version__, torchvision.__version__,
-                                                        torch.get_num_threads())]
     models = [("torchvision googlenet (eager)", model)]
     if not args.no_compile:
         try:
@@ -65,14 +54,35 @@ def main():
             models.append(("torchvision googlenet (torch.compile)", compiled))
         except Exception as err:  # noqa: BLE001 - report why compile is unavailable, keep eager numbers
             notes.append("torch.compile failed here: %s: %s" % (type(err).__name__, str(err).splitlines()[0][:200]))
-    results = {name: [] for name, _ in models}
-    for r in range(args.rounds):
-        for name, m in models:
-            ips, lat = measure(m, torch, args.batch, args.size, args.min_time, args.latency_runs)
-            results[name].append([ips, lat])
-            print("  round %d  %-46s %8.1f img/s  %7.2f ms" % (r + 1, name, ips, lat), file=sys.stderr, flush=True)
-    rows = [{"name": name, "rounds": results[name]} for name, _ in models]
-    print(json.dumps({"torch": torch.__version__, "rows": rows, "notes": notes}))
+    return models
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--min-time", type=float, default=3.0)
+    parser.add_argument("--latency-runs", type=int, default=20)
+    parser.add_argument("--no-compile", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+    import torchvision
+
+    torch.set_num_threads(args.threads)
+    notes = ["torch %s, torchvision %s, %d threads (torch.set_num_threads)"
+             % (torch.__version__, torchvision.__version__, torch.get_num_threads())]
+    models = build(args, torch, torchvision, notes)
+    print(json.dumps({"ready": True, "notes": notes, "models": [name for name, _ in models]}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "round":
+            break
+        rows = []
+        for name, model in models:
+            ips, lat = measure(model, torch, args.batch, args.size, args.min_time, args.latency_runs)
+            rows.append({"name": name, "img_per_s": ips, "latency_ms": lat})
+        print(json.dumps({"rows": rows}), flush=True)
 
 
 if __name__ == "__main__":

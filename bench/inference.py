@@ -11,6 +11,7 @@ random images for the same reason; its accuracy is measured separately (tests/te
 and ``gluon-inception evaluate --precision int8``).
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -32,8 +33,8 @@ def parse_args(argv=None):
     parser.add_argument("--min-time", type=float, default=3.0, help="seconds of timed batches per row")
     parser.add_argument("--latency-runs", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3,
-                        help="measure every model this many times, round-robin, and keep the best round "
-                             "(the machine is shared: the best round is the least disturbed)")
+                        help="measure every model this many times, round-robin (torch rounds interleaved with "
+                             "MXNet's), and report the best round: on a shared machine it is the least disturbed")
     parser.add_argument("--torch-python", default=DEFAULT_TORCH_PYTHON, help="interpreter with torch+torchvision")
     parser.add_argument("--no-torch", action="store_true", help="skip torchvision")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (it compiles for minutes)")
@@ -93,7 +94,8 @@ def summarise(name, rounds):
             "rounds": len(rounds)}
 
 
-def mxnet_rows(args, notes):
+def mxnet_models(args, notes):
+    """[(name, block)] of the MXNet rows: ours in float32, INT8 and bfloat16, and GluonCV's."""
     from gluon_inception import googlenet
     from gluon_inception._compat import mx
     from gluon_inception.quantize import QuantizationError, cpu_supports_bf16, quantize_int8, to_bfloat16
@@ -132,55 +134,84 @@ def mxnet_rows(args, notes):
             models.append(("GluonCV googlenet (hybridized, static_alloc)", theirs))
         except Exception as err:  # noqa: BLE001 - the peer's absence is reported, ours still measured
             notes.append("GluonCV skipped: %s: %s" % (type(err).__name__, err))
-
-    results = {name: [] for name, _ in models}
-    for r in range(args.rounds):
-        for name, block in models:
-            ips, lat = measure(block, mx, args.batch, args.size, args.min_time, args.latency_runs)
-            results[name].append((ips, lat))
-            print("  round %d  %-46s %8.1f img/s  %7.2f ms" % (r + 1, name, ips, lat), flush=True)
-    return [summarise(name, results[name]) for name, _ in models]
+    return models
 
 
-def torch_rows(args, notes):
+class TorchWorker:
+    """``_torch_inference.py`` in the torch interpreter, answering one round per request."""
+
+    def __init__(self, args, notes):
+        cmd = [
+            args.torch_python, os.path.join(HERE, "_torch_inference.py"),
+            "--threads", str(args.threads), "--batch", str(args.batch), "--size", str(args.size),
+            "--min-time", str(args.min_time), "--latency-runs", str(args.latency_runs),
+        ] + (["--no-compile"] if args.no_compile else [])  # fmt: skip
+        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+        env.pop("PYTHONPATH", None)
+        # stdout carries JSON lines; the worker's warnings and errors go straight to this terminal.
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        ready = self._read()
+        notes.extend(ready["notes"])
+        self.names = ready["models"]
+
+    def _read(self):
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        raise RuntimeError("the torch worker stopped (exit %s); its error is printed above" % self.proc.wait())
+
+    def round(self):
+        self.proc.stdin.write("round\n")
+        self.proc.stdin.flush()
+        return self._read()["rows"]
+
+    def close(self):
+        with contextlib.suppress(OSError):
+            self.proc.stdin.write("quit\n")
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def run_rounds(args, notes):
+    """Measure every model ``--rounds`` times, interleaving MXNet and torch rounds."""
+    from gluon_inception._compat import mx
+
+    models = mxnet_models(args, notes)
+    worker = None
     if args.no_torch:
-        return []
-    if not os.path.exists(args.torch_python):
+        pass
+    elif not os.path.exists(args.torch_python):
         notes.append("torchvision skipped: no interpreter at %s (--torch-python)" % args.torch_python)
-        return []
-    cmd = [
-        args.torch_python,
-        os.path.join(HERE, "_torch_inference.py"),
-        "--threads", str(args.threads),
-        "--batch", str(args.batch),
-        "--size", str(args.size),
-        "--min-time", str(args.min_time),
-        "--latency-runs", str(args.latency_runs),
-        "--rounds", str(args.rounds),
-    ]  # fmt: skip
-    if args.no_compile:
-        cmd.append("--no-compile")
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
-    env.pop("PYTHONPATH", None)
-    # stdout carries the JSON result; progress and errors go straight to this terminal.
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True, timeout=3600)
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        notes.append("torchvision run failed (exit %d); its error is printed above" % proc.returncode)
-        return []
-    result = json.loads(lines[-1])
-    notes.extend(result["notes"])
-    rows = [summarise(row["name"], row["rounds"]) for row in result["rows"]]
-    for row in rows:
-        print("  best     %-46s %8.1f img/s  %7.2f ms" % (row["name"], row["img_per_s"], row["latency_ms"]))
-    return rows
+    else:
+        try:
+            worker = TorchWorker(args, notes)
+        except RuntimeError as err:
+            notes.append("torchvision skipped: %s" % err)
+    results = {name: [] for name, _ in models}
+    if worker is not None:
+        results.update({name: [] for name in worker.names})
+    try:
+        for r in range(args.rounds):
+            for name, block in models:
+                ips, lat = measure(block, mx, args.batch, args.size, args.min_time, args.latency_runs)
+                results[name].append((ips, lat))
+                print("  round %d  %-46s %8.1f img/s  %7.2f ms" % (r + 1, name, ips, lat), flush=True)
+            if worker is not None:
+                for row in worker.round():
+                    results[row["name"]].append((row["img_per_s"], row["latency_ms"]))
+                    print("  round %d  %-46s %8.1f img/s  %7.2f ms"
+                          % (r + 1, row["name"], row["img_per_s"], row["latency_ms"]), flush=True)
+    finally:
+        if worker is not None:
+            worker.close()
+    return [summarise(name, rounds) for name, rounds in results.items()]
 
 
-def table(rows):
+def table(rows, batch=32):
     base = next((r for r in rows if r["name"].startswith("torchvision googlenet (eager)")), None)
     lines = [
-        "| model | img/s, batch 32 | latency, batch 1 (ms) | throughput vs torchvision | latency vs torchvision "
-        "| median img/s | median ms |",
+        "| model | img/s, batch %d | latency, batch 1 (ms) | throughput vs torchvision | latency vs torchvision "
+        "| median img/s | median ms |" % batch,
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -225,12 +256,11 @@ def main(argv=None):
     notes = []
     load_before = os.getloadavg()[0]
     print("threads pinned to %d for MXNet (OMP_NUM_THREADS) and torch (set_num_threads)" % args.threads)
-    rows = mxnet_rows(args, notes)
-    rows += torch_rows(args, notes)
+    rows = run_rounds(args, notes)
     notes.append("1-minute load average of the machine: %.1f at the start, %.1f at the end (other jobs share it)"
                  % (load_before, os.getloadavg()[0]))
     env = environment(args)
-    text = table(rows)
+    text = table(rows, args.batch)
     print()
     print(text)
     for note in notes:
@@ -240,20 +270,23 @@ def main(argv=None):
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"environment": env, "rows": rows, "notes": notes, "command": command}, f, indent=2)
     if args.markdown:
-        write_markdown(args.markdown, text, notes, env, command)
+        write_markdown(args.markdown, text, notes, env, command, args)
     return 0
 
 
-def write_markdown(path, text, notes, env, command):
+def write_markdown(path, text, notes, env, command, args):
     lines = [
         "# CPU inference benchmark",
         "",
-        "GoogLeNet inference at 224x224, 1000 classes, random weights, measured in one run on %s "
+        "GoogLeNet inference at %dx%d, 1000 classes, random weights, measured in one run on %s "
         "(%d cores; %s), %s, Python %s, MXNet %s. Every framework was pinned to %d threads "
         "(`OMP_NUM_THREADS` for MXNet, `torch.set_num_threads` for torch). Throughput is images per "
-        "second over at least a few seconds of batches of 32; latency is the median of single-image runs."
-        % (env["cpu"], env["cores"], ", ".join(env["isa"]) or "no AVX-512", env["date"], env["python"],
-           env["mxnet"], env["threads"]),
+        "second over at least %.0f s of batches of %d; latency is the median of %d single-image runs. "
+        "Each model was measured %d times, round-robin with the others (torch rounds interleaved "
+        "with MXNet's); the table gives the best round, and the median round beside it."
+        % (args.size, args.size, env["cpu"], env["cores"], ", ".join(env["isa"]) or "no AVX-512", env["date"],
+           env["python"], env["mxnet"], env["threads"], args.min_time, args.batch, args.latency_runs,
+           args.rounds),
         "",
         text,
         "",

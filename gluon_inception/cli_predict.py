@@ -32,7 +32,8 @@ def main(args):
         text = format_predictions(predictions, [])
         if text:
             print(text)
-        for failure in failures:
-            print("skipped %s: %s" % (failure.path, failure.reason), file=sys.stderr)
+        skipped = format_predictions([], failures)
+        if skipped:
+            print(skipped, file=sys.stderr)
         print("%d image(s) predicted, %d file(s) skipped" % (len(predictions), len(failures)), file=sys.stderr)
     return 0 if predictions or not failures else 1

@@ -90,6 +90,7 @@ def bake_preprocessing(net, preprocessing, ctx=None):
 
     Examples
     --------
+    >>> import mxnet as mx
     >>> from gluon_inception import googlenet
     >>> from gluon_inception.inference import Preprocessing
     >>> baked = bake_preprocessing(googlenet(classes=3), Preprocessing(crop_size=64))
@@ -180,7 +181,7 @@ def export_mxnet(net, prefix, preprocessing=None, classes=None, input_shape=None
     --------
     >>> from gluon_inception import googlenet
     >>> files = export_mxnet(googlenet(classes=3), "/tmp/tiny", input_shape=(1, 3, 64, 64))  # doctest: +SKIP
-    >>> net = load_mxnet("/tmp/tiny")  # doctest: +SKIP
+    >>> net, meta = load_mxnet("/tmp/tiny")  # doctest: +SKIP
     """
     prefix = os.fspath(prefix)
     trace_graph(net, _input_shape(net, preprocessing, input_shape))

@@ -29,12 +29,12 @@ class NotAnImageError(ValueError):
     name : str
         The file (or record) that is not an image.
     reason : str
-        Why, without the name.
+        What is wrong with it, without the name (``"not an image (...)"``).
     """
 
     def __init__(self, name, reason):
         self.name, self.reason = str(name), reason
-        super().__init__("%s %s" % (self.name, reason))
+        super().__init__("%s: %s" % (self.name, reason))
 
 
 @dataclass(frozen=True)
@@ -203,14 +203,14 @@ def decode_image(data, name="<bytes>"):
         When the bytes are not an image OpenCV can read.
     """
     if not data:
-        raise NotAnImageError(name, "is empty, not an image")
+        raise NotAnImageError(name, "not an image (the file is empty)")
     try:
         image = mx.image.imdecode(data, flag=1, to_rgb=1)
     except mx.base.MXNetError:
-        raise NotAnImageError(name, "is not an image (OpenCV cannot decode it)") from None
+        raise NotAnImageError(name, "not an image (OpenCV cannot decode it)") from None
     image = image.asnumpy()
     if image.ndim != 3 or image.shape[0] == 0 or image.shape[1] == 0:
-        raise NotAnImageError(name, "decoded to an empty image")
+        raise NotAnImageError(name, "not an image (it decodes to an empty image)")
     return image
 
 
@@ -435,7 +435,8 @@ def load_checkpoint_model(path, topology=None, classes=None, ctx=None):
     names = data.get("classes")
     if names is not None and len(names) != model.get("classes", len(names)):
         names = None
-    source = {"checkpoint": os.path.abspath(path), "epoch": meta.get("epoch"), "model": model}
+    params = (meta.get("paths") or {}).get("params") or path
+    source = {"checkpoint": os.path.abspath(params), "epoch": meta.get("epoch"), "model": model}
     return LoadedModel(net, Preprocessing.from_checkpoint_meta(meta), names, source, class_ids=names)
 
 

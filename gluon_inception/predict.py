@@ -127,10 +127,10 @@ def predict_images(net, paths, preprocessing, class_names=None, topk=5, batch_si
         try:
             image = read_image(path)
         except NotAnImageError as err:
-            failures.append(Failure(path, "not an image: " + err.reason))
+            failures.append(Failure(path, err.reason))
             continue
         except OSError as err:
-            failures.append(Failure(path, "cannot be read: %s" % (err.strerror or err)))
+            failures.append(Failure(path, "cannot be read (%s)" % (err.strerror or err)))
             continue
         pending.append((path, preprocessing.center_crop(image)))
         if len(pending) >= batch_size:
@@ -148,7 +148,7 @@ def format_predictions(predictions, failures, cwd=None):
         for name, prob in zip(p.names, p.probabilities):
             lines.append("  %6.2f%%  %s" % (100 * prob, name))
     for f in failures:
-        lines.append("%s: skipped, %s" % (_short_path(f.path, cwd), f.reason))
+        lines.append("skipped %s: %s" % (_short_path(f.path, cwd), f.reason))
     return "\n".join(lines)
 
 

@@ -107,6 +107,7 @@ def quantize_int8(
 
     Examples
     --------
+    >>> import mxnet as mx
     >>> from gluon_inception import googlenet
     >>> net = googlenet(classes=10)
     >>> qnet = quantize_int8(net, mx.nd.random.normal(shape=(8, 3, 64, 64)))  # doctest: +SKIP
