@@ -166,3 +166,18 @@ def test_model_zoo_table_matches_the_weight_registry(html):
         assert row[6] == entry["license"]
     for entry in entries:  # every field in the entry's own section
         assert 'id="zoo-%s"' % entry["name"].replace("_", "-") in page
+
+
+def test_example_script_command_lines_are_parsed_by_the_scripts_own_parser():
+    import gi_docs
+
+    from gluon_inception import cli
+
+    parser = cli.build_parser()
+    ok = "horovodrun -np 3 -H localhost:3 python examples/train_imagenet.py --recipe demo --data d --epochs 2"
+    assert gi_docs.check_command(parser, ok, ROOT) == []
+    assert gi_docs.check_command(parser, "python examples/finetune.py --data d --epochs 1", ROOT) == []
+    (problem,) = gi_docs.check_command(parser, "python examples/train_imagenet.py --no-such-flag 2", ROOT)
+    assert "--no-such-flag" in problem
+    (problem,) = gi_docs.check_command(parser, "python examples/finetune.py --epochs 1", ROOT)
+    assert "--data" in problem  # required

@@ -422,15 +422,26 @@ def shell_commands(text):
 
 
 def check_command(parser, command, root):
-    """Problems with one shell command: unknown subcommands/options, scripts that do not exist."""
+    """Problems with one shell command: unknown subcommands/options, scripts that do not exist.
+
+    ``gluon-inception ...`` is parsed with ``parser``; ``python examples/x.py ...`` (or ``bench/``)
+    with whatever parser the script builds, stopped right after parsing (see :func:`_script_parses`).
+    """
     try:
         tokens = shlex.split(command)
     except ValueError:
         return []
     problems = []
-    for token in tokens:
-        if _FILE_TOKEN.match(token) and not os.path.exists(os.path.join(root, token)):
+    for i, token in enumerate(tokens):
+        if not _FILE_TOKEN.match(token):
+            continue
+        path = os.path.join(root, token)
+        if not os.path.exists(path):
             problems.append("%s does not exist in the repository" % token)
+        elif token.endswith(".py") and i > 0 and os.path.basename(tokens[i - 1]).startswith("python"):
+            message = _script_parses(path, tokens[i + 1 :])
+            if message:
+                problems.append("`%s` does not parse: %s" % (command, message))
     start = None
     for i, token in enumerate(tokens):
         if token == "gluon-inception" or (token == "gluon_inception.cli" and i > 0 and tokens[i - 1] == "-m"):
@@ -438,16 +449,57 @@ def check_command(parser, command, root):
             break
     if start is None:
         return problems
-    args = tokens[start:]
+    message = _parse_error(lambda: parser.parse_args(tokens[start:]))
+    if message:
+        problems.append("`%s` does not parse: %s" % (command, message))
+    return problems
+
+
+def _parse_error(call):
+    """argparse's error message when ``call`` exits with a usage error, else None."""
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            parser.parse_args(args)
+            call()
     except SystemExit as exit_:
         if exit_.code not in (0, None):
             message = err.getvalue().strip().splitlines()
-            problems.append("`%s` does not parse: %s" % (command, message[-1] if message else exit_.code))
-    return problems
+            return message[-1] if message else str(exit_.code)
+    return None
+
+
+class _Parsed(Exception):
+    pass
+
+
+def _script_parses(path, args):
+    """Run a script as ``__main__`` with ``args`` until its first ``parse_args`` call returns.
+
+    The scripts in ``examples/`` and ``bench/`` parse their arguments before doing any work, so
+    stopping there checks the command line without running it. Scripts that cannot be imported
+    here (e.g. the torch side of a benchmark) are not judged.
+    """
+    import runpy
+    import sys
+
+    original = argparse.ArgumentParser.parse_args
+
+    def parse_then_stop(self, args=None, namespace=None):
+        original(self, args, namespace)
+        raise _Parsed()
+
+    argv = sys.argv
+    argparse.ArgumentParser.parse_args = parse_then_stop
+    sys.argv = [path] + list(args)
+    try:
+        return _parse_error(lambda: runpy.run_path(path, run_name="__main__"))
+    except _Parsed:
+        return None
+    except Exception:  # noqa: BLE001 - not ours to judge: the script failed before parsing
+        return None
+    finally:
+        argparse.ArgumentParser.parse_args = original
+        sys.argv = argv
 
 
 def check_shell_blocks(app, doctree):
