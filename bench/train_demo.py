@@ -166,7 +166,7 @@ def torch_worker(args):
             schedule.step()
         train_time += time.time() - t0
         val = evaluate("val")
-        print("torch epoch %d/%d loss %.4f val top-1 %.2f%%" % (epoch + 1, args.epochs, loss.item(), 100 * val), flush=True)
+        print("torch epoch %d/%d loss %.4f val top-1 %.2f%%" % (epoch + 1, args.epochs, loss.item(), 100 * val))
     test = evaluate("test")
     print(
         "RESULT " + json.dumps(

@@ -6,14 +6,16 @@ Each network trains on a fixed random batch (forward, backward, SGD with momentu
 runs in its own interpreter (GluonCV and torch >= 2 cannot share one), one after the other, so
 the two never compete for the cores.
 
-    python bench/train_throughput.py                       # ours (paper, gluoncv topologies), GluonCV, torchvision
-    python bench/train_throughput.py --steps 10 --warmup 3 --torch-python /work/venv-torch/bin/python
+    python bench/train_throughput.py        # ours (paper and gluoncv topologies), GluonCV, torchvision
+    python bench/train_throughput.py --steps 10 --rounds 3 --torch-python /work/venv-torch/bin/python
 
-Prints a table and the ratio ours / torchvision. Numbers go into docs/benchmarks-training.md.
+Prints a table (median and best of the rounds) and the ratios ours / torchvision. Numbers go
+into docs/benchmarks-training.md.
 """
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -108,6 +110,7 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (median and best reported)")
     parser.add_argument("--torch-python", default=DEFAULT_TORCH_PYTHON, help="interpreter with torch + torchvision")
     parser.add_argument("--worker", choices=tuple(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -117,27 +120,33 @@ def main(argv=None):
         print(json.dumps({"img_per_sec": speed}))
         return 0
 
-    rows = []
-    for label, which, python in (
+    networks = [
         ("ours, topology paper (5x5 branches)", "ours-paper", sys.executable),
         ("ours, topology gluoncv (3x3 branches)", "ours-gluoncv", sys.executable),
         ("GluonCV googlenet", "gluoncv", sys.executable),
         ("torchvision googlenet", "torch", args.torch_python),
-    ):
-        if which == "torch" and not os.path.isfile(python):
-            print("skipping torchvision: no interpreter at %s (--torch-python)" % python, file=sys.stderr)
-            continue
-        rows.append((label, _run_worker(python, which, args)))
-        print("%-40s %7.1f img/s" % rows[-1], flush=True)
-    torch_speed = dict(rows).get("torchvision googlenet")
+    ]
+    if not os.path.isfile(args.torch_python):
+        print("skipping torchvision: no interpreter at %s (--torch-python)" % args.torch_python, file=sys.stderr)
+        networks = networks[:-1]
+    # Rounds interleave the networks, so that load from other processes on a shared machine
+    # spreads over all of them; median and best of the rounds are reported.
+    speeds = {label: [] for label, _, _ in networks}
+    for round_index in range(args.rounds):
+        for label, which, python in networks:
+            speeds[label].append(_run_worker(python, which, args))
+            print("round %d  %-40s %7.1f img/s" % (round_index + 1, label, speeds[label][-1]), flush=True)
+    median = {label: statistics.median(values) for label, values in speeds.items()}
+    best = {label: max(values) for label, values in speeds.items()}
+    reference = "torchvision googlenet"
     print()
-    print("CPU training, %dx%d, batch %d, %d timed steps after %d warm-up (os.cpu_count() = %s)"
-          % (args.size, args.size, args.batch, args.steps, args.warmup, os.cpu_count()))  # fmt: skip
-    print("| network | img/s | vs torchvision |")
-    print("|---|---|---|")
-    for label, speed in rows:
-        ratio = "%.2fx" % (speed / torch_speed) if torch_speed else "-"
-        print("| %s | %.1f | %s |" % (label, speed, ratio))
+    print("CPU training, %dx%d, batch %d, %d timed steps after %d warm-up, %d rounds (os.cpu_count() = %s)"
+          % (args.size, args.size, args.batch, args.steps, args.warmup, args.rounds, os.cpu_count()))  # fmt: skip
+    print("| network | img/s median | img/s best | median vs torchvision | best vs torchvision |")
+    print("|---|---|---|---|---|")
+    for label, _, _ in networks:
+        ratios = ["%.2fx" % (t[label] / t[reference]) if reference in t else "-" for t in (median, best)]
+        print("| %s | %.1f | %.1f | %s | %s |" % (label, median[label], best[label], ratios[0], ratios[1]))
     return 0
 
 

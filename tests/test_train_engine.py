@@ -11,7 +11,7 @@ import pytest
 from gluon_inception._compat import mx
 from gluon_inception.checkpoint import load_model_from_checkpoint, save_checkpoint
 from gluon_inception.dist import Dist
-from gluon_inception.training import ConfigError, Training, TrainConfig
+from gluon_inception.training import ConfigError, TrainConfig, Training
 from gluon_inception.training.engine import NO_DATA_MESSAGE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -224,12 +224,13 @@ def test_without_horovod_it_trains_in_one_process_and_says_so(train_tiny_dataset
 
 def test_cli_without_data_exits_2_with_the_how_to(tmp_path):
     proc = subprocess.run(
-        [sys.executable, "-m", "gluon_inception.cli", "train", "--checkpoints", str(tmp_path)],
+        [sys.executable, "-m", "gluon_inception.cli", "train", "--checkpoints", str(tmp_path / "run")],
         capture_output=True, text=True, env=_env(), timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2
     assert "gluon-inception prepare" in proc.stderr and "--demo" in proc.stderr
     assert "Traceback" not in proc.stderr
+    assert not os.path.exists(tmp_path / "run")  # a refused run leaves nothing behind
 
 
 def test_cli_lists_recipes():

@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import require
+
 from gluon_inception._compat import mx
 from gluon_inception.checkpoint import latest_checkpoint, list_checkpoints, load_model_from_checkpoint
 

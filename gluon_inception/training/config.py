@@ -393,7 +393,7 @@ def add_arguments(parser):
             type=kind,
             choices=meta["choices"],
             default=argparse.SUPPRESS,
-            metavar=meta["metavar"],
+            metavar=meta["metavar"] or {int: "N", float: "X"}.get(kind),
             help=help_text,
         )
     parser.add_argument("--list-recipes", action="store_true", default=False, help="list the shipped recipes and exit")

@@ -256,8 +256,6 @@ class Training:
         self.cfg = cfg
         self.ctx = self.dist.context()
         self.log = RunLog(cfg.checkpoints, cfg.prefix, enabled=self.dist.is_root, progress=cfg.progress)
-        if self.dist.hvd is None:
-            self.log.info("Horovod is not available (horovod.mxnet cannot be imported): training in a single process.")
         self.debug = _DebugHooks(self.dist.rank)
         self.resume_meta = self._root_decides(self._locate_checkpoint, "resume_meta")
         if self.resume_meta is not None:
@@ -270,6 +268,8 @@ class Training:
             )
         if not (self.cfg.demo or self.cfg.data):
             raise ConfigError(NO_DATA_MESSAGE)
+        if self.dist.hvd is None:
+            self.log.info("Horovod is not available (horovod.mxnet cannot be imported): training in a single process.")
         self.net = self.trainer = self.schedule = self.data = None
         self.amp = None
         self.global_step = 0
@@ -419,8 +419,6 @@ class Training:
         params = {"learning_rate": self.schedule(self.global_step), "wd": cfg.wd}
         if cfg.optimizer in ("sgd", "nag"):
             params["momentum"] = cfg.momentum
-        if cfg.dtype == "float16":
-            params["multi_precision"] = True
         if self.dist.hvd is not None:
             trainer = self.dist.hvd.DistributedTrainer(self.net.collect_params(), cfg.optimizer, params)
         else:

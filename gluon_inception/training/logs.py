@@ -73,10 +73,14 @@ class RunLog:
         self.metrics_path = metrics_log_path(folder, prefix)
         self.human_path = human_log_path(folder, prefix)
         self.logger = logging.getLogger(LOGGER_NAME)
+        self.folder = os.fspath(folder)
         self._handlers = []
-        if not enabled:
+
+    def _attach(self):
+        """Create the folder and the handlers on the first line written (not for a run refused early)."""
+        if self._handlers or not self.enabled:
             return
-        os.makedirs(os.fspath(folder), exist_ok=True)
+        os.makedirs(self.folder, exist_ok=True)
         self.logger.setLevel(logging.INFO)
         self.logger.propagate = False
         console = logging.StreamHandler(sys.stdout)
@@ -90,17 +94,20 @@ class RunLog:
     def info(self, message, *args):
         """Log a line on the console and in the human log."""
         if self.enabled:
+            self._attach()
             self.logger.info(message, *args)
 
     def warning(self, message, *args):
         """Log a warning line."""
         if self.enabled:
+            self._attach()
             self.logger.warning("WARNING: " + message, *args)
 
     def record(self, record):
         """Append one JSON line to the metrics log (flushed at once)."""
         if not self.enabled:
             return
+        os.makedirs(self.folder, exist_ok=True)
         with open(self.metrics_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(_finite(record), sort_keys=True) + "\n")
             f.flush()
