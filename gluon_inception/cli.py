@@ -18,6 +18,7 @@ COMMANDS = {
     "export": ("gluon_inception.cli_export", "write MXNet (symbol+params) or ONNX files, optionally INT8"),
     "convert": ("gluon_inception.cli_convert", "convert GluonCV or torchvision GoogLeNet weights to ours"),
     "pretrained": ("gluon_inception.cli_pretrained", "list, fetch or purge pretrained weights"),
+    "plot": ("gluon_inception.cli_plot", "draw a run's loss/accuracy per epoch (lr changes marked) to a PNG"),
 }
 
 

@@ -4,12 +4,13 @@ import sys
 
 
 def configure_parser(parser):
-    parser.add_argument("train_dir", nargs="?",
-                        help="folder with one sub-folder of images per class (ILSVRC2012 train/)")
-    parser.add_argument("output", help="folder to write the record files and dataset.json to")
+    parser.usage = "%(prog)s TRAIN_DIR OUTPUT [options]  |  %(prog)s --demo [OUTPUT]"
+    parser.add_argument("paths", nargs="*", metavar="TRAIN_DIR OUTPUT",
+                        help="TRAIN_DIR: folder with one sub-folder of images per class (ILSVRC2012 train/); "
+                             "OUTPUT: folder to write the record files and dataset.json to")
     parser.add_argument("--demo", action="store_true",
                         help="build the embedded demo dataset (scikit-learn digits, no download) into OUTPUT "
-                             "instead; then give no TRAIN_DIR")
+                             "(default: $MXNET_HOME/datasets/gluon-inception-demo, MXNET_HOME defaulting to ~/.mxnet)")
     parser.add_argument("--val-dir", help="the official validation images (becomes the test split): a folder per "
                                           "class, or a flat folder with --val-labels")
     parser.add_argument("--val-labels", help="ground truth for a flat --val-dir: LOC_val_solution.csv "
@@ -37,17 +38,19 @@ def main(args):
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     try:
         if args.demo:
-            if args.train_dir is not None:
-                print("error: --demo builds its own images; give only OUTPUT", file=sys.stderr)
+            if len(args.paths) > 1:
+                print("error: --demo builds its own images; give at most OUTPUT", file=sys.stderr)
                 return 2
-            info = load_dataset(prepare_demo(args.output, image_size=args.image_size or 64, workers=args.workers,
+            output = args.paths[0] if args.paths else None
+            info = load_dataset(prepare_demo(output, image_size=args.image_size or 64, workers=args.workers,
                                              seed=args.seed))
         else:
-            if args.train_dir is None:
-                print("error: give TRAIN_DIR and OUTPUT (or --demo OUTPUT)", file=sys.stderr)
+            if len(args.paths) != 2:
+                print("error: give TRAIN_DIR and OUTPUT (or --demo [OUTPUT])", file=sys.stderr)
                 return 2
+            train_dir, output = args.paths
             info = prepare_dataset(
-                args.train_dir, args.output, val_dir=args.val_dir, val_labels=args.val_labels,
+                train_dir, output, val_dir=args.val_dir, val_labels=args.val_labels,
                 val_per_class=args.val_per_class, train_per_class=args.train_per_class,
                 test_per_class=args.test_per_class, image_size=args.image_size or 256, quality=args.quality,
                 workers=args.workers, seed=args.seed, stats_images=args.stats_images, im2rec=args.im2rec,

@@ -5,6 +5,7 @@ def configure_parser(parser):
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = sub.add_parser("list", help="every registered entry with its accuracy, checksum and source")
     show.add_argument("--json", action="store_true", help="all metadata as JSON (what the docs table is made from)")
+    show.add_argument("--markdown", action="store_true", help="the model-zoo table of the docs, in Markdown")
     fetch = sub.add_parser("fetch", help="download and verify weights into the cache (e.g. before going offline)")
     fetch.add_argument(
         "names", nargs="*", metavar="NAME", help="entries to fetch (default: the one pretrained=True loads)"
@@ -15,6 +16,37 @@ def configure_parser(parser):
     purge = sub.add_parser("purge", help="delete cached weights of registered entries, and their lock files")
     purge.add_argument("names", nargs="*", metavar="NAME", help="entries to delete (default: all)")
     purge.add_argument("--root", help="cache folder")
+
+
+def markdown_table(rows):
+    """The docs' model-zoo table, made from :func:`gluon_inception.pretrained.list_pretrained`."""
+    lines = [
+        "| name | top-1 / top-5 | topology | file | checksum | preprocessing | licence |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        preprocessing = "resize %d, crop %d, mean %s, std %s%s" % (
+            row["resize"],
+            row["crop"],
+            tuple(row["mean"]),
+            tuple(row["std"]),
+            "; re-scaled inside the network" if row["input_transform"] else "",
+        )
+        lines.append(
+            "| `%s`%s | %s / %s | `%s` | `%s` | `%s` | %s | %s |"
+            % (
+                row["name"],
+                " (default)" if row["default"] else "",
+                row["top1"],
+                row["top5"],
+                row["topology"],
+                row["file_name"],
+                row["checksum"],
+                preprocessing,
+                row["license"],
+            )
+        )
+    return "\n".join(lines)
 
 
 def _short_checksum(checksum):
@@ -34,6 +66,9 @@ def main(args):
         rows = pretrained.list_pretrained()
         if args.json:
             print(json.dumps(rows, indent=2))
+            return 0
+        if args.markdown:
+            print(markdown_table(rows))
             return 0
         print("%-28s %-11s %6s %6s  %-22s %s" % ("name", "topology", "top1", "top5", "checksum", "file"))
         for row in rows:

@@ -240,8 +240,9 @@ def register_pretrained(entry, overwrite=False):
 
     >>> from gluon_inception.pretrained import get_pretrained, register_pretrained
     >>> entry = get_pretrained("googlenet_gluoncv_in1k")
-    >>> register_pretrained(entry.replace(name="gluoncv_from_lab_mirror",
-    ...                                   urls=("https://lab.example/gluon/models/googlenet-c7c89366.zip",)))
+    >>> mirror = entry.replace(name="gluoncv_from_lab_mirror",
+    ...                        urls=("https://lab.example/gluon/models/googlenet-c7c89366.zip",))
+    >>> register_pretrained(mirror)  # doctest: +SKIP
     PretrainedEntry(name='gluoncv_from_lab_mirror', ...)
     """
     if not isinstance(entry, PretrainedEntry):
@@ -360,6 +361,17 @@ def _entry_in_folder(folder, topology):
     )
 
 
+def _model_metadata(params_path):
+    """``model`` of the JSON beside a ``.params`` (written by ``convert`` or by a checkpoint), or {}."""
+    try:
+        with open(metadata_path(params_path), encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    model = meta.get("model") if isinstance(meta, dict) else None
+    return model if isinstance(model, dict) and model.get("topology") in TOPOLOGIES else {}
+
+
 def _describe_local_file(path, topology):
     """An entry for a weight file given by path that no registry entry names."""
     found, params = read_weights(path)
@@ -367,10 +379,7 @@ def _describe_local_file(path, topology):
         classes, third_kernel, _ = weights_layout(found, params)
     except ValueError as err:
         raise CorruptWeightsError("%s: %s" % (path, err)) from None
-    meta = {}
-    if found == "gluon_inception" and os.path.isfile(metadata_path(path)):
-        with open(metadata_path(path), encoding="utf-8") as f:
-            meta = json.load(f).get("model", {})
+    meta = _model_metadata(path) if found == "gluon_inception" else {}
     if found == "torchvision":
         guessed = "torchvision"
     elif found == "gluoncv":

@@ -350,8 +350,12 @@ def _failure(entry, target, attempts):
             "nothing was kept in %s. Sources tried:\n%s%s"
             % (algorithm, expected, entry.name, os.path.dirname(target), tried, hint)
         )
-    cls = TruncatedDownloadError if kinds == {"truncated"} or kinds == {"truncated", "missing"} else DownloadError
-    what = "every transfer was cut short" if cls is TruncatedDownloadError else "no mirror was reachable"
+    if "truncated" in kinds and kinds <= {"truncated", "missing"}:
+        cls, what = TruncatedDownloadError, "every transfer was cut short"
+    elif kinds <= {"network", "missing"}:
+        cls, what = DownloadError, "no mirror was reachable or had the file"
+    else:
+        cls, what = DownloadError, "no source delivered a usable file"
     return cls(
         "could not fetch pretrained entry %r (%s): %s. Sources tried:\n%s%s"
         % (entry.name, entry.file_name, what, tried, hint),

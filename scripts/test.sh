@@ -5,5 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 VENV=${VENV:-.venv}
+# The torchvision comparison tests run torch in its own interpreter (made by setup.sh).
+export GLUON_INCEPTION_TORCH_PYTHON=${GLUON_INCEPTION_TORCH_PYTHON:-$PWD/${TORCH_VENV:-.venv-torch}/bin/python}
 "$VENV/bin/ruff" check gluon_inception tests examples bench
 PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/python" -m pytest "$@"

@@ -93,13 +93,14 @@ def test_iterating_again_after_an_epoch_starts_the_next_one(numbered):
 
 def test_padding_rows_hold_real_samples_not_garbage(numbered):
     it = build_val_iter(numbered, 4, (3, 12, 12), resize=12, mean=MEAN, std=(1, 1, 1))
-    batches = list(it)
-    last = batches[-1]
-    assert last.pad == 2
-    data, label = last.data[0].asnumpy(), last.label[0].asnumpy()
+    # copy what we keep: the iterator reuses a batch's buffers a few batches later (MXNet's prefetcher)
+    batches = [(b.data[0].asnumpy(), b.label[0].asnumpy(), b.pad) for b in it]
+    data, label, pad = batches[-1]
+    assert pad == 2
     assert np.isfinite(data).all() and label[2] == label[0] == 20 and label[3] == 20
     # the grey level written into record i is 7*i: the pipeline hands the image through unchanged
-    assert abs(float(batches[0].data[0].asnumpy()[1].mean()) - 7.0) < 2.0
+    assert abs(float(batches[0][0][1].mean()) - 7.0) < 2.0
+    assert abs(float(data[1].mean()) - 7.0 * 21) < 2.0
 
 
 def test_presets_normalise_with_the_given_statistics(numbered):
@@ -237,3 +238,18 @@ def test_records_with_embedded_magic_numbers_are_walked_correctly(tmp_path):
         for i, offset in enumerate(info.offsets):
             label, body = read_image_record(f, offset)
             assert label == i and body == payloads[i]
+
+
+def test_inception_preset_jitters_colours_while_evaluation_is_deterministic(numbered):
+    ones = dict(mean=MEAN, std=(1, 1, 1))
+    train = build_train_iter(numbered, 8, (3, 12, 12), preset="inception", seed=3, **ones)
+    shifts = []
+    for batch in train:
+        data, label = batch.data[0].asnumpy(), batch.label[0].asnumpy()
+        shifts.extend(np.abs(data.mean(axis=(1, 2, 3)) - 7.0 * label))  # record i is grey level 7*i
+    assert max(shifts) > 3.0, "brightness/contrast/saturation/PCA noise change the pixel values"
+    val = build_val_iter(numbered, 8, (3, 12, 12), resize=12, **ones)
+    for batch in val:
+        data, label = batch.data[0].asnumpy(), batch.label[0].asnumpy()
+        real = 8 - batch.pad
+        np.testing.assert_allclose(data[:real].mean(axis=(1, 2, 3)), 7.0 * label[:real], atol=1.5)

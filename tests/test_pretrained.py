@@ -345,3 +345,30 @@ def test_cli_lists_and_purges(release, cached, capsys):
     assert cli.main(["pretrained", "purge", "--root", cached]) == 0
     assert "googlenet-c7c89366.params.lock" in capsys.readouterr().out
     assert os.listdir(cached) == [release.entry.file_name], "entries registered elsewhere are not purged here"
+
+
+def test_the_docs_table_is_the_registrys():
+    from gluon_inception.cli_pretrained import markdown_table
+
+    docs = open(
+        os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "pretrained.md")
+    ).read()
+    builtin = [
+        row for row in list_pretrained() if row["name"] in ("googlenet_gluoncv_in1k", "googlenet_torchvision_in1k")
+    ]
+    assert markdown_table(builtin) in docs, "regenerate it with: gluon-inception pretrained list --markdown"
+
+
+def test_our_own_params_load_by_path_with_their_topology(tmp_path, recwarn):
+    trained = googlenet(topology="paper", classes=7)
+    trained.save_parameters(str(tmp_path / "run-0003.params"))
+    x = mx.nd.array(np.random.RandomState(2).uniform(-1, 1, (1, 3, 224, 224)).astype("float32"))
+    net = googlenet(pretrained=str(tmp_path / "run-0003.params"), classes=7)
+    assert net.topology == "paper" and not [w for w in recwarn.list if w.category is PretrainedWarning]
+    np.testing.assert_allclose(net(x).asnumpy(), trained(x).asnumpy(), rtol=0, atol=1e-5)
+
+    googlenet(topology="gluoncv", classes=7).save_parameters(str(tmp_path / "bare.params"))
+    with pytest.warns(PretrainedWarning, match="assuming topology 'gluoncv'"):
+        assert googlenet(pretrained=str(tmp_path / "bare.params"), classes=7).topology == "gluoncv"
+    (tmp_path / "bare.json").write_text(json.dumps({"model": {"topology": "torchvision"}}))
+    assert googlenet(pretrained=str(tmp_path / "bare.params"), classes=7).topology == "torchvision"

@@ -121,6 +121,10 @@ class RecordBatches:
     number of batches per epoch, identical on every rank. ``it.reset()`` starts the next epoch;
     iterating again after an epoch ran to its end starts the next one as well.
 
+    As with any ``ImageRecordIter``, a batch's arrays are buffers that the iterator reuses a few
+    batches later (after waiting for pending reads by the engine): use a batch, or copy what you
+    keep of it, before fetching the next ones; ``list(it)`` does not keep an epoch's data.
+
     Attributes
     ----------
     rec : str

@@ -540,10 +540,13 @@ def _build_split(output, name, items, image_root, recipe, image_size, quality, w
         "count": len(kept),
         "rec_bytes": info.size,
         "skipped": [{"path": p, "reason": r} for p, r in skipped],
-        "class_counts": np.bincount([int(label) for _, label, _ in kept]).tolist(),
+        "class_counts": np.bincount([int(label) for _, label, _ in kept], minlength=recipe["num_classes"]).tolist(),
     }
     for ext in (".rec", ".idx", ".lst"):
-        os.replace(os.path.join(staging, name + ext), os.path.join(output, name + ext))
+        staged = os.path.join(staging, name + ext)
+        with open(staged, "rb") as f:
+            os.fsync(f.fileno())  # on disk before the marker says complete
+        os.replace(staged, os.path.join(output, name + ext))
     with atomic_open(os.path.join(output, name + ".json"), "w", encoding="utf-8") as f:
         json.dump(marker, f, indent=1)
     return marker

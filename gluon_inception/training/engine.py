@@ -347,7 +347,10 @@ class Training:
         else:
             root = cfg.data
             if not os.path.isdir(root):
-                raise ConfigError("--data %s is not a folder. %s" % (root, NO_DATA_MESSAGE))
+                raise ConfigError(
+                    "--data %s is not a folder: give the folder written by `gluon-inception prepare ... OUTPUT` "
+                    "(it holds dataset.json), or --demo" % root
+                )
         info = load_dataset(root)
         self.data = DatasetSource(info, cfg, self.dist)
         if cfg.demo:
@@ -610,7 +613,9 @@ class Training:
         elapsed = time.time() - start
         self._average_bn_statistics()
         result = sums.summary()
-        result.update(time=elapsed, img_per_sec=sums.samples / max(elapsed, 1e-9), lr=first_lr, lr_end=self._last_lr)
+        result.update(
+            time=elapsed, img_per_sec=sums.samples / max(elapsed, 1e-9), lr=first_lr, lr_end=self._last_lr, steps=steps
+        )
         return result
 
     def _sync_interval(self, pending, sums, epoch, first_step, steps):
@@ -709,6 +714,7 @@ class Training:
             "train_top1": train["top1"],
             "train_top5": train["top5"],
             "train_samples": train["samples"],
+            "steps": train["steps"],
             "time": round(train["time"], 3),
             "img_per_sec": round(train["img_per_sec"], 2),
         }
