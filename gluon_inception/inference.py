@@ -477,7 +477,8 @@ def add_model_arguments(parser):
     source.add_argument("--checkpoint", metavar="PATH",
                         help="a training checkpoint (.params file, or the checkpoint folder for its latest)")
     source.add_argument("--pretrained", metavar="NAME", nargs="?", const="",
-                        help="pretrained ImageNet weights (default: the most accurate entry)")
+                        help="pretrained ImageNet weights: an entry name or a weight file (without NAME: the most "
+                             "accurate entry; then put it after any positional arguments)")
     group.add_argument("--topology", choices=sorted(TOPOLOGIES),
                        help="expected topology; an error says so when the weights differ")
     group.add_argument("--classes", type=int, metavar="N",
