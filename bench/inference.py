@@ -35,6 +35,7 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=3,
                         help="measure every model this many times, round-robin (torch rounds interleaved with "
                              "MXNet's), and report the best round: on a shared machine it is the least disturbed")
+    parser.add_argument("--pause", type=float, default=1.0, help="seconds of idle time before each measurement")
     parser.add_argument("--torch-python", default=DEFAULT_TORCH_PYTHON, help="interpreter with torch+torchvision")
     parser.add_argument("--no-torch", action="store_true", help="skip torchvision")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (it compiles for minutes)")
@@ -190,17 +191,21 @@ def run_rounds(args, notes):
     results = {name: [] for name, _ in models}
     if worker is not None:
         results.update({name: [] for name in worker.names})
+    # Each round visits the MXNet models and the torch worker in a rotated order with a pause between
+    # them, so that no model always runs first after another runtime's busy threads.
+    units = [(name, block) for name, block in models] + ([("torch", None)] if worker is not None else [])
     try:
         for r in range(args.rounds):
-            for name, block in models:
-                ips, lat = measure(block, mx, args.batch, args.size, args.min_time, args.latency_runs)
-                results[name].append((ips, lat))
-                print("  round %d  %-46s %8.1f img/s  %7.2f ms" % (r + 1, name, ips, lat), flush=True)
-            if worker is not None:
-                for row in worker.round():
-                    results[row["name"]].append((row["img_per_s"], row["latency_ms"]))
-                    print("  round %d  %-46s %8.1f img/s  %7.2f ms"
-                          % (r + 1, row["name"], row["img_per_s"], row["latency_ms"]), flush=True)
+            shift = r % len(units)
+            for name, block in units[shift:] + units[:shift]:
+                time.sleep(args.pause)
+                if block is None:
+                    rows = [(row["name"], row["img_per_s"], row["latency_ms"]) for row in worker.round()]
+                else:
+                    rows = [(name,) + measure(block, mx, args.batch, args.size, args.min_time, args.latency_runs)]
+                for row_name, ips, lat in rows:
+                    results[row_name].append((ips, lat))
+                    print("  round %d  %-46s %8.1f img/s  %7.2f ms" % (r + 1, row_name, ips, lat), flush=True)
     finally:
         if worker is not None:
             worker.close()
@@ -283,7 +288,8 @@ def write_markdown(path, text, notes, env, command, args):
         "(`OMP_NUM_THREADS` for MXNet, `torch.set_num_threads` for torch). Throughput is images per "
         "second over at least %.0f s of batches of %d; latency is the median of %d single-image runs. "
         "Each model was measured %d times, round-robin with the others (torch rounds interleaved "
-        "with MXNet's); the table gives the best round, and the median round beside it."
+        "with MXNet's, the order rotated every round, an idle second before each measurement); the table "
+        "gives the best round, and the median round beside it."
         % (args.size, args.size, env["cpu"], env["cores"], ", ".join(env["isa"]) or "no AVX-512", env["date"],
            env["python"], env["mxnet"], env["threads"], args.min_time, args.batch, args.latency_runs,
            args.rounds),

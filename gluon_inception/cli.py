@@ -14,12 +14,12 @@ COMMANDS = {
     "info": ("gluon_inception.cli_info", "show versions, models and the devices this install can use"),
     "prepare": ("gluon_inception.cli_prepare", "turn image folders (or the demo digits) into record files"),
     "train": ("gluon_inception.cli_train", "train GoogLeNet (Horovod or one process) with checkpoints and logs"),
-    "plot": ("gluon_inception.cli_plot", "draw a run's loss/accuracy per epoch (lr changes marked) to a PNG"),
     "evaluate": ("gluon_inception.cli_evaluate", "rank-1/rank-5 accuracy and cross-entropy on a record file"),
     "predict": ("gluon_inception.cli_predict", "top-k classes of image files and folders"),
     "export": ("gluon_inception.cli_export", "write MXNet (symbol+params) or ONNX files, optionally INT8"),
     "convert": ("gluon_inception.cli_convert", "convert GluonCV or torchvision GoogLeNet weights to ours"),
     "pretrained": ("gluon_inception.cli_pretrained", "list, fetch or purge pretrained weights"),
+    "plot": ("gluon_inception.cli_plot", "draw a run's loss/accuracy per epoch (lr changes marked) to a PNG"),
 }
 
 

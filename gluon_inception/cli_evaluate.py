@@ -90,7 +90,7 @@ def main(args):
         net = convert_precision(loaded, args.precision, calib, args.calib_batches, args.batch_size, args.threads)
         results = evaluate(net, split, loaded.preprocessing, crops=tuple(dict.fromkeys(args.crops)),
                            batch_size=args.batch_size, dist=d, ctx=d.context(), num_threads=args.threads)
-    except (ModelSourceError, RecordFileError, FileNotFoundError, ValueError, ExportError, QuantizationError) as err:
+    except (ModelSourceError, RecordFileError, OSError, ValueError, ExportError, QuantizationError) as err:
         print("error: %s" % err, file=sys.stderr)
         return 1
     rec = getattr(split, "rec", split)
@@ -101,7 +101,11 @@ def main(args):
         if args.report:
             extra = {"source": loaded.source, "data": os.path.abspath(rec), "precision": args.precision,
                      "ranks": d.size, "preprocessing": loaded.preprocessing.to_dict()}
-            write_report(args.report, results, extra=extra, dist=d)
+            try:
+                write_report(args.report, results, extra=extra, dist=d)
+            except OSError as err:
+                print("error: cannot write the report %s: %s" % (args.report, err), file=sys.stderr)
+                return 1
             print("report written to %s" % args.report)
     return 0
 

@@ -56,7 +56,7 @@ def main(args):
             print("onnx    %s" % result["path"])
             if result["max_abs_diff"] is not None:
                 print("checked in onnxruntime: largest logit difference from MXNet %.2g" % result["max_abs_diff"])
-    except (ModelSourceError, ExportError, QuantizationError, RecordFileError, FileNotFoundError, ValueError) as err:
+    except (ModelSourceError, ExportError, QuantizationError, RecordFileError, OSError, ValueError) as err:
         print("error: %s" % err, file=sys.stderr)
         return 1
     return 0

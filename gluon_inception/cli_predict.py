@@ -22,7 +22,7 @@ def main(args):
         loaded.net.hybridize(static_alloc=True)
         predictions, failures = predict_images(loaded.net, args.paths, loaded.preprocessing, loaded.class_names,
                                                topk=args.topk, batch_size=args.batch_size)
-    except (ModelSourceError, FileNotFoundError, ValueError) as err:
+    except (ModelSourceError, OSError, ValueError) as err:
         print("error: %s" % err, file=sys.stderr)
         return 1
     if args.json:

@@ -8,7 +8,7 @@ were trained with.
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from ._compat import mx, np
 from .googlenet import TOPOLOGIES
@@ -68,7 +68,6 @@ class Preprocessing:
     crop_size: int = 224
     resize: int = None
     interpolation: str = "bilinear"
-    extra: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         mean = tuple(float(v) for v in self.mean)
@@ -103,7 +102,6 @@ class Preprocessing:
     def to_dict(self):
         """A JSON-ready dict; :meth:`from_dict` reads it back."""
         out = asdict(self)
-        out.pop("extra")
         out["mean"], out["std"] = list(self.mean), list(self.std)
         return out
 
@@ -265,12 +263,6 @@ def ten_crops(image, size):
     crops.append(center_crop(image, size))
     crops += [c[:, ::-1] for c in crops]
     return np.stack(crops)
-
-
-def to_batch(crops_hwc, ctx=None):
-    """Stack HWC uint8 crops into an NCHW float32 NDArray of 0-255 pixels."""
-    arr = np.ascontiguousarray(np.asarray(crops_hwc, dtype=np.float32).transpose(0, 3, 1, 2))
-    return mx.nd.array(arr, ctx=ctx or mx.cpu())
 
 
 def list_image_files(paths):
@@ -485,7 +477,8 @@ def add_model_arguments(parser):
     source.add_argument("--checkpoint", metavar="PATH",
                         help="a training checkpoint (.params file, or the checkpoint folder for its latest)")
     source.add_argument("--pretrained", metavar="NAME", nargs="?", const="",
-                        help="pretrained ImageNet weights (default: the most accurate entry)")
+                        help="pretrained ImageNet weights: an entry name or a weight file (without NAME: the most "
+                             "accurate entry; then put it after any positional arguments)")
     group.add_argument("--topology", choices=sorted(TOPOLOGIES),
                        help="expected topology; an error says so when the weights differ")
     group.add_argument("--classes", type=int, metavar="N",

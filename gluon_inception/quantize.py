@@ -6,6 +6,7 @@ path. bfloat16 (:func:`to_bfloat16`) converts the float graph through ``mxnet.co
 whether it is faster than float32 depends on the CPU and the oneDNN build, so measure with
 ``bench/inference.py``.
 """
+import contextlib
 import logging
 import warnings
 
@@ -129,7 +130,7 @@ def quantize_int8(
     usable = data.shape[0] - data.shape[0] % batch_size
     calib_iter = mx.io.NDArrayIter(data=data[:usable], batch_size=batch_size, data_name="data")
     mx.nd.waitall()  # BatchNorm statistics of a just-trained static_alloc network may still be queued
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _keeps_hybridization(net):
         warnings.filterwarnings("ignore", message=".*deprecated after MXNet 2.0")
         warnings.filterwarnings("ignore", message="Cannot decide type")
         try:
@@ -151,6 +152,18 @@ def quantize_int8(
             raise QuantizationError("MXNet's INT8 quantization failed: %s" % first) from err
     qnet.hybridize(static_alloc=True, static_shape=True)
     return qnet
+
+
+@contextlib.contextmanager
+def _keeps_hybridization(net):
+    """Restore ``net``'s hybridize settings afterwards: MXNet's converters call ``net.hybridize()``,
+    which would silently drop the caller's ``static_alloc``/``static_shape``."""
+    active, flags = getattr(net, "_active", False), dict(getattr(net, "_flags", []))
+    try:
+        yield
+    finally:
+        if hasattr(net, "hybridize") and (active, flags) != (net._active, dict(net._flags)):
+            net.hybridize(active, **flags)
 
 
 def cpu_flags():
@@ -207,12 +220,13 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
             "this CPU has no native bfloat16 (AVX-512 BF16 or AMX): bfloat16 would be emulated and slower "
             "than float32. Use float32 or INT8 instead."
         )
-    if not net._cached_graph:
-        trace_graph(net, input_shape)
-    mx.nd.waitall()  # see quantize_int8
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Cannot decide type")
-        bnet = amp.convert_hybrid_block(net, target_dtype="bfloat16", ctx=ctx or mx.cpu())
+    with _keeps_hybridization(net):
+        if not net._cached_graph:
+            trace_graph(net, input_shape)
+        mx.nd.waitall()  # see quantize_int8
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Cannot decide type")
+            bnet = amp.convert_hybrid_block(net, target_dtype="bfloat16", ctx=ctx or mx.cpu())
     bnet.hybridize(static_alloc=True, static_shape=True)
     return bnet
 

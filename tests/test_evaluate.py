@@ -4,7 +4,6 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import cv2
 import numpy as np
@@ -174,48 +173,40 @@ def test_report_is_json_with_both_modes(tmp_path, net):
     assert report["results"]["1-crop"]["count"] == 3 and "top5" in report["results"]["10-crop"]
 
 
-EVAL_SCRIPT = textwrap.dedent(
-    """
-    import json, sys
-    from gluon_inception import dist, googlenet
-    from gluon_inception._compat import mx
-    from gluon_inception.evaluate import evaluate, write_report
-    from gluon_inception.inference import Preprocessing
-
-    params, rec, report = sys.argv[1:4]
-    d = dist.get()
-    net = googlenet(classes=%d, topology="gluoncv")
-    net.load_parameters(params)
-    pre = Preprocessing(mean=%r, std=%r, crop_size=%d, resize=%d)
-    results = evaluate(net, rec, pre, crops=(1, 10), batch_size=4, dist=d)
-    write_report(report, results, extra={"ranks": d.size}, dist=d)
-    """
-    % (CLASSES, PRE.mean, PRE.std, CROP, SHORT)
-)
-
-
 @pytest.mark.horovod
 @pytest.mark.slow
 def test_three_ranks_give_the_single_process_result(tmp_path, net):
+    """``horovodrun -np 3 gluon-inception evaluate`` sums the ranks' counts to the single-process result."""
     require(shutil.which("horovodrun") is not None, "horovodrun on PATH (Horovod built with MXNet and Gloo)")
+    from gluon_inception.checkpoint import save_checkpoint
+
     images = make_images(13, seed=5)  # shards of 5, 5 and 3 images
     rec = write_rec(str(tmp_path), images, [i % CLASSES for i in range(13)])
-    params = str(tmp_path / "net.params")
-    net.save_parameters(params)
-    script = tmp_path / "eval_script.py"
-    script.write_text(EVAL_SCRIPT)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
-    env["OMP_NUM_THREADS"] = "1"
-    single = str(tmp_path / "single.json")
-    subprocess.run([sys.executable, str(script), params, rec, single], check=True, env=env, timeout=300)
-    multi = str(tmp_path / "multi.json")
-    cmd = ["horovodrun", "-np", "3", "-H", "localhost:3", sys.executable, str(script), params, rec, multi]
-    proc = subprocess.run(cmd, env=env, timeout=300, capture_output=True, text=True)
+    meta = {
+        "model": {"name": "googlenet", "topology": "gluoncv", "classes": CLASSES, "aux_logits": False},
+        "data": {"mean": list(PRE.mean), "std": list(PRE.std), "data_shape": [3, CROP, CROP], "resize": SHORT,
+                 "classes": [str(i) for i in range(CLASSES)]},
+    }
+    checkpoint = save_checkpoint(str(tmp_path / "run"), "net", 1, net, meta=meta)["params"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "gluon_inception.cli", "evaluate", "--checkpoint", checkpoint, "--rec", rec,
+               "--crops", "1", "10", "--batch-size", "4", "--report"]
+    single = tmp_path / "single.json"
+    proc = subprocess.run(command + [str(single)], env=env, timeout=300, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    multi = tmp_path / "multi.json"
+    proc = subprocess.run(["horovodrun", "-np", "3", "-H", "localhost:3"] + command + [str(multi)], env=env,
+                          timeout=300, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    one, three = json.load(open(single)), json.load(open(multi))
+    assert proc.stdout.count("rank-1") == 1, "only rank 0 prints the table"
+    one, three = json.loads(single.read_text()), json.loads(multi.read_text())
     assert one["ranks"] == 1 and three["ranks"] == 3
     for mode in ("1-crop", "10-crop"):
         a, b = one["results"][mode], three["results"][mode]
         assert a["count"] == b["count"] == 13
         assert a["top1"] == b["top1"] and a["top5"] == b["top5"]
         assert b["cross_entropy"] == pytest.approx(a["cross_entropy"], rel=1e-6)
+    # And both equal the library's own single-process numbers.
+    expected = evaluate(net, rec, PRE, crops=(1, 10))
+    assert one["results"]["10-crop"]["cross_entropy"] == pytest.approx(expected[10].cross_entropy, rel=1e-5)

@@ -81,3 +81,12 @@ def test_quantize_without_calibration_images_is_a_clear_error():
         quantize_int8(googlenet(classes=3), [])
     with pytest.raises(QuantizationError, match="unknown calib_mode"):
         quantize_int8(googlenet(classes=3), [], calib_mode="best")
+
+
+def test_quantizing_keeps_the_float_networks_hybridize_settings():
+    from gluon_inception import googlenet
+
+    net = googlenet(classes=3, topology="gluoncv")
+    net.hybridize(static_alloc=True, static_shape=True)
+    quantize_int8(net, mx.nd.random.normal(shape=(8, 3, 32, 32)))
+    assert net._active and dict(net._flags)["static_alloc"] and dict(net._flags)["static_shape"]
