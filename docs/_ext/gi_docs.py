@@ -24,6 +24,7 @@ import os
 import pkgutil
 import re
 import shlex
+import sys
 
 from docutils import nodes
 from sphinx.util import logging
@@ -181,6 +182,45 @@ def module_page(index, modname):
     return "\n".join(lines)
 
 
+# How the API index groups the modules; a module no pattern matches lands in "Other", never nowhere.
+API_GROUPS = (
+    ("Model", r"gluon_inception(\.(googlenet|blocks|model_zoo))?$"),
+    ("Pretrained weights", r"gluon_inception\.(pretrained|store|convert|torch_pth|synset)$"),
+    ("Data", r"gluon_inception\.data(\..*)?$"),
+    ("Training", r"gluon_inception\.(training(\..*)?|checkpoint|plot)$"),
+    ("Evaluation and deployment", r"gluon_inception\.(evaluate|predict|export|quantize|inference)$"),
+    ("Command line", r"gluon_inception\.cli(_\w+)?$"),
+    ("Infrastructure", r"gluon_inception\.(dist|fileio)$"),
+)
+
+
+def _first_line(doc):
+    """The summary sentence of a docstring, as one line of reStructuredText."""
+    paragraph = (doc or "").strip().split("\n\n")[0]
+    return " ".join(paragraph.split())
+
+
+def api_index(modules):
+    """The API index body: modules grouped by topic, each with its one-line summary."""
+    groups = {title: [] for title, _ in API_GROUPS}
+    groups["Other"] = []
+    for modname in modules:
+        title = next((t for t, pattern in API_GROUPS if re.match(pattern, modname)), "Other")
+        groups[title].append(modname)
+    lines = []
+    for title, names in groups.items():
+        if not names:
+            continue
+        # Not autosummary: it resolves ``gluon_inception.googlenet`` to the function of that name.
+        lines += [title, "-" * len(title), "", ".. list-table::", "   :widths: 35 65", ""]
+        for name in names:
+            lines += ["   * - :mod:`%s`" % name, "     - %s" % _first_line(sys.modules[name].__doc__)]
+        lines.append("")
+    lines += [".. toctree::", "   :hidden:", ""]
+    lines += ["   generated/modules/%s" % n for names in groups.values() for n in names] + [""]
+    return "\n".join(lines)
+
+
 _AUTODOC = {"class": "autoclass", "exception": "autoexception", "function": "autofunction", "data": "autodata"}
 
 
@@ -215,6 +255,7 @@ def generate_api(app):
         _write_if_changed(os.path.join(outdir, filename), module_page(index, modname))
     for stale in set(os.listdir(outdir)) - wanted:
         os.remove(os.path.join(outdir, stale))
+    _write_if_changed(os.path.join(app.srcdir, "_generated", "api_index.inc"), api_index(list(index.modules)))
     stubs = os.path.dirname(outdir)
     current = set()
     for modname in index.modules:
@@ -480,7 +521,6 @@ def _script_parses(path, args):
     here (e.g. the torch side of a benchmark) are not judged.
     """
     import runpy
-    import sys
 
     original = argparse.ArgumentParser.parse_args
 
