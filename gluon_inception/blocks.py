@@ -1,4 +1,5 @@
-"""Reusable building blocks of GoogLeNet: :class:`ConvBN`, :class:`Inception`, :class:`AuxHead`."""
+"""Reusable building blocks of GoogLeNet: :class:`ConvBN`, :class:`Inception`, :class:`AuxHead`,
+:class:`ChannelAffine`."""
 from ._compat import mx
 
 nn = mx.gluon.nn
@@ -244,3 +245,45 @@ class AuxHead(mx.gluon.HybridBlock):
 
     def __repr__(self):
         return "AuxHead(%d -> %d classes, dropout=%s)" % (self.in_channels, self.classes, self.dropout_rate)
+
+
+class ChannelAffine(mx.gluon.HybridBlock):
+    """A fixed per-channel ``y[:, c] = x[:, c] * scale[c] + shift[c]``, without parameters.
+
+    Topology ``"torchvision"`` starts with one: torchvision's ImageNet GoogLeNet
+    (``transform_input=True``) re-scales its ImageNet-normalised input to ``(x - 0.5) / 0.5``
+    before the first convolution. Folding that into the first convolution would not be exact
+    (its zero padding would then pad with the wrong value), so it stays a separate step.
+
+    Parameters
+    ----------
+    scale, shift : sequence of float
+        One value per channel.
+
+    Examples
+    --------
+    >>> import mxnet as mx
+    >>> from gluon_inception import ChannelAffine
+    >>> block = ChannelAffine(scale=(2.0, 1.0), shift=(0.0, -1.0))
+    >>> block(mx.nd.ones((1, 2, 1, 1))).reshape(-1).asnumpy().tolist()
+    [2.0, 0.0]
+    """
+
+    def __init__(self, scale, shift, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.shift = tuple(float(v) for v in scale), tuple(float(v) for v in shift)
+        if len(self.scale) != len(self.shift) or not self.scale:
+            raise ValueError("scale and shift need one value per channel, got %r and %r" % (scale, shift))
+
+    def hybrid_forward(self, F, x):
+        channels = [
+            F.slice_axis(x, axis=1, begin=c, end=c + 1) * scale + shift
+            for c, (scale, shift) in enumerate(zip(self.scale, self.shift))
+        ]
+        return F.concat(*channels, dim=1)
+
+    def __repr__(self):
+        return "ChannelAffine(scale=%s, shift=%s)" % (
+            tuple(round(v, 4) for v in self.scale),
+            tuple(round(v, 4) for v in self.shift),
+        )

@@ -9,12 +9,33 @@ import importlib
 import sys
 
 # name -> (module, one-line help). Later features add their subcommand here.
+#: Subcommand name -> (module that implements it, one-line help).
 COMMANDS = {
     "info": ("gluon_inception.cli_info", "show versions, models and the devices this install can use"),
+    "prepare": ("gluon_inception.cli_prepare", "turn image folders (or the demo digits) into record files"),
+    "train": ("gluon_inception.cli_train", "train GoogLeNet (Horovod or one process) with checkpoints and logs"),
+    "evaluate": ("gluon_inception.cli_evaluate", "rank-1/rank-5 accuracy and cross-entropy on a record file"),
+    "predict": ("gluon_inception.cli_predict", "top-k classes of image files and folders"),
+    "export": ("gluon_inception.cli_export", "write MXNet (symbol+params) or ONNX files, optionally INT8"),
+    "convert": ("gluon_inception.cli_convert", "convert GluonCV or torchvision GoogLeNet weights to ours"),
+    "pretrained": ("gluon_inception.cli_pretrained", "list, fetch or purge pretrained weights"),
+    "plot": ("gluon_inception.cli_plot", "draw a run's loss/accuracy per epoch (lr changes marked) to a PNG"),
 }
 
 
 def build_parser():
+    """The ``gluon-inception`` argument parser, with one subparser per entry of :data:`COMMANDS`.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+
+    Examples
+    --------
+    >>> from gluon_inception.cli import build_parser
+    >>> build_parser().parse_args(["info", "--json"]).json
+    True
+    """
     parser = argparse.ArgumentParser(
         prog="gluon-inception",
         description="GoogLeNet (Inception v1) for Apache MXNet Gluon.",
@@ -31,6 +52,23 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the console script: parse ``argv`` and call the subcommand's ``main``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name; default ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 without a subcommand, 130 on Ctrl-C.
+
+    Examples
+    --------
+    >>> from gluon_inception.cli import main
+    >>> main(["info"])  # doctest: +SKIP
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_module", None):

@@ -24,6 +24,15 @@ class Dist:
         Horovod's values, or 0/1/0/1 for a single process.
     hvd : module or None
         ``horovod.mxnet`` when Horovod is initialised, else ``None``.
+
+    Examples
+    --------
+    >>> from gluon_inception.dist import Dist
+    >>> single = Dist()  # what a plain script (not started by horovodrun) gets
+    >>> single.rank, single.size, single.is_root, single.distributed
+    (0, 1, True, False)
+    >>> single.allreduce_sum([3.0, 4.0], name="counts")  # the sum over all ranks
+    array([3., 4.])
     """
 
     def __init__(self, hvd=None):
@@ -72,6 +81,31 @@ class Dist:
         if self.hvd is not None and self.size > 1:
             self.hvd.broadcast_parameters(params, root_rank=root_rank)
 
+    def broadcast_object(self, obj, root_rank=0, name="broadcast_object"):
+        """Return ``root_rank``'s ``obj`` (anything picklable, e.g. bytes of a file) on every rank.
+
+        Only the root rank needs to read the file it comes from, so resuming works when the
+        checkpoint folder is not shared between hosts.
+        """
+        if self.hvd is None or self.size == 1:
+            return obj
+        import pickle
+
+        if self.rank == root_rank:
+            payload = np.frombuffer(pickle.dumps(obj, protocol=4), dtype=np.uint8)
+            length = mx.nd.array([payload.size], dtype="int64")
+        else:
+            length = mx.nd.zeros((1,), dtype="int64")
+        length = int(self.hvd.broadcast(length, root_rank=root_rank, name=name + ".length").asscalar())
+        if self.rank == root_rank:
+            data = mx.nd.array(payload, dtype="uint8")
+        else:
+            data = mx.nd.zeros((length,), dtype="uint8")
+        data = self.hvd.broadcast(data, root_rank=root_rank, name=name + ".data")
+        if self.rank == root_rank:
+            return obj
+        return pickle.loads(data.asnumpy().tobytes())
+
     def barrier(self, name="barrier"):
         """Block until every rank arrives (an allreduce of one number)."""
         if self.hvd is not None and self.size > 1:
@@ -90,7 +124,12 @@ _CURRENT = None
 
 
 def launched_by_horovod():
-    """True when a launcher (horovodrun/mpirun) started this process as one of several ranks."""
+    """True when a launcher (horovodrun/mpirun) started this process as one of several ranks.
+
+    Returns
+    -------
+    bool
+    """
     return any(var in os.environ for var in _LAUNCHER_VARS)
 
 
@@ -103,6 +142,24 @@ def get(use_horovod=True):
         When False, or when Horovod is not installed, run as a single process. A process
         started by ``horovodrun`` without Horovod installed is an error, because every
         rank would silently train alone.
+
+    Returns
+    -------
+    Dist
+        The same object on every later call.
+
+    Raises
+    ------
+    RuntimeError
+        When ``horovodrun`` started this process but ``horovod.mxnet`` cannot be imported.
+
+    Examples
+    --------
+    >>> from gluon_inception import dist
+    >>> d = dist.get()  # doctest: +SKIP
+    >>> ctx = d.context()  # GPU local_rank, or the CPU  # doctest: +SKIP
+    >>> if d.is_root:  # doctest: +SKIP
+    ...     print("rank 0 of", d.size, "writes the checkpoints")
     """
     global _CURRENT
     if _CURRENT is not None:

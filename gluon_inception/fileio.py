@@ -37,7 +37,32 @@ def atomic_path(path):
 
 @contextlib.contextmanager
 def atomic_open(path, mode="w", **kwargs):
-    """Like :func:`open` for writing, but the file appears at ``path`` only once complete."""
+    """Like :func:`open` for writing, but the file appears at ``path`` only once complete.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    mode : str, default "w"
+        A writing mode of :func:`open` (``"w"``, ``"wb"``, ``"x"``...).
+    **kwargs
+        Passed to :func:`open` (``encoding``...).
+
+    Raises
+    ------
+    ValueError
+        For a mode that does not write.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> from gluon_inception.fileio import atomic_open
+    >>> path = os.path.join(tempfile.mkdtemp(), "meta.json")
+    >>> with atomic_open(path, "w", encoding="utf-8") as f:
+    ...     json.dump({"epoch": 3}, f)
+    >>> open(path).read()
+    '{"epoch": 3}'
+    """
     if not any(flag in mode for flag in "wx"):
         raise ValueError("atomic_open is for writing; mode %r does not write" % mode)
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
@@ -45,7 +70,29 @@ def atomic_open(path, mode="w", **kwargs):
 
 
 def file_digest(path, algorithm="sha256", chunk_size=1 << 20):
-    """Hex digest of a file, read in chunks."""
+    """Hex digest of a file, read in chunks.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    algorithm : str, default "sha256"
+        Any name :func:`hashlib.new` knows (``"sha1"``, ``"md5"``...).
+    chunk_size : int
+        Bytes read at a time.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from gluon_inception.fileio import file_digest
+    >>> path = os.path.join(tempfile.mkdtemp(), "empty")
+    >>> open(path, "wb").close()
+    >>> file_digest(path)[:16]
+    'e3b0c44298fc1c14'
+    """
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk_size), b""):

@@ -8,7 +8,7 @@ import warnings
 from collections import OrderedDict
 
 from ._compat import mx
-from .blocks import AuxHead, ConvBN, Inception
+from .blocks import AuxHead, ChannelAffine, ConvBN, Inception
 
 nn = mx.gluon.nn
 
@@ -32,6 +32,19 @@ TOPOLOGIES = {
     "paper": {"third_kernel": 5, "pool4": (3, 2, True)},
     # GluonCV's googlenet (and torchvision's, TF-slim's): 3x3 third branch, 2x2/2 pool before 5a.
     "gluoncv": {"third_kernel": 3, "pool4": (2, 2, False)},
+    # torchvision's ImageNet googlenet: as "gluoncv" but the pool before 5a rounds up, and the
+    # input is re-scaled first (transform_input=True), so it takes ImageNet-normalised input.
+    "torchvision": {"third_kernel": 3, "pool4": (2, 2, True), "input_affine": "torchvision"},
+}
+
+#: torchvision's ``transform_input``: ImageNet-normalised ``(x - mean) / std`` becomes
+#: ``(x - 0.5) / 0.5``, i.e. ``x * (std / 0.5) + (mean - 0.5) / 0.5`` per channel.
+_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+INPUT_AFFINES = {
+    "torchvision": (
+        tuple(s / 0.5 for s in _IMAGENET_STD),
+        tuple((m - 0.5) / 0.5 for m in _IMAGENET_MEAN),
+    ),
 }
 
 _AUX_AFTER = {"inception4a": "aux1", "inception4d": "aux2"}
@@ -42,6 +55,15 @@ class Stages(nn.HybridSequential):
 
     ``stages["inception4a"]`` and ``stages[8]`` both work, and parameter names read
     ``features.inception4a.branch2.1.conv.weight`` instead of ``features.8.1.0.weight``.
+
+    Examples
+    --------
+    >>> from gluon_inception import GoogLeNet
+    >>> features = GoogLeNet().features
+    >>> features.names()[:6]
+    ['conv1', 'pool1', 'conv2', 'conv3', 'pool2', 'inception3a']
+    >>> features["inception4a"].out_channels
+    512
     """
 
     def add_named(self, name, block):
@@ -78,10 +100,12 @@ class GoogLeNet(mx.gluon.HybridBlock):
     ----------
     classes : int, default 1000
         Number of output classes.
-    topology : {"paper", "gluoncv"}, default "paper"
+    topology : {"paper", "gluoncv", "torchvision"}, default "paper"
         ``"paper"`` builds the true 5x5 third branch of the paper and of the book chapter;
-        ``"gluoncv"`` the 3x3 third branch and pooling of GluonCV's googlenet, so GluonCV's and
-        torchvision's ImageNet weights fit it exactly.
+        ``"gluoncv"`` the 3x3 third branch and pooling of GluonCV's googlenet, so GluonCV's
+        ImageNet weights fit it exactly; ``"torchvision"`` the same layers as torchvision's
+        googlenet (the pool before 5a rounds up) behind a :class:`ChannelAffine` that does what
+        its ``transform_input=True`` does, so torchvision's ImageNet weights give its logits.
     dropout : float, default 0.4
         Dropout rate before the classifier.
     aux_logits : bool, default False
@@ -144,6 +168,8 @@ class GoogLeNet(mx.gluon.HybridBlock):
             self.features = Stages(prefix="features_")
             with self.features.name_scope():
                 add = self.features.add_named
+                if spec.get("input_affine"):
+                    add("input_affine", ChannelAffine(*INPUT_AFFINES[spec["input_affine"]]))
                 add("conv1", ConvBN(3, 64, 7, strides=2, padding=3, **conv))
                 add("pool1", nn.MaxPool2D(3, 2, ceil_mode=True))
                 add("conv2", ConvBN(64, 64, 1, **conv))
@@ -288,6 +314,16 @@ def count_parameters(net, include_running_stats=False):
     net : mxnet.gluon.Block
     include_running_stats : bool, default False
         Count BatchNorm's running mean and variance too (they are not learned by gradient).
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> from gluon_inception import count_parameters, googlenet
+    >>> count_parameters(googlenet(topology="gluoncv"))
+    6624904
     """
     total = 0
     for param in net.collect_params().values():

@@ -42,4 +42,16 @@ case "$build_info" in
        echo "Horovod was built without MXNet support: uninstall it and re-run this script" >&2
        exit 1 ;;
 esac
+# torch + torchvision in a venv of their own, only for the tests that compare with torchvision:
+# GluonCV refuses to import beside torch >= 2, so they cannot share $VENV. TORCH=0 skips it.
+TORCH_VENV=${TORCH_VENV:-.venv-torch}
+if [ "${TORCH:-1}" = "1" ]; then
+    if "$TORCH_VENV/bin/python" -c "import torchvision" 2>/dev/null; then
+        say "torch and torchvision are already installed in $TORCH_VENV"
+    else
+        say "creating $TORCH_VENV with torch and torchvision (for the torchvision comparison tests)"
+        "$PYTHON" -m venv "$TORCH_VENV"
+        "$TORCH_VENV/bin/python" -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+    fi
+fi
 say "environment ready: $VENV"

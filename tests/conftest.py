@@ -29,3 +29,49 @@ def _seed():
     random.seed(0)
     np.random.seed(0)
     mx.random.seed(0)
+
+
+# -- training: a tiny prepared dataset shared by the training tests ------------------------------
+TINY_CLASSES = ("red", "green", "blue", "yellow")
+
+
+def _write_tiny_images(folder, per_class, seed, size=36):
+    """Coloured-square images: the class is the square's colour, so a few steps learn it."""
+    import numpy as np
+    from PIL import Image
+
+    colours = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220), "yellow": (220, 210, 40)}
+    rng = np.random.RandomState(seed)
+    for name in TINY_CLASSES:
+        os.makedirs(os.path.join(folder, name), exist_ok=True)
+        for i in range(per_class):
+            image = rng.randint(0, 60, size=(size, size, 3)).astype(np.float64)
+            side = rng.randint(14, 24)
+            top, left = rng.randint(0, size - side, size=2)
+            image[top : top + side, left : left + side] = np.array(colours[name]) + rng.normal(0, 15, 3)
+            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(
+                os.path.join(folder, name, "%s_%03d.jpg" % (name, i)), quality=92
+            )
+
+
+@pytest.fixture(scope="session")
+def train_tiny_dataset(tmp_path_factory):
+    """A prepared dataset (4 classes; train 56, val 12, test 16 images of 36 px) for training tests.
+
+    With 3 ranks the train shards hold 19/19/18 records and the test shards 6/6/4: uneven on purpose.
+    """
+    from gluon_inception.data import prepare_dataset
+
+    base = tmp_path_factory.mktemp("tiny-train-data")
+    _write_tiny_images(str(base / "source" / "train"), per_class=17, seed=1)
+    _write_tiny_images(str(base / "source" / "val"), per_class=4, seed=2)
+    info = prepare_dataset(
+        str(base / "source" / "train"),
+        str(base / "prepared"),
+        val_dir=str(base / "source" / "val"),
+        val_per_class=3,
+        image_size=36,
+        workers=1,
+        stats_images=0,
+    )
+    return info.root

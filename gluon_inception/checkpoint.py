@@ -1,0 +1,353 @@
+"""Training checkpoints: write them atomically, find the complete ones, load them back.
+
+A checkpoint of epoch N in folder ``DIR`` with prefix ``NAME`` is three files::
+
+    NAME-0003.params   the network (Gluon ``save_parameters``)
+    NAME-0003.states   the trainer/optimizer state (``Trainer.save_states`` format)
+    NAME-0003.json     metadata: epoch, lr, metrics, config, model, data, file digests
+
+Each is written through :mod:`gluon_inception.fileio`, and the ``.json`` comes last: a checkpoint
+without its ``.json`` (a crash mid-write) is incomplete and never picked on resume.
+"""
+
+import datetime
+import json
+import os
+import re
+import tempfile
+
+from . import fileio
+from ._compat import mx
+
+#: Version of the ``.json`` layout.
+CHECKPOINT_FORMAT = 1
+
+_NAME_RE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d{4,})\.json$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, incomplete, damaged or does not fit what it is loaded into."""
+
+
+def checkpoint_paths(folder, prefix, epoch):
+    """``{"params": ..., "states": ..., "meta": ...}`` file paths of a checkpoint."""
+    stem = os.path.join(os.fspath(folder), "%s-%04d" % (prefix, epoch))
+    return {"params": stem + ".params", "states": stem + ".states", "meta": stem + ".json"}
+
+
+def list_checkpoints(folder, prefix=None):
+    """Complete checkpoints in ``folder`` as sorted ``(prefix, epoch)`` pairs.
+
+    A checkpoint is complete when its ``.json`` and ``.params`` exist (the ``.json`` is written
+    last, so an interrupted write is skipped).
+
+    Parameters
+    ----------
+    folder : str
+        Checkpoint folder (``--checkpoints``); a missing folder has no checkpoints.
+    prefix : str, optional
+        Only this prefix (``--prefix``).
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        return []
+    found = []
+    for name in os.listdir(folder):
+        match = _NAME_RE.match(name)
+        if not match or (prefix is not None and match.group("prefix") != prefix):
+            continue
+        epoch = int(match.group("epoch"))
+        if os.path.isfile(checkpoint_paths(folder, match.group("prefix"), epoch)["params"]):
+            found.append((match.group("prefix"), epoch))
+    return sorted(found, key=lambda pe: (pe[0], pe[1]))
+
+
+def _single_prefix(folder, prefix):
+    found = list_checkpoints(folder, prefix)
+    prefixes = sorted({p for p, _ in found})
+    if prefix is None and len(prefixes) > 1:
+        raise CheckpointError(
+            "%s holds checkpoints of several runs (prefixes %s): name one with prefix=..."
+            % (folder, ", ".join(prefixes))
+        )
+    return found
+
+
+def latest_checkpoint(folder, prefix=None):
+    """Path of the newest complete checkpoint's ``.params`` in ``folder``, or None.
+
+    Raises
+    ------
+    CheckpointError
+        When ``prefix`` is None and the folder holds checkpoints of several prefixes.
+
+    Examples
+    --------
+    >>> latest_checkpoint("runs/googlenet")  # doctest: +SKIP
+    'runs/googlenet/googlenet-0050.params'
+    """
+    found = _single_prefix(folder, prefix)
+    if not found:
+        return None
+    name, epoch = max(found, key=lambda pe: pe[1])
+    return checkpoint_paths(folder, name, epoch)["params"]
+
+
+def find_checkpoint(folder, prefix, epoch):
+    """Paths of the checkpoint written after ``epoch``; a clear error when it is missing.
+
+    Raises
+    ------
+    CheckpointError
+        Listing the epochs that are available (or saying that there are none).
+    """
+    paths = checkpoint_paths(folder, prefix, epoch)
+    if os.path.isfile(paths["meta"]) and os.path.isfile(paths["params"]):
+        return paths
+    epochs = [e for _, e in list_checkpoints(folder, prefix)]
+    if epochs:
+        available = "available epochs: %s" % ", ".join(map(str, epochs))
+    else:
+        available = "there are no complete %s-NNNN checkpoints there" % prefix
+    partial = (
+        " (%s exists but its .json does not: that write was interrupted)" % paths["params"]
+        if (os.path.isfile(paths["params"]) and not os.path.isfile(paths["meta"]))
+        else ""
+    )
+    raise CheckpointError(
+        "no complete checkpoint for epoch %d in %s%s; %s" % (epoch, os.path.abspath(folder), partial, available)
+    )
+
+
+def _resolve(path, prefix=None):
+    """Map a .params/.json/.states path or a folder to the checkpoint's paths."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        params = latest_checkpoint(path, prefix)
+        if params is None:
+            raise CheckpointError("no complete checkpoint (NAME-NNNN.json + .params) in %s" % os.path.abspath(path))
+        path = params
+    stem, ext = os.path.splitext(path)
+    if ext not in (".params", ".json", ".states"):
+        raise CheckpointError(
+            "%s is not a checkpoint: give a NAME-NNNN.params or .json file, or a checkpoint folder" % path
+        )
+    paths = {"params": stem + ".params", "states": stem + ".states", "meta": stem + ".json"}
+    if not os.path.isfile(paths["meta"]):
+        raise CheckpointError(
+            "%s has no %s: the checkpoint is incomplete (interrupted while being written) or not one of ours"
+            % (path, os.path.basename(paths["meta"]))
+        )
+    if not os.path.isfile(paths["params"]):
+        raise CheckpointError("checkpoint %s lacks its parameters file %s" % (paths["meta"], paths["params"]))
+    return paths
+
+
+def read_checkpoint_meta(path, prefix=None):
+    """The ``.json`` metadata of a checkpoint (``.params``/``.json`` path or folder = latest).
+
+    The returned dict also holds ``"paths"``: the checkpoint's three file paths.
+    """
+    paths = _resolve(path, prefix)
+    try:
+        with open(paths["meta"], encoding="utf-8") as f:
+            meta = json.load(f)
+    except (OSError, ValueError) as err:
+        raise CheckpointError("cannot read checkpoint metadata %s: %s" % (paths["meta"], err)) from err
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            "%s is not a gluon-inception checkpoint of format %d" % (paths["meta"], CHECKPOINT_FORMAT)
+        )
+    meta["paths"] = paths
+    return meta
+
+
+def verify_checkpoint_files(meta, kinds=("params",)):
+    """Check that the files of a checkpoint are the ones its ``.json`` describes (sha256).
+
+    Raises
+    ------
+    CheckpointError
+        When a file was replaced or damaged after the checkpoint was written.
+    """
+    for kind in kinds:
+        expected = meta.get("files", {}).get(kind, {}).get("sha256")
+        path = meta["paths"][kind]
+        if expected is None or not os.path.isfile(path):
+            continue
+        if fileio.file_digest(path) != expected:
+            raise CheckpointError(
+                "%s does not match the digest in %s: the file changed or is damaged; use another epoch"
+                % (path, meta["paths"]["meta"])
+            )
+
+
+def save_checkpoint(folder, prefix, epoch, net, trainer=None, meta=None):
+    """Write the checkpoint of ``epoch`` atomically; the ``.json`` last.
+
+    Call it on one rank only (rank 0): the other ranks hold the same parameters.
+
+    Parameters
+    ----------
+    folder, prefix : str
+        ``--checkpoints`` and ``--prefix``.
+    epoch : int
+        Number of completed epochs (the chapter's numbering: ``NAME-0001`` after the first).
+    net : mxnet.gluon.Block
+    trainer : mxnet.gluon.Trainer, optional
+        Its optimizer state goes to ``.states``.
+    meta : dict, optional
+        Extra metadata (``lr``, ``metrics``, ``config``, ``model``, ``data``...).
+
+    Returns
+    -------
+    dict
+        The written paths.
+    """
+    paths = checkpoint_paths(folder, prefix, epoch)
+    os.makedirs(os.fspath(folder), exist_ok=True)
+    # A .json left over from an earlier run for this epoch would vouch for the new files while
+    # they are being written; remove it first so the checkpoint reads as incomplete meanwhile.
+    if os.path.exists(paths["meta"]):
+        os.remove(paths["meta"])
+    with fileio.atomic_path(paths["params"]) as tmp:
+        net.save_parameters(tmp)
+    files = {"params": {"name": os.path.basename(paths["params"]), "sha256": fileio.file_digest(paths["params"])}}
+    if trainer is not None:
+        with fileio.atomic_path(paths["states"]) as tmp:
+            trainer.save_states(tmp)
+        files["states"] = {"name": os.path.basename(paths["states"]), "sha256": fileio.file_digest(paths["states"])}
+    elif os.path.exists(paths["states"]):
+        os.remove(paths["states"])
+    from . import __version__
+
+    record = dict(meta or {})
+    record.update(
+        format=CHECKPOINT_FORMAT,
+        epoch=int(epoch),
+        prefix=prefix,
+        files=files,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        versions={"gluon_inception": __version__, "mxnet": mx.__version__},
+    )
+    with fileio.atomic_open(paths["meta"], "w", encoding="utf-8") as f:
+        json.dump(record, f, indent=1, sort_keys=True, default=_json_default)
+        f.write("\n")
+    return paths
+
+
+def _json_default(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError("not JSON serialisable: %r" % (value,))
+
+
+def prune_checkpoints(folder, prefix, keep_last):
+    """Delete all but the newest ``keep_last`` complete checkpoints of ``prefix`` (0 keeps all).
+
+    The ``.json`` goes first, so a checkpoint is never half-deleted yet complete-looking.
+
+    Returns
+    -------
+    list of int
+        The epochs removed.
+    """
+    if keep_last <= 0:
+        return []
+    epochs = [e for _, e in list_checkpoints(folder, prefix)]
+    removed = epochs[:-keep_last]
+    for epoch in removed:
+        paths = checkpoint_paths(folder, prefix, epoch)
+        for kind in ("meta", "params", "states"):
+            if os.path.exists(paths[kind]):
+                os.remove(paths[kind])
+    return removed
+
+
+def restore_trainer_states(trainer, states):
+    """Load optimizer state (bytes of a ``.states`` file) into ``trainer`` on any device.
+
+    ``Trainer.load_states`` keeps the optimizer's update counts keyed by the device id of the
+    process that saved them; on a rank with another GPU the counts would be missing, Adam's bias
+    correction would restart at step 1 and the ranks would drift apart. Here the saved counts
+    are given to this process's device, so every rank continues from the same step.
+
+    Parameters
+    ----------
+    trainer : mxnet.gluon.Trainer
+        Built over the same parameters (in the same order) as the saving trainer.
+    states : bytes
+        Content of a ``.states`` file (read by one rank and broadcast to all).
+    """
+    with tempfile.TemporaryDirectory(prefix="gluon-inception-states-") as tmp:
+        path = os.path.join(tmp, "trainer.states")
+        with open(path, "wb") as f:
+            f.write(states)
+        trainer.load_states(path)
+    optimizer = trainer._optimizer
+    counts = {}
+    for per_device in optimizer._all_index_update_counts.values():
+        for index, count in per_device.items():
+            counts[index] = max(counts.get(index, 0), count)
+    devices = sorted({p.list_ctx()[0].device_id for p in trainer._params}) or [0]
+    optimizer._all_index_update_counts = {device: dict(counts) for device in devices}
+    optimizer._index_update_count = optimizer._all_index_update_counts[devices[0]]
+    optimizer.num_update = max([optimizer.num_update] + list(counts.values()))
+    return trainer
+
+
+def load_model_from_checkpoint(path, ctx=None, prefix=None):
+    """Rebuild the network of a checkpoint and load its parameters.
+
+    Parameters
+    ----------
+    path : str
+        A checkpoint's ``.params`` (or ``.json``) file, or a checkpoint folder (the latest
+        complete checkpoint in it is taken).
+    ctx : mxnet.Context, optional
+        Default: the CPU.
+    prefix : str, optional
+        With a folder that holds several runs, which one.
+
+    Returns
+    -------
+    net : GoogLeNet
+        Initialised, in inference mode unless ``autograd.record()`` is active.
+    meta : dict
+        The checkpoint's metadata: ``model`` (name, topology, classes, aux_logits), ``epoch``,
+        ``lr``, ``metrics``, ``config``, ``data`` (mean, std, data_shape, classes), ``paths``.
+
+    Raises
+    ------
+    CheckpointError
+        Incomplete or damaged checkpoint, or a network this package cannot rebuild.
+
+    Examples
+    --------
+    >>> net, meta = load_model_from_checkpoint("runs/googlenet")  # doctest: +SKIP
+    >>> meta["epoch"], meta["metrics"]["val"]["top1"]  # doctest: +SKIP
+    (50, 0.6587)
+    """
+    from .model_zoo import get_model, list_models
+
+    meta = read_checkpoint_meta(path, prefix)
+    model = meta.get("model") or {}
+    name = model.get("name")
+    if name not in list_models():
+        raise CheckpointError(
+            "checkpoint %s holds a network this package does not build (%s): construct it yourself and "
+            "call net.load_parameters(%r)" % (meta["paths"]["meta"], model.get("class", name), meta["paths"]["params"])
+        )
+    verify_checkpoint_files(meta)
+    kwargs = {k: model[k] for k in ("classes", "topology", "aux_logits", "dropout") if k in model}
+    ctx = ctx if ctx is not None else mx.cpu()
+    net = get_model(name, ctx=ctx, **kwargs)
+    try:
+        net.load_parameters(meta["paths"]["params"], ctx=ctx)
+    except (AssertionError, mx.base.MXNetError) as err:
+        raise CheckpointError(
+            "parameters in %s do not fit the network described in its .json: %s" % (meta["paths"]["params"], err)
+        ) from err
+    return net, meta

@@ -1,0 +1,70 @@
+"""``gluon-inception export``: MXNet symbol + params or ONNX, optionally INT8 or with preprocessing baked in."""
+import os
+import sys
+
+
+def configure_parser(parser):
+    from .inference import add_model_arguments
+
+    add_model_arguments(parser)
+    parser.add_argument("--format", choices=("mxnet", "onnx"), default="mxnet",
+                        help="mxnet: PREFIX-symbol.json + PREFIX-0000.params + PREFIX-meta.json; onnx: one .onnx file")
+    parser.add_argument("-o", "--output", required=True,
+                        help="file prefix for --format mxnet, .onnx file for --format onnx")
+    parser.add_argument("--bake-preprocessing", action="store_true",
+                        help="put mean/std normalisation in the graph: it then takes RGB pixels 0-255 (NCHW, "
+                             "resized and centre-cropped)")
+    parser.add_argument("--int8", action="store_true", help="quantize to INT8 with oneDNN (MXNet format, CPU)")
+    parser.add_argument("--calib-data", metavar="REC",
+                        help="record file (or prepared dataset folder, train split) to calibrate --int8 on")
+    parser.add_argument("--calib-batches", type=int, default=4, help="calibration batches (default 4)")
+    parser.add_argument("--batch-size", type=int, default=32, help="calibration batch size (default 32)")
+    parser.add_argument("--no-check", action="store_true", help="skip the onnxruntime check of --format onnx")
+
+
+def main(args):
+    from .data import RecordFileError
+    from .export import ExportError, bake_preprocessing, export_mxnet, export_onnx, require_onnx
+    from .inference import ModelSourceError, load_model_from_args
+    from .quantize import QuantizationError
+
+    try:
+        if args.int8 and args.format == "onnx":
+            raise ExportError("--int8 exports to --format mxnet only: MXNet's INT8 operators have no ONNX form")
+        if args.int8 and not args.calib_data:
+            raise ExportError("--int8 needs --calib-data REC: a few hundred images to calibrate the INT8 ranges on")
+        if args.format == "onnx":
+            require_onnx()  # fail before loading weights when onnx is missing
+        loaded = load_model_from_args(args)
+        pre = loaded.preprocessing
+        net = loaded.net
+        if args.int8:
+            from .cli_evaluate import convert_precision
+
+            net = convert_precision(loaded, "int8", _calib_source(args.calib_data), args.calib_batches,
+                                    args.batch_size)
+        if args.bake_preprocessing:
+            net = bake_preprocessing(net, pre)
+        metadata = {"source": loaded.source, "precision": "int8" if args.int8 else "float32"}
+        if args.format == "mxnet":
+            files = export_mxnet(net, args.output, preprocessing=pre, classes=loaded.class_names, metadata=metadata)
+            for key in ("symbol", "params", "meta"):
+                print("%-7s %s" % (key, files[key]))
+        else:
+            result = export_onnx(net, args.output, preprocessing=pre, classes=loaded.class_names, metadata=metadata,
+                                 check=not args.no_check)
+            print("onnx    %s" % result["path"])
+            if result["max_abs_diff"] is not None:
+                print("checked in onnxruntime: largest logit difference from MXNet %.2g" % result["max_abs_diff"])
+    except (ModelSourceError, ExportError, QuantizationError, RecordFileError, OSError, ValueError) as err:
+        print("error: %s" % err, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _calib_source(path):
+    if os.path.isdir(path):
+        from .data import load_dataset
+
+        return load_dataset(path).split("train")
+    return path

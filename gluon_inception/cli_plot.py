@@ -1,0 +1,20 @@
+"""``gluon-inception plot LOG``: the chapter-style training figure of a run, as a PNG."""
+import sys
+
+
+def configure_parser(parser):
+    parser.add_argument("log", help="a PREFIX-metrics.jsonl written by training, or its checkpoint folder")
+    parser.add_argument("-o", "--output", help="PNG to write (default: the log's path with .png)")
+    parser.add_argument("--title", help="figure title")
+
+
+def main(args):
+    from .plot import plot_metrics
+
+    try:
+        path = plot_metrics(args.log, args.output, args.title)
+    except (FileNotFoundError, ValueError) as err:
+        print("error: %s" % err, file=sys.stderr)
+        return 2
+    print(path)
+    return 0

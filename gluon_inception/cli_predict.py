@@ -1,0 +1,39 @@
+"""``gluon-inception predict``: top-k class names and probabilities for images and folders."""
+import json
+import sys
+
+
+def configure_parser(parser):
+    from .inference import add_model_arguments
+
+    parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and folders of images")
+    add_model_arguments(parser)
+    parser.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
+    parser.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def main(args):
+    from .inference import ModelSourceError, load_model_from_args
+    from .predict import format_predictions, predict_images
+
+    try:
+        loaded = load_model_from_args(args)
+        loaded.net.hybridize(static_alloc=True)
+        predictions, failures = predict_images(loaded.net, args.paths, loaded.preprocessing, loaded.class_names,
+                                               topk=args.topk, batch_size=args.batch_size)
+    except (ModelSourceError, OSError, ValueError) as err:
+        print("error: %s" % err, file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"predictions": [p.to_dict() for p in predictions],
+                          "skipped": [f.to_dict() for f in failures]}, indent=2))
+    else:
+        text = format_predictions(predictions, [])
+        if text:
+            print(text)
+        skipped = format_predictions([], failures)
+        if skipped:
+            print(skipped, file=sys.stderr)
+        print("%d image(s) predicted, %d file(s) skipped" % (len(predictions), len(failures)), file=sys.stderr)
+    return 0 if predictions or not failures else 1

@@ -1,0 +1,100 @@
+"""``gluon-inception pretrained``: list, fetch and purge pretrained weights."""
+
+
+def configure_parser(parser):
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = sub.add_parser("list", help="every registered entry with its accuracy, checksum and source")
+    show.add_argument("--json", action="store_true", help="all metadata as JSON (what the docs table is made from)")
+    show.add_argument("--markdown", action="store_true", help="the model-zoo table of the docs, in Markdown")
+    fetch = sub.add_parser("fetch", help="download and verify weights into the cache (e.g. before going offline)")
+    fetch.add_argument(
+        "names", nargs="*", metavar="NAME", help="entries to fetch (default: the one pretrained=True loads)"
+    )
+    fetch.add_argument(
+        "--root", help="cache folder (default: $GLUON_INCEPTION_MODELS, $MXNET_HOME/models, ~/.mxnet/models)"
+    )
+    purge = sub.add_parser("purge", help="delete cached weights of registered entries, and their lock files")
+    purge.add_argument("names", nargs="*", metavar="NAME", help="entries to delete (default: all)")
+    purge.add_argument("--root", help="cache folder")
+
+
+def markdown_table(rows):
+    """The docs' model-zoo table, made from :func:`gluon_inception.pretrained.list_pretrained`."""
+    lines = [
+        "| name | top-1 / top-5 | topology | file | checksum | preprocessing | licence |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        preprocessing = "resize %d, crop %d, mean %s, std %s%s" % (
+            row["resize"],
+            row["crop"],
+            tuple(row["mean"]),
+            tuple(row["std"]),
+            "; re-scaled inside the network" if row["input_transform"] else "",
+        )
+        lines.append(
+            "| `%s`%s | %s / %s | `%s` | `%s` | `%s` | %s | %s |"
+            % (
+                row["name"],
+                " (default)" if row["default"] else "",
+                row["top1"],
+                row["top5"],
+                row["topology"],
+                row["file_name"],
+                row["checksum"],
+                preprocessing,
+                row["license"],
+            )
+        )
+    return "\n".join(lines)
+
+
+def _short_checksum(checksum):
+    if not checksum:
+        return "none"
+    kind, _, value = checksum.partition(":")
+    return "%s:%s" % (kind, value[:12] + ("..." if len(value) > 12 else ""))
+
+
+def main(args):
+    import json
+    import sys
+
+    from . import pretrained, store
+
+    if args.action == "list":
+        rows = pretrained.list_pretrained()
+        if args.json:
+            print(json.dumps(rows, indent=2))
+            return 0
+        if args.markdown:
+            print(markdown_table(rows))
+            return 0
+        print("%-28s %-11s %6s %6s  %-22s %s" % ("name", "topology", "top1", "top5", "checksum", "file"))
+        for row in rows:
+            print(
+                "%-28s %-11s %6s %6s  %-22s %s%s"
+                % (
+                    row["name"],
+                    row["topology"],
+                    row["top1"],
+                    row["top5"],
+                    _short_checksum(row["checksum"]),
+                    row["file_name"],
+                    "  (default)" if row["default"] else "",
+                )
+            )
+        print("cache: %s" % store.cache_root())
+        return 0
+    try:
+        if args.action == "fetch":
+            names = args.names or [pretrained.default_pretrained().name]
+            for name in names:
+                print(store.fetch(pretrained.get_pretrained(name), root=args.root))
+            return 0
+        for path in pretrained.purge(root=args.root, names=args.names or None):
+            print("removed %s" % path)
+        return 0
+    except (store.PretrainedError, ValueError) as err:
+        print("gluon-inception pretrained: %s" % err, file=sys.stderr)
+        return 1

@@ -1,0 +1,491 @@
+"""Ship a network: MXNet symbol + params and ONNX files, optionally with the preprocessing inside.
+
+- :func:`export_mxnet` writes ``PREFIX-symbol.json``, ``PREFIX-0000.params`` (what
+  :meth:`mxnet.gluon.SymbolBlock.imports` loads) and ``PREFIX-meta.json`` (classes and
+  preprocessing); :func:`load_mxnet` loads them back.
+- :func:`export_onnx` writes an ONNX file through ``mx.onnx.export_model`` and checks it in
+  onnxruntime against MXNet's own output.
+- :func:`bake_preprocessing` puts ``(x - mean) / std`` in front of the network, so the exported
+  graph takes RGB pixels on the 0-255 scale.
+"""
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+
+from ._compat import mx, np
+from .fileio import atomic_path
+from .inference import params_context, trace_graph, write_json
+
+#: The onnx release ``mx.onnx.export_model`` of MXNet 1.9.1 works with (newer ones removed APIs it uses).
+ONNX_VERSION = "1.14.1"
+INSTALL_ONNX = "pip install 'gluon-inception[onnx]'  (onnx==%s and onnxruntime)" % ONNX_VERSION
+
+
+class ExportError(RuntimeError):
+    """An export that cannot be done or did not reproduce the network's outputs."""
+
+
+class NormalizeInput(mx.gluon.HybridBlock):
+    """``(x - mean) / std`` per RGB channel, as ``x * (1 / std) + (-mean / std)``.
+
+    Parameters
+    ----------
+    mean, std : sequence of 3 floats
+        Per-channel statistics on the scale of the input (0-255 for pixels).
+    """
+
+    def __init__(self, mean, std, **kwargs):
+        super().__init__(**kwargs)
+        mean = np.asarray(mean, dtype=np.float64).reshape(1, 3, 1, 1)
+        std = np.asarray(std, dtype=np.float64).reshape(1, 3, 1, 1)
+        with self.name_scope():
+            self.scale = self.params.get_constant("scale", (1.0 / std).astype(np.float32))
+            self.shift = self.params.get_constant("shift", (-mean / std).astype(np.float32))
+
+    def hybrid_forward(self, F, x, scale, shift):
+        return F.broadcast_add(F.broadcast_mul(x, scale), shift)
+
+
+class WithPreprocessing(mx.gluon.HybridBlock):
+    """A network with :class:`NormalizeInput` in front: it takes NCHW RGB pixels, 0-255.
+
+    Attributes
+    ----------
+    normalize : NormalizeInput
+    net : mxnet.gluon.HybridBlock
+        The wrapped network (parameters shared, not copied).
+    preprocessing : Preprocessing
+    """
+
+    def __init__(self, net, preprocessing, **kwargs):
+        super().__init__(**kwargs)
+        self.preprocessing = preprocessing
+        with self.name_scope():
+            self.normalize = NormalizeInput(preprocessing.mean, preprocessing.std, prefix="normalize_")
+        self.net = net
+
+    def hybrid_forward(self, F, x):
+        return self.net(self.normalize(x))
+
+
+def bake_preprocessing(net, preprocessing, ctx=None):
+    """Return ``net`` with the mean/std normalisation of ``preprocessing`` as its first layer.
+
+    Resizing and cropping stay outside the graph: feed ``crop_size`` x ``crop_size`` RGB
+    images, NCHW float32 pixels on the 0-255 scale.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.HybridBlock
+    preprocessing : Preprocessing
+    ctx : mxnet.Context, optional
+        Where the normalisation constants live (the CPU by default).
+
+    Returns
+    -------
+    WithPreprocessing
+
+    Examples
+    --------
+    >>> import mxnet as mx
+    >>> from gluon_inception import googlenet
+    >>> from gluon_inception.inference import Preprocessing
+    >>> baked = bake_preprocessing(googlenet(classes=3), Preprocessing(crop_size=64))
+    >>> baked(mx.nd.full((1, 3, 64, 64), 128.0)).shape
+    (1, 3)
+    """
+    wrapped = WithPreprocessing(net, preprocessing)
+    wrapped.normalize.initialize(ctx=ctx or mx.cpu())
+    return wrapped
+
+
+def _input_shape(net, preprocessing, input_shape):
+    if input_shape is not None:
+        return tuple(int(v) for v in input_shape)
+    if preprocessing is None and isinstance(net, WithPreprocessing):
+        preprocessing = net.preprocessing
+    size = preprocessing.crop_size if preprocessing is not None else 224
+    return (1, 3, size, size)
+
+
+def _write_mxnet_files(net, prefix):
+    """``net.export`` into a temporary folder, then move the files into place atomically."""
+    folder = os.path.dirname(os.path.abspath(prefix))
+    os.makedirs(folder, exist_ok=True)
+    tmp_dir = tempfile.mkdtemp(prefix=".export-", dir=folder)
+    try:
+        tmp_prefix = os.path.join(tmp_dir, "net")
+        # Under hybridize(static_alloc=True) MXNet 1.9.1 reads BatchNorm running statistics without
+        # waiting for the training steps still queued to update them; wait for everything first.
+        mx.nd.waitall()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is not found in the graph")
+            net.export(tmp_prefix, epoch=0)
+        symbol, params = prefix + "-symbol.json", prefix + "-0000.params"
+        # The params are checked against the symbol before anything is replaced.
+        saved = mx.nd.load(tmp_prefix + "-0000.params")
+        sym = mx.sym.load(tmp_prefix + "-symbol.json")
+        needed = set(sym.list_arguments()) | set(sym.list_auxiliary_states())
+        needed.discard("data")
+        missing = needed - {k.split(":", 1)[-1] for k in saved}
+        if missing:
+            raise ExportError(
+                "the exported params lack %d of the graph's inputs (e.g. %s)" % (len(missing), sorted(missing)[0])
+            )
+        os.replace(tmp_prefix + "-0000.params", params)
+        os.replace(tmp_prefix + "-symbol.json", symbol)
+        return symbol, params
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _make_readable(path):
+    """Give a file written through a private temporary file the permissions of a normal new file.
+
+    ``fileio`` writes through ``mkstemp``, whose files are readable by their owner only; exported
+    models are meant to be shipped and served, often by another user.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+def export_mxnet(net, prefix, preprocessing=None, classes=None, input_shape=None, metadata=None):
+    """Write ``net`` as MXNet symbol JSON + params, with a meta JSON beside them.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.HybridBlock
+        A GoogLeNet, a :class:`WithPreprocessing` or a quantized ``SymbolBlock``. It is
+        hybridized and run once on zeros to trace its graph.
+    prefix : str
+        Files are ``PREFIX-symbol.json``, ``PREFIX-0000.params`` and ``PREFIX-meta.json``.
+    preprocessing : Preprocessing, optional
+        Recorded in the meta file (and gives the traced input size).
+    classes : list of str, optional
+        Class names, index = output unit; recorded in the meta file.
+    input_shape : tuple, optional
+        Shape for tracing; defaults to ``(1, 3, crop, crop)``.
+    metadata : dict, optional
+        More keys for the meta file (where the weights came from, precision...).
+
+    Returns
+    -------
+    dict
+        ``{"symbol": path, "params": path, "meta": path}``.
+
+    Examples
+    --------
+    >>> from gluon_inception import googlenet
+    >>> files = export_mxnet(googlenet(classes=3), "/tmp/tiny", input_shape=(1, 3, 64, 64))  # doctest: +SKIP
+    >>> net, meta = load_mxnet("/tmp/tiny")  # doctest: +SKIP
+    """
+    prefix = os.fspath(prefix)
+    trace_graph(net, _input_shape(net, preprocessing, input_shape))
+    symbol, params = _write_mxnet_files(net, prefix)
+    meta = _meta(net, preprocessing, classes, metadata, fmt="mxnet")
+    meta.update(symbol=os.path.basename(symbol), params=os.path.basename(params))
+    meta_path = prefix + "-meta.json"
+    write_json(meta_path, meta)
+    _make_readable(meta_path)
+    return {"symbol": symbol, "params": params, "meta": meta_path}
+
+
+def _meta(net, preprocessing, classes, metadata, fmt):
+    baked = isinstance(net, WithPreprocessing)
+    if baked and preprocessing is None:
+        preprocessing = net.preprocessing
+    meta = {
+        "format": fmt,
+        "input": {
+            "name": "data",
+            "layout": "NCHW",
+            "color": "RGB",
+            "values": "pixels 0-255" if baked else "normalised: (pixel - mean) / std",
+        },
+        "preprocessing_baked": baked,
+        "preprocessing": preprocessing.to_dict() if preprocessing is not None else None,
+        "classes": list(classes) if classes is not None else None,
+    }
+    meta.update(metadata or {})
+    return meta
+
+
+def load_mxnet(prefix, ctx=None):
+    """Load what :func:`export_mxnet` wrote.
+
+    Parameters
+    ----------
+    prefix : str
+        The export prefix (``PREFIX-symbol.json`` must exist).
+    ctx : mxnet.Context, optional
+
+    Returns
+    -------
+    (mxnet.gluon.SymbolBlock, dict)
+        The network and the meta dict (empty when no meta file exists).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import mxnet as mx
+    >>> from gluon_inception import googlenet
+    >>> from gluon_inception.export import export_mxnet, load_mxnet
+    >>> prefix = os.path.join(tempfile.mkdtemp(), "tiny")
+    >>> files = export_mxnet(googlenet(classes=3), prefix, input_shape=(1, 3, 64, 64))
+    >>> net, meta = load_mxnet(prefix)
+    >>> net(mx.nd.zeros((2, 3, 64, 64))).shape, meta["format"]
+    ((2, 3), 'mxnet')
+    """
+    prefix = os.fspath(prefix)
+    symbol, params = prefix + "-symbol.json", prefix + "-0000.params"
+    for path in (symbol, params):
+        if not os.path.exists(path):
+            raise FileNotFoundError("%s does not exist: is %r the prefix given to export?" % (path, prefix))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Cannot decide type")
+        net = mx.gluon.SymbolBlock.imports(symbol, ["data"], params, ctx=ctx or mx.cpu())
+    meta = {}
+    if os.path.exists(prefix + "-meta.json"):
+        with open(prefix + "-meta.json", encoding="utf-8") as f:
+            meta = json.load(f)
+    return net, meta
+
+
+# -- ONNX -----------------------------------------------------------------------------------
+def require_onnx():
+    """Import onnx, or raise :class:`ExportError` that says how to install it."""
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError("ONNX export needs the onnx package, which is not installed: " + INSTALL_ONNX) from None
+    if not onnx.__version__.startswith(ONNX_VERSION.rsplit(".", 1)[0] + "."):
+        warnings.warn(
+            "onnx %s is installed; MXNet 1.9.1's exporter is known to work with onnx==%s only. "
+            "If the export fails: %s" % (onnx.__version__, ONNX_VERSION, INSTALL_ONNX)
+        )
+    return onnx
+
+
+def _tidy_onnx_graph(model, input_name, output_name):
+    """Name the input and output, and keep weights out of the graph inputs.
+
+    The MXNet exporter lists every weight as a graph input too; onnxruntime then treats them
+    as overridable, warns once per weight and skips constant folding.
+    """
+    graph = model.graph
+    initializers = {init.name for init in graph.initializer}
+    real_inputs = [i for i in graph.input if i.name not in initializers]
+    del graph.input[:]
+    graph.input.extend(real_inputs)
+    renames = {}
+    if len(real_inputs) == 1 and real_inputs[0].name != input_name:
+        renames[real_inputs[0].name] = input_name
+        real_inputs[0].name = input_name
+    if len(graph.output) == 1 and graph.output[0].name != output_name:
+        renames[graph.output[0].name] = output_name
+        graph.output[0].name = output_name
+    for node in graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
+    return model
+
+
+def export_onnx(
+    net,
+    path,
+    preprocessing=None,
+    classes=None,
+    input_shape=None,
+    dynamic_batch=True,
+    metadata=None,
+    check=True,
+    atol=1e-4,
+    check_batch=None,
+):
+    """Write ``net`` as an ONNX file and check it in onnxruntime.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.HybridBlock
+        A float32 GoogLeNet or :class:`WithPreprocessing` (INT8 graphs do not export to ONNX).
+    path : str
+        The ``.onnx`` file, written atomically.
+    preprocessing : Preprocessing, optional
+        Recorded in the file's metadata (and gives the input size).
+    classes : list of str, optional
+        Recorded in the file's metadata.
+    input_shape : tuple, optional
+        ``(N, 3, H, W)``; defaults to ``(1, 3, crop, crop)``.
+    dynamic_batch : bool, default True
+        Leave the batch axis free.
+    metadata : dict, optional
+        More metadata (string values after JSON encoding).
+    check : bool, default True
+        Run the file in onnxruntime and compare with MXNet's logits. Skipped with a warning
+        when onnxruntime is not installed.
+    atol : float, default 1e-4
+        The largest absolute difference the check accepts.
+    check_batch : numpy.ndarray, optional
+        Input for the check; random images in the input's value range by default.
+
+    Returns
+    -------
+    dict
+        ``{"path": path, "max_abs_diff": float or None}``.
+
+    Raises
+    ------
+    ExportError
+        When onnx is missing, the graph does not convert, or onnxruntime's output differs from
+        MXNet's by more than ``atol``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from gluon_inception import googlenet
+    >>> from gluon_inception.export import export_onnx
+    >>> from gluon_inception.inference import Preprocessing
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiny.onnx")
+    >>> result = export_onnx(googlenet(classes=3), path, preprocessing=Preprocessing(crop_size=64))
+    >>> result["max_abs_diff"] < 1e-4
+    True
+    """
+    onnx = require_onnx()
+    if _is_quantized(net):
+        raise ExportError(
+            "INT8 (quantized) networks use MXNet's oneDNN operators, which the ONNX exporter cannot "
+            "convert: export INT8 with --format mxnet, or export float32 to ONNX and quantize there."
+        )
+    path = os.fspath(path)
+    shape = _input_shape(net, preprocessing, input_shape)
+    trace_graph(net, shape)
+    meta = _meta(net, preprocessing, classes, metadata, fmt="onnx")
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = os.path.join(tmp, "net")
+        symbol, params = _write_mxnet_files(net, prefix)
+        onnx_tmp = os.path.join(tmp, "net.onnx")
+        dynamic_shape = [(None,) + shape[1:]] if dynamic_batch else None
+        try:
+            with _quiet_exporter():
+                mx.onnx.export_model(
+                    symbol,
+                    params,
+                    in_shapes=[shape],
+                    in_types=[np.float32],
+                    onnx_file_path=onnx_tmp,
+                    dynamic=bool(dynamic_batch),
+                    dynamic_input_shapes=dynamic_shape,
+                )
+        except Exception as err:
+            raise ExportError(
+                "mx.onnx.export_model failed (%s: %s). onnx %s is installed; MXNet 1.9.1 needs onnx==%s."
+                % (type(err).__name__, err, onnx.__version__, ONNX_VERSION)
+            ) from err
+        model = _tidy_onnx_graph(onnx.load(onnx_tmp), "data", "logits")
+        for key, value in meta.items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)
+        onnx.checker.check_model(model)
+        with atomic_path(path) as tmp_out:
+            onnx.save(model, tmp_out)
+        _make_readable(path)
+    result = {"path": path, "max_abs_diff": None}
+    if check:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            warnings.warn("onnxruntime is not installed, so the ONNX file was not checked: " + INSTALL_ONNX)
+            return result
+        if check_batch is None:
+            check_batch = _sample_batch(net, shape, batch=2 if dynamic_batch else shape[0])
+        diff = check_onnx(path, net, check_batch)
+        result["max_abs_diff"] = diff
+        if not diff <= atol:
+            raise ExportError(
+                "onnxruntime's output differs from MXNet's by %.3g (more than %.1g): the ONNX file %s "
+                "does not reproduce the network" % (diff, atol, path)
+            )
+    return result
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    import logging
+
+    logger = logging.getLogger()
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _sample_batch(net, shape, batch):
+    rng = np.random.RandomState(0)
+    size = (batch,) + tuple(shape[1:])
+    if isinstance(net, WithPreprocessing):
+        return rng.uniform(0, 255, size).astype(np.float32)
+    return rng.normal(0, 1, size).astype(np.float32)
+
+
+def run_onnx(path, batch):
+    """Run an ONNX file on one numpy batch in onnxruntime (CPU); returns the first output."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return session.run(None, {name: np.asarray(batch, dtype=np.float32)})[0]
+
+
+def check_onnx(path, net, batch):
+    """Largest absolute difference between onnxruntime's and MXNet's outputs on ``batch``.
+
+    Parameters
+    ----------
+    path : str
+        ONNX file.
+    net : mxnet.gluon.Block
+        The network it was exported from.
+    batch : numpy.ndarray
+        NCHW float32 input.
+
+    Returns
+    -------
+    float
+    """
+    expected = net(mx.nd.array(batch, ctx=params_context(net))).asnumpy()
+    got = run_onnx(path, batch)
+    if got.shape != expected.shape:
+        raise ExportError("onnxruntime returned shape %s, MXNet %s" % (got.shape, expected.shape))
+    return float(np.abs(got - expected).max())
+
+
+def _is_quantized(net):
+    graph = getattr(net, "_cached_graph", None)
+    symbol = graph[1] if graph else None
+    if symbol is None:
+        return False
+    return "quantize" in symbol.tojson()
+
+
+__all__ = [
+    "ExportError",
+    "NormalizeInput",
+    "WithPreprocessing",
+    "bake_preprocessing",
+    "check_onnx",
+    "export_mxnet",
+    "export_onnx",
+    "load_mxnet",
+    "require_onnx",
+    "run_onnx",
+]

@@ -1,0 +1,232 @@
+"""Fast CPU inference: INT8 through MXNet's oneDNN quantization flow, and bfloat16.
+
+INT8 (:func:`quantize_int8`) runs convolutions and the classifier in 8-bit integers with
+thresholds calibrated on a few batches of real images; on AVX-512 VNNI CPUs it is the fast
+path. bfloat16 (:func:`to_bfloat16`) converts the float graph through ``mxnet.contrib.amp``;
+whether it is faster than float32 depends on the CPU and the oneDNN build, so measure with
+``bench/inference.py``.
+"""
+import contextlib
+import logging
+import warnings
+
+from ._compat import mx, np
+from .inference import trace_graph
+
+log = logging.getLogger(__name__)
+
+CALIB_MODES = ("naive", "entropy")
+
+
+class QuantizationError(RuntimeError):
+    """Quantization cannot run with the given inputs."""
+
+
+def _as_array(batch):
+    """The data array of one calibration batch: NDArray, numpy array or DataBatch."""
+    if isinstance(batch, mx.io.DataBatch):
+        data = batch.data[0]
+        pad = batch.pad or 0
+        return data[: data.shape[0] - pad] if pad else data
+    if isinstance(batch, (list, tuple)):
+        return _as_array(batch[0])
+    if isinstance(batch, np.ndarray):
+        return mx.nd.array(batch)
+    if isinstance(batch, mx.nd.NDArray):
+        return batch
+    raise QuantizationError("calibration batches must be NDArrays, numpy arrays or DataBatches, got %r" % type(batch))
+
+
+def collect_calibration_data(batches, num_batches=None):
+    """Concatenate up to ``num_batches`` batches of images into one NDArray on the CPU.
+
+    Parameters
+    ----------
+    batches : iterable
+        NDArrays, numpy arrays or :class:`mxnet.io.DataBatch` (their ``pad`` rows are dropped),
+        e.g. the iterator of :func:`gluon_inception.data.build_val_iter`.
+    num_batches : int, optional
+        Stop after this many.
+
+    Returns
+    -------
+    mxnet.nd.NDArray
+        ``(N, 3, H, W)`` float32.
+    """
+    arrays = []
+    for i, batch in enumerate(batches):
+        if num_batches is not None and i >= num_batches:
+            break
+        arrays.append(_as_array(batch).as_in_context(mx.cpu()).astype("float32"))
+    if not arrays:
+        raise QuantizationError("the calibration data yielded no batch: give a record file with images in it")
+    return mx.nd.concat(*arrays, dim=0) if len(arrays) > 1 else arrays[0]
+
+
+def quantize_int8(
+    net,
+    calib_data,
+    num_calib_batches=None,
+    calib_mode="naive",
+    batch_size=None,
+    exclude_layers_match=None,
+    quantized_dtype="auto",
+    logger=None,
+):
+    """Quantize a float32 network to INT8 with oneDNN, calibrated on real images.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.HybridBlock
+        A trained float32 network on the CPU (GoogLeNet or a ``WithPreprocessing``).
+    calib_data : iterable or NDArray
+        Calibration images, already preprocessed the way ``net`` expects them: one NDArray
+        ``(N, 3, H, W)`` or an iterable of batches (see :func:`collect_calibration_data`).
+        A few hundred images are plenty.
+    num_calib_batches : int, optional
+        Use at most this many batches of an iterable.
+    calib_mode : {"naive", "entropy"}, default "naive"
+        ``"naive"`` takes each layer's observed min/max as its range; ``"entropy"`` picks
+        ranges that minimise the KL divergence (slower to calibrate, sometimes more accurate).
+    batch_size : int, optional
+        Batch size of the calibration forward passes (default: up to 32).
+    exclude_layers_match : list of str, optional
+        Keep layers whose names contain any of these strings in float32.
+    quantized_dtype : {"auto", "int8", "uint8"}, default "auto"
+    logger : logging.Logger, optional
+        Progress of MXNet's quantization passes.
+
+    Returns
+    -------
+    mxnet.gluon.SymbolBlock
+        The INT8 network, hybridized with ``static_alloc``; it takes the same input as ``net``.
+
+    Raises
+    ------
+    QuantizationError
+        Without calibration data, for an unknown mode, or when MXNet's pass fails.
+
+    Examples
+    --------
+    >>> import mxnet as mx
+    >>> from gluon_inception import googlenet
+    >>> net = googlenet(classes=10)
+    >>> qnet = quantize_int8(net, mx.nd.random.normal(shape=(8, 3, 64, 64)))  # doctest: +SKIP
+    >>> qnet(mx.nd.random.normal(shape=(1, 3, 64, 64))).shape  # doctest: +SKIP
+    (1, 10)
+    """
+    from mxnet.contrib import quantization
+
+    if calib_mode not in CALIB_MODES:
+        raise QuantizationError("unknown calib_mode %r: choose one of %s" % (calib_mode, ", ".join(CALIB_MODES)))
+    if isinstance(calib_data, mx.nd.NDArray):
+        data = calib_data
+    else:
+        data = collect_calibration_data(calib_data, num_calib_batches)
+    if data.ndim != 4 or data.shape[1] != 3:
+        raise QuantizationError("calibration data must be (N, 3, H, W) images, got shape %s" % (data.shape,))
+    batch_size = min(batch_size or 32, data.shape[0])
+    # Calibration visits whole batches only: trim to a multiple of the batch size.
+    usable = data.shape[0] - data.shape[0] % batch_size
+    calib_iter = mx.io.NDArrayIter(data=data[:usable], batch_size=batch_size, data_name="data")
+    mx.nd.waitall()  # BatchNorm statistics of a just-trained static_alloc network may still be queued
+    with warnings.catch_warnings(), _keeps_hybridization(net):
+        warnings.filterwarnings("ignore", message=".*deprecated after MXNet 2.0")
+        warnings.filterwarnings("ignore", message="Cannot decide type")
+        try:
+            qnet = quantization.quantize_net_v2(
+                net,
+                quantized_dtype=quantized_dtype,
+                quantize_mode="full",
+                exclude_layers=[],
+                exclude_layers_match=list(exclude_layers_match or []),
+                calib_data=calib_iter,
+                data_shapes=calib_iter.provide_data,
+                calib_mode=calib_mode,
+                num_calib_examples=usable,
+                ctx=mx.cpu(),
+                logger=logger,
+            )
+        except mx.base.MXNetError as err:
+            first = str(err).strip().splitlines()[0]
+            raise QuantizationError("MXNet's INT8 quantization failed: %s" % first) from err
+    qnet.hybridize(static_alloc=True, static_shape=True)
+    return qnet
+
+
+@contextlib.contextmanager
+def _keeps_hybridization(net):
+    """Restore ``net``'s hybridize settings afterwards: MXNet's converters call ``net.hybridize()``,
+    which would silently drop the caller's ``static_alloc``/``static_shape``."""
+    active, flags = getattr(net, "_active", False), dict(getattr(net, "_flags", []))
+    try:
+        yield
+    finally:
+        if hasattr(net, "hybridize") and (active, flags) != (net._active, dict(net._flags)):
+            net.hybridize(active, **flags)
+
+
+def cpu_flags():
+    """The CPU feature flags Linux reports (empty set elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_supports_bf16():
+    """True when the CPU computes bfloat16 natively (AVX-512 BF16 or AMX-BF16)."""
+    flags = cpu_flags()
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
+def cpu_supports_vnni():
+    """True when the CPU has AVX-512 VNNI (or AVX-VNNI), the int8 dot-product instructions."""
+    flags = cpu_flags()
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & flags)
+
+
+def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
+    """Convert a float32 network to bfloat16 compute with ``mxnet.contrib.amp``.
+
+    Convolutions and dense layers run in bfloat16; the operators amp's lists keep in float32
+    stay there. Input and output stay float32.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.HybridBlock
+    input_shape : tuple, default (1, 3, 224, 224)
+        Shape used to trace the graph when ``net`` has not run since it was hybridized.
+    ctx : mxnet.Context, default CPU
+
+    Returns
+    -------
+    mxnet.gluon.SymbolBlock
+        Hybridized with ``static_alloc``.
+
+    Raises
+    ------
+    QuantizationError
+        When the CPU has no native bfloat16 (oneDNN would emulate it, far slower than float32).
+    """
+    from mxnet.contrib import amp
+
+    if not cpu_supports_bf16():
+        raise QuantizationError(
+            "this CPU has no native bfloat16 (AVX-512 BF16 or AMX): bfloat16 would be emulated and slower "
+            "than float32. Use float32 or INT8 instead."
+        )
+    with _keeps_hybridization(net):
+        if not net._cached_graph:
+            trace_graph(net, input_shape)
+        mx.nd.waitall()  # see quantize_int8
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Cannot decide type")
+            bnet = amp.convert_hybrid_block(net, target_dtype="bfloat16", ctx=ctx or mx.cpu())
+    bnet.hybridize(static_alloc=True, static_shape=True)
+    return bnet
+

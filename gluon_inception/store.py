@@ -1,0 +1,549 @@
+"""The weight store: where pretrained files are kept, where they come from, how they are checked.
+
+This is the one module that knows the cache root. Its order:
+
+1. the ``root`` argument, when given (no environment variable overrides it);
+2. ``$GLUON_INCEPTION_MODELS``;
+3. ``$MXNET_HOME/models`` (the folder GluonCV uses, so files it downloaded are found);
+4. ``~/.mxnet/models``.
+
+A file is fetched from every source in turn until one works: the mirrors in
+``$GLUON_INCEPTION_MIRRORS`` (or the ``mirrors`` argument), then the entry's own repository,
+which for GluonCV's files is ``$MXNET_GLUON_REPO`` when set (GluonCV's convention), else the
+published URLs. A mirror is a base URL or a local folder laid out like the source's repository
+(``gluon/models/googlenet-c7c89366.zip`` for GluonCV); a folder may also hold the file itself.
+
+Every transfer goes to a temporary file in the cache folder, is verified against the entry's
+checksum and only then renamed into place, so the cache holds complete, verified files or
+nothing. Processes that fetch the same file at once serialise on a lock file (portalocker,
+``flock``); the kernel releases the lock of a process that dies, and the lock file is removed
+when its holder is done.
+"""
+
+import contextlib
+import errno
+import http.client
+import logging
+import os
+import shutil
+import socket
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+
+import portalocker
+
+from .fileio import atomic_path, file_digest
+
+__all__ = [
+    "ENV_ROOT",
+    "ENV_MIRRORS",
+    "ENV_LOCK_TIMEOUT",
+    "PretrainedError",
+    "ChecksumError",
+    "DownloadError",
+    "TruncatedDownloadError",
+    "CorruptWeightsError",
+    "UnsafeArchiveError",
+    "LockTimeoutError",
+    "cache_root",
+    "mirror_list",
+    "sources",
+    "verify",
+    "fetch",
+    "file_lock",
+    "purge",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Environment variable naming the cache folder (beaten only by an explicit ``root``).
+ENV_ROOT = "GLUON_INCEPTION_MODELS"
+#: Environment variable listing mirrors (base URLs or folders), separated by commas or spaces.
+ENV_MIRRORS = "GLUON_INCEPTION_MIRRORS"
+#: Environment variable: seconds to wait for another process's download before giving up.
+ENV_LOCK_TIMEOUT = "GLUON_INCEPTION_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 600.0
+#: Seconds a connection may stay silent before the transfer counts as failed.
+SOCKET_TIMEOUT = 60.0
+
+
+class PretrainedError(RuntimeError):
+    """Base class of the store's errors: pretrained weights could not be provided."""
+
+
+class ChecksumError(PretrainedError):
+    """A file's checksum differs from its entry's; the file was not kept."""
+
+
+class DownloadError(PretrainedError):
+    """No source delivered the file. ``attempts`` lists ``(source, reason)`` pairs."""
+
+    def __init__(self, message, attempts=()):
+        super().__init__(message)
+        self.attempts = list(attempts)
+
+
+class TruncatedDownloadError(DownloadError):
+    """A transfer ended before the announced length."""
+
+
+class CorruptWeightsError(PretrainedError):
+    """A weight file cannot be read: damaged, truncated, or not the format it should be."""
+
+
+class UnsafeArchiveError(PretrainedError):
+    """An archive holds a member that would be written outside the target folder."""
+
+
+class LockTimeoutError(PretrainedError):
+    """Another process held the download lock for longer than the timeout."""
+
+
+class _AttemptFailed(Exception):
+    """One source failed; ``kind`` is "missing", "network", "truncated", "checksum" or "archive"."""
+
+    def __init__(self, kind, reason):
+        super().__init__(reason)
+        self.kind, self.reason = kind, reason
+
+
+# -- where --------------------------------------------------------------------------------------
+def cache_root(root=None):
+    """The folder pretrained weights are kept in, as an absolute path.
+
+    Parameters
+    ----------
+    root : str or os.PathLike, optional
+        Wins over every environment variable when given.
+
+    Returns
+    -------
+    str
+        ``root``, else ``$GLUON_INCEPTION_MODELS``, else ``$MXNET_HOME/models``, else
+        ``~/.mxnet/models``; user-expanded and absolute. The folder may not exist yet.
+
+    Examples
+    --------
+    >>> from gluon_inception.store import cache_root
+    >>> cache_root("/tmp/weights")
+    '/tmp/weights'
+    """
+    if root is None or str(root) == "":
+        if os.environ.get(ENV_ROOT):
+            root = os.environ[ENV_ROOT]
+        elif os.environ.get("MXNET_HOME"):
+            root = os.path.join(os.environ["MXNET_HOME"], "models")
+        else:
+            root = os.path.join("~", ".mxnet", "models")
+    return os.path.abspath(os.path.expanduser(os.fspath(root)))
+
+
+def mirror_list(mirrors=None):
+    """Mirrors to try first: ``mirrors`` if given, else those in ``$GLUON_INCEPTION_MIRRORS``."""
+    if mirrors is None:
+        mirrors = os.environ.get(ENV_MIRRORS, "").replace(",", " ").split()
+    elif isinstance(mirrors, (str, os.PathLike)):
+        mirrors = [mirrors]
+    return [os.fspath(m) for m in mirrors if os.fspath(m)]
+
+
+def _is_url(location):
+    return urllib.parse.urlparse(location).scheme in ("http", "https")
+
+
+def _local_path(location):
+    if location.startswith("file://"):
+        return urllib.request.url2pathname(urllib.parse.urlparse(location).path)
+    return os.path.expanduser(location)
+
+
+def _under(base, relative):
+    if _is_url(base):
+        return base.rstrip("/") + "/" + relative.lstrip("/")
+    return os.path.join(_local_path(base), *relative.split("/"))
+
+
+def sources(entry, mirrors=None):
+    """Every location ``entry``'s file is looked for, in the order they are tried.
+
+    Parameters
+    ----------
+    entry : PretrainedEntry
+        Uses ``file_name``, ``mirror_path``, ``repo_env`` and ``urls``.
+    mirrors : list of str, optional
+        Replaces ``$GLUON_INCEPTION_MIRRORS``.
+
+    Returns
+    -------
+    list of str
+        URLs and local paths. For a local mirror folder, the file under ``mirror_path`` and
+        the bare file name in the folder are both candidates.
+    """
+    found = []
+    bases = mirror_list(mirrors)
+    repo = os.environ.get(entry.repo_env) if entry.repo_env else None
+    for base in bases + ([repo] if repo else []):
+        found.append(_under(base, entry.mirror_path))
+        if not _is_url(base):
+            found.append(os.path.join(_local_path(base), os.path.basename(entry.mirror_path)))
+            found.append(os.path.join(_local_path(base), entry.file_name))
+    if not repo:
+        found.extend(entry.urls)
+    return list(dict.fromkeys(found))
+
+
+# -- checks -------------------------------------------------------------------------------------
+def verify(path, entry):
+    """Compare ``path`` with ``entry``'s checksum.
+
+    Returns
+    -------
+    tuple (bool, str, str, str)
+        ``(matches, algorithm, expected, got)``; ``got`` is the full hex digest.
+    """
+    algorithm, expected, is_prefix = entry.checksum
+    got = file_digest(path, algorithm)
+    matches = got.startswith(expected) if is_prefix else got == expected
+    return matches, algorithm, expected, got
+
+
+def _check_member_names(names, source):
+    for name in names:
+        parts = name.replace("\\", "/").split("/")
+        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
+            raise UnsafeArchiveError(
+                "refusing archive %s: member %r would be written outside the target folder. The "
+                "archive is damaged or malicious; nothing was extracted." % (source, name)
+            )
+
+
+def _extract_member(zip_path, member, dest, source):
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            names = zf.namelist()
+            _check_member_names(names, source)
+            if member not in names:
+                raise _AttemptFailed(
+                    "archive", "the archive has no %s (it holds %s)" % (member, ", ".join(names[:5]) or "nothing")
+                )
+            with zf.open(member) as src, open(dest, "wb") as out:
+                shutil.copyfileobj(src, out, 1 << 20)
+    except zipfile.BadZipFile as err:
+        raise _AttemptFailed("archive", "not a valid zip archive (%s): damaged or truncated" % err) from None
+
+
+# -- transfer -----------------------------------------------------------------------------------
+def _progress_bar(total, desc, progress):
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - tqdm is a dependency
+        return None
+    return tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=None if progress is None else not progress)
+
+
+def _download(url, dest, progress=None):
+    from . import __version__
+
+    request = urllib.request.Request(url, headers={"User-Agent": "gluon-inception/" + __version__})
+    try:
+        with urllib.request.urlopen(request, timeout=SOCKET_TIMEOUT) as response, open(dest, "wb") as out:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            received = 0
+            bar = _progress_bar(total, os.path.basename(urllib.parse.urlparse(url).path), progress)
+            try:
+                while True:
+                    try:
+                        chunk = response.read(1 << 20)
+                    except http.client.IncompleteRead as err:
+                        received += len(err.partial)
+                        chunk = b""
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    received += len(chunk)
+                    if bar is not None:
+                        bar.update(len(chunk))
+            finally:
+                if bar is not None:
+                    bar.close()
+            if total is not None and received != total:
+                raise _AttemptFailed(
+                    "truncated", "the transfer ended after %d of %d bytes (connection dropped)" % (received, total)
+                )
+    except urllib.error.HTTPError as err:
+        kind = "missing" if err.code == 404 else "network"
+        raise _AttemptFailed(kind, "HTTP %d %s" % (err.code, err.reason)) from None
+    except urllib.error.URLError as err:
+        raise _AttemptFailed("network", "unreachable (%s)" % (err.reason,)) from None
+    except (socket.timeout, TimeoutError) as err:
+        raise _AttemptFailed("network", "timed out (%s)" % err) from None
+    except (ConnectionError, http.client.HTTPException) as err:
+        raise _AttemptFailed("truncated", "the connection broke (%s: %s)" % (type(err).__name__, err)) from None
+
+
+def _transfer(source, dest, progress=None):
+    if _is_url(source):
+        logger.info("downloading %s", source)
+        _download(source, dest, progress)
+        return
+    path = _local_path(source)
+    if not os.path.isfile(path):
+        raise _AttemptFailed("missing", "no such file")
+    shutil.copyfile(path, dest)
+
+
+def _fetch_one(source, entry, target, progress=None):
+    """Fetch ``entry`` from one source into ``target``: verified, atomic, nothing left on failure."""
+    root = os.path.dirname(target)
+    archived = source.lower().endswith(".zip") and not entry.file_name.lower().endswith(".zip")
+    with atomic_path(target) as tmp:
+        if archived:
+            fd, tmp_zip = tempfile.mkstemp(prefix="." + entry.file_name + ".", suffix=".zip.partial", dir=root)
+            os.close(fd)
+            try:
+                _transfer(source, tmp_zip, progress)
+                _extract_member(tmp_zip, entry.file_name, tmp, source)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(tmp_zip)
+        else:
+            _transfer(source, tmp, progress)
+        matches, algorithm, expected, got = verify(tmp, entry)
+        if not matches:
+            raise _AttemptFailed(
+                "checksum",
+                "checksum mismatch for %s: expected %s %s%s, got %s"
+                % (
+                    entry.file_name,
+                    algorithm,
+                    expected,
+                    " (prefix)" if entry.checksum[2] else "",
+                    got,
+                ),
+            )
+
+
+def _failure(entry, target, attempts):
+    tried = "\n".join("  %s: %s" % (source, failure.reason) for source, failure in attempts) or "  (no sources)"
+    algorithm, expected, is_prefix = entry.checksum
+    hint = (
+        "\nTo install it by hand, put %s at %s (or pass its path as pretrained=...), or add a mirror to "
+        "$%s. It must have %s %s%s."
+        % (
+            entry.file_name,
+            target,
+            ENV_MIRRORS,
+            algorithm,
+            expected,
+            " (prefix)" if is_prefix else "",
+        )
+    )
+    kinds = {failure.kind for _, failure in attempts}
+    if "checksum" in kinds:
+        return ChecksumError(
+            "no source gave a file that matches %s %s for pretrained entry %r; bad files were deleted and "
+            "nothing was kept in %s. Sources tried:\n%s%s"
+            % (algorithm, expected, entry.name, os.path.dirname(target), tried, hint)
+        )
+    if "truncated" in kinds and kinds <= {"truncated", "missing"}:
+        cls, what = TruncatedDownloadError, "every transfer was cut short"
+    elif kinds <= {"network", "missing"}:
+        cls, what = DownloadError, "no mirror was reachable or had the file"
+    else:
+        cls, what = DownloadError, "no source delivered a usable file"
+    return cls(
+        "could not fetch pretrained entry %r (%s): %s. Sources tried:\n%s%s"
+        % (entry.name, entry.file_name, what, tried, hint),
+        [(source, failure.reason) for source, failure in attempts],
+    )
+
+
+# -- locking ------------------------------------------------------------------------------------
+def _lock_holder(path):
+    try:
+        with open(path) as f:
+            return f.read().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+@contextlib.contextmanager
+def file_lock(path, timeout=None, poll_interval=0.1):
+    """Hold an exclusive cross-process lock on ``path`` (created, and removed on release).
+
+    The lock is ``flock`` through portalocker, so the kernel releases it when its holder dies:
+    a lock file left by a killed process is taken over at once. While held, the file names the
+    holder (pid, host, time) for the timeout message.
+
+    Parameters
+    ----------
+    path : str
+        The lock file.
+    timeout : float, optional
+        Seconds to wait; default ``$GLUON_INCEPTION_LOCK_TIMEOUT`` or 600.
+
+    Raises
+    ------
+    LockTimeoutError
+        When another holder keeps it longer than ``timeout``; the message names the holder.
+    """
+    if timeout is None:
+        timeout = float(os.environ.get(ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT))
+    deadline = time.monotonic() + timeout
+    flags = portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
+    while True:
+        handle = open(path, "a+")
+        try:
+            portalocker.lock(handle, flags)
+        except portalocker.exceptions.LockException:
+            handle.close()
+            if time.monotonic() >= deadline:
+                raise LockTimeoutError(
+                    "waited %.0f s for %s, held by %s. It may still be downloading: wait longer with "
+                    "%s=SECONDS. If that process is gone (on another host sharing this folder, say), "
+                    "delete the lock file and retry." % (timeout, path, _lock_holder(path), ENV_LOCK_TIMEOUT)
+                ) from None
+            time.sleep(poll_interval)
+            continue
+        # The previous holder removes the file before it unlocks; if it did so after we opened it,
+        # we hold a lock on a deleted file and must start over on the new one.
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        mine = os.fstat(handle.fileno())
+        if current is None or (current.st_ino, current.st_dev) != (mine.st_ino, mine.st_dev):
+            portalocker.unlock(handle)
+            handle.close()
+            continue
+        break
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            "pid %d on %s since %s\n" % (os.getpid(), socket.gethostname(), time.strftime("%Y-%m-%d %H:%M:%S"))
+        )
+        handle.flush()
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        portalocker.unlock(handle)
+        handle.close()
+
+
+# -- public entry points ------------------------------------------------------------------------
+def fetch(entry, root=None, mirrors=None, lock_timeout=None, progress=None):
+    """Path of ``entry``'s verified file in the cache, fetched first if needed.
+
+    Parameters
+    ----------
+    entry : PretrainedEntry
+        What to fetch (file name, sources, checksum).
+    root : str, optional
+        Cache folder; see :func:`cache_root`.
+    mirrors : list of str, optional
+        Base URLs or folders tried first; default ``$GLUON_INCEPTION_MIRRORS``.
+    lock_timeout : float, optional
+        Seconds to wait for another process fetching the same file.
+    progress : bool, optional
+        Show a progress bar; default: only on a terminal.
+
+    Returns
+    -------
+    str
+        The cached file, whose checksum matches the entry's.
+
+    Raises
+    ------
+    ChecksumError
+        When every file obtained had the wrong checksum (they are deleted).
+    DownloadError
+        When no source could deliver the file; :class:`TruncatedDownloadError` when transfers were
+        cut short. The message lists every source tried and where to put the file by hand.
+    UnsafeArchiveError
+        When an archive holds a member that would land outside the cache folder.
+    LockTimeoutError
+        When another process holds the lock longer than ``lock_timeout``.
+
+    Examples
+    --------
+    >>> from gluon_inception.pretrained import get_pretrained
+    >>> from gluon_inception.store import fetch
+    >>> fetch(get_pretrained("googlenet_gluoncv_in1k"))  # doctest: +SKIP
+    '/home/me/.mxnet/models/googlenet-c7c89366.params'
+    """
+    if entry.checksum is None:
+        raise PretrainedError(
+            "pretrained entry %r has no checksum: refusing to fetch unverifiable weights" % entry.name
+        )
+    root = cache_root(root)
+    target = os.path.join(root, entry.file_name)
+    if os.path.isfile(target) and verify(target, entry)[0]:
+        return target
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as err:
+        raise PretrainedError(
+            "cannot create the cache folder %s (%s): pass root=... or set $%s to a writable folder"
+            % (root, err.strerror or err, ENV_ROOT)
+        ) from None
+    with file_lock(target + ".lock", timeout=lock_timeout):
+        if os.path.isfile(target):
+            matches, algorithm, expected, got = verify(target, entry)
+            if matches:
+                return target  # another process fetched it while we waited
+            logger.warning("cached %s has %s %s, expected %s: fetching it again", target, algorithm, got, expected)
+            os.remove(target)
+        attempts = []
+        for source in sources(entry, mirrors):
+            try:
+                _fetch_one(source, entry, target, progress)
+            except _AttemptFailed as failure:
+                logger.info("%s: %s", source, failure.reason)
+                attempts.append((source, failure))
+                continue
+            except OSError as err:
+                if err.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS):
+                    raise PretrainedError("cannot write %s: %s" % (target, err.strerror)) from None
+                attempts.append((source, _AttemptFailed("network", "%s: %s" % (type(err).__name__, err))))
+                continue
+            return target
+        raise _failure(entry, target, attempts)
+
+
+def purge(file_names, root=None):
+    """Delete the given weight files from the cache, with their lock and partial files.
+
+    Parameters
+    ----------
+    file_names : iterable of str
+        File names in the cache folder; other files there (GluonCV keeps its whole model zoo in
+        the same folder) are left alone.
+    root : str, optional
+        Cache folder; see :func:`cache_root`.
+
+    Returns
+    -------
+    list of str
+        The paths removed.
+    """
+    root = cache_root(root)
+    if not os.path.isdir(root):
+        return []
+    present = os.listdir(root)
+    removed = []
+    for name in file_names:
+        doomed = [name, name + ".lock"]
+        doomed += [p for p in present if p.startswith("." + name + ".") and p.endswith(".partial")]
+        for item in doomed:
+            path = os.path.join(root, item)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+                removed.append(path)
+    return removed

@@ -1,0 +1,182 @@
+"""What a run tells its user: console and human log file, JSON-lines metrics, progress bars.
+
+Only rank 0 writes; on the other ranks every method here does nothing (so calling code needs
+no ``if rank == 0``).
+"""
+
+import json
+import logging
+import math
+import os
+import sys
+
+from .. import fileio
+
+LOGGER_NAME = "gluon_inception.train"
+
+
+def metrics_log_path(folder, prefix):
+    """Where a run's JSON-lines metrics go: ``DIR/PREFIX-metrics.jsonl``."""
+    return os.path.join(os.fspath(folder), "%s-metrics.jsonl" % prefix)
+
+
+def human_log_path(folder, prefix):
+    """Where a run's human-readable log goes: ``DIR/PREFIX.log``."""
+    return os.path.join(os.fspath(folder), "%s.log" % prefix)
+
+
+def read_metrics_log(path):
+    """Records of a JSON-lines metrics log, skipping a torn last line.
+
+    Returns
+    -------
+    epochs : list of dict
+        One record per epoch (``"epoch"``, ``"lr"``, ``"train_loss"`` ...), the latest record of
+        each epoch when a resumed run wrote it twice, sorted by epoch.
+    events : list of dict
+        Other records (e.g. ``{"event": "final_eval", ...}``).
+    """
+    by_epoch, events = {}, []
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                logging.getLogger(LOGGER_NAME).warning("%s:%d is not JSON; skipped", path, number)
+                continue
+            if "event" in record:
+                events.append(record)
+            elif "epoch" in record:
+                by_epoch[int(record["epoch"])] = record
+    return [by_epoch[e] for e in sorted(by_epoch)], events
+
+
+class RunLog:
+    """Console + ``PREFIX.log`` + ``PREFIX-metrics.jsonl`` of one training run (rank 0 only).
+
+    Parameters
+    ----------
+    folder, prefix : str
+        Checkpoint folder and prefix; the logs sit beside the checkpoints.
+    enabled : bool
+        False on ranks other than 0.
+    progress : bool
+        Draw a tqdm bar per epoch.
+    """
+
+    def __init__(self, folder, prefix, enabled=True, progress=True):
+        self.enabled = enabled
+        self.progress = progress and enabled
+        self.metrics_path = metrics_log_path(folder, prefix)
+        self.human_path = human_log_path(folder, prefix)
+        self.logger = logging.getLogger(LOGGER_NAME)
+        self.folder = os.fspath(folder)
+        self._handlers = []
+
+    def _attach(self):
+        """Create the folder and the handlers on the first line written (not for a run refused early)."""
+        if self._handlers or not self.enabled:
+            return
+        os.makedirs(self.folder, exist_ok=True)
+        self.logger.setLevel(logging.INFO)
+        self.logger.propagate = False
+        console = logging.StreamHandler(sys.stdout)
+        console.setFormatter(logging.Formatter("%(message)s"))
+        logfile = logging.FileHandler(self.human_path, encoding="utf-8")
+        logfile.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        for handler in (console, logfile):
+            self.logger.addHandler(handler)
+            self._handlers.append(handler)
+
+    def info(self, message, *args):
+        """Log a line on the console and in the human log."""
+        if self.enabled:
+            self._attach()
+            self.logger.info(message, *args)
+
+    def warning(self, message, *args):
+        """Log a warning line."""
+        if self.enabled:
+            self._attach()
+            self.logger.warning("WARNING: " + message, *args)
+
+    def record(self, record):
+        """Append one JSON line to the metrics log (flushed at once)."""
+        if not self.enabled:
+            return
+        os.makedirs(self.folder, exist_ok=True)
+        with open(self.metrics_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(_finite(record), sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def truncate_after(self, epoch):
+        """Drop metrics records of epochs after ``epoch`` (a resumed run rewrites them)."""
+        if not self.enabled or not os.path.isfile(self.metrics_path):
+            return
+        keep = []
+        with open(self.metrics_path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if "event" not in record and int(record.get("epoch", 0)) <= epoch:
+                    keep.append(line if line.endswith("\n") else line + "\n")
+        with fileio.atomic_open(self.metrics_path, "w", encoding="utf-8") as f:
+            f.writelines(keep)
+
+    def bar(self, total, description):
+        """A tqdm progress bar (or a do-nothing stand-in when disabled)."""
+        if not self.progress:
+            return _NoBar()
+        from tqdm import tqdm
+
+        from ..dist import launched_by_horovod
+
+        terminal = sys.stderr.isatty()
+        # horovodrun forwards each "\r"-terminated update at once, so a bar works there too;
+        # into a plain file or pipe, refresh rarely.
+        return tqdm(
+            total=total,
+            desc=description,
+            unit="step",
+            dynamic_ncols=terminal,
+            ncols=None if terminal else 110,
+            mininterval=0.5 if terminal else (2.0 if launched_by_horovod() else 10.0),
+            leave=True,
+            file=sys.stderr,
+        )
+
+    def close(self):
+        """Detach the handlers (a second run in the same process gets fresh ones)."""
+        for handler in self._handlers:
+            self.logger.removeHandler(handler)
+            handler.close()
+        self._handlers = []
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def set_postfix_str(self, text, refresh=False):
+        pass
+
+    def close(self):
+        pass
+
+
+def _finite(record):
+    """JSON has no NaN: write non-finite floats as null."""
+    out = {}
+    for key, value in record.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            value = None
+        elif isinstance(value, dict):
+            value = _finite(value)
+        out[key] = value
+    return out

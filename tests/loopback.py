@@ -1,0 +1,68 @@
+"""A real HTTP server on 127.0.0.1 for the weight-store tests: serves files, answers 404, can cut a
+transfer short, can be slow, and counts requests."""
+
+import http.server
+import socket
+import threading
+import time
+from collections import Counter
+
+
+class WeightServer:
+    """Serve ``files`` (URL path -> bytes) on an ephemeral loopback port.
+
+    ``truncate`` holds paths whose transfer announces the full length and then drops the
+    connection halfway; ``delay`` seconds pass before each answer (to make clients overlap).
+    """
+
+    def __init__(self):
+        self.files = {}
+        self.truncate = set()
+        self.delay = 0.0
+        self.requests = Counter()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests[self.path] += 1
+                time.sleep(server.delay)
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404, "Not Found")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.path in server.truncate:
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+
+    def total_requests(self):
+        return sum(self.requests.values())
+
+    def stop(self):
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(5)
+
+
+def closed_port_url():
+    """A loopback URL where nothing listens (connection refused): a mirror that is down."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return "http://127.0.0.1:%d" % port

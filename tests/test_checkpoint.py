@@ -1,0 +1,188 @@
+"""Checkpoints: atomic writes, incomplete ones ignored, clear errors, reloading, optimizer state on any device."""
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from gluon_inception import googlenet
+from gluon_inception._compat import mx
+from gluon_inception.checkpoint import (
+    CheckpointError,
+    checkpoint_paths,
+    find_checkpoint,
+    latest_checkpoint,
+    list_checkpoints,
+    load_model_from_checkpoint,
+    prune_checkpoints,
+    restore_trainer_states,
+    save_checkpoint,
+)
+
+
+def _small_trainer(optimizer="adam", seed=0):
+    mx.random.seed(seed)
+    net = mx.gluon.nn.Dense(3, in_units=4)
+    net.initialize(mx.init.Xavier())
+    trainer = mx.gluon.Trainer(net.collect_params(), optimizer, {"learning_rate": 0.01}, kvstore=None)
+    return net, trainer
+
+
+def _steps(net, trainer, n, seed=1):
+    rng = np.random.RandomState(seed)
+    for _ in range(n):
+        x = mx.nd.array(rng.randn(8, 4))
+        with mx.autograd.record():
+            loss = (net(x) ** 2).mean()
+        loss.backward()
+        trainer.step(1)
+
+
+@pytest.fixture(scope="module")
+def tiny_net():
+    return googlenet(classes=3, topology="gluoncv")
+
+
+def _meta(net):
+    return {
+        "model": {"name": "googlenet", "topology": net.topology, "classes": net.classes, "aux_logits": False},
+        "lr": 0.1,
+        "metrics": {"val": {"top1": 0.5}},
+        "config": {"lr": 0.1},
+        "data": {"mean": [1, 2, 3], "std": [1, 1, 1], "data_shape": [3, 32, 32], "classes": ["a", "b", "c"]},
+    }
+
+
+def test_saved_checkpoint_reloads_the_same_network(tmp_path, tiny_net):
+    _, trainer = _small_trainer()
+    paths = save_checkpoint(tmp_path, "gn", 3, tiny_net, trainer=None, meta=_meta(tiny_net))
+    assert sorted(os.listdir(tmp_path)) == ["gn-0003.json", "gn-0003.params"]
+    for target in (str(tmp_path), paths["params"], paths["meta"]):
+        net, meta = load_model_from_checkpoint(target)
+        x = mx.nd.random.uniform(shape=(1, 3, 32, 32))
+        np.testing.assert_allclose(net(x).asnumpy(), tiny_net(x).asnumpy(), rtol=1e-5, atol=1e-6)
+    assert meta["epoch"] == 3 and meta["model"]["topology"] == "gluoncv"
+    assert meta["data"]["classes"] == ["a", "b", "c"] and meta["metrics"]["val"]["top1"] == 0.5
+
+
+def test_checkpoint_without_its_json_is_never_picked(tmp_path, tiny_net):
+    save_checkpoint(tmp_path, "gn", 1, tiny_net, meta=_meta(tiny_net))
+    # An interrupted write of epoch 2: the parameters are there, the .json (written last) is not.
+    tiny_net.save_parameters(checkpoint_paths(tmp_path, "gn", 2)["params"])
+    assert list_checkpoints(tmp_path) == [("gn", 1)]
+    assert latest_checkpoint(tmp_path).endswith("gn-0001.params")
+    with pytest.raises(CheckpointError, match="interrupted"):
+        find_checkpoint(tmp_path, "gn", 2)
+    with pytest.raises(CheckpointError, match="incomplete"):
+        load_model_from_checkpoint(checkpoint_paths(tmp_path, "gn", 2)["params"])
+
+
+def test_crash_while_writing_leaves_the_previous_checkpoint_usable(tmp_path, tiny_net):
+    _, trainer = _small_trainer()
+    save_checkpoint(tmp_path, "gn", 1, tiny_net, trainer, meta=_meta(tiny_net))
+    save_checkpoint(tmp_path, "gn", 2, tiny_net, trainer, meta=_meta(tiny_net))
+
+    class Crash(Exception):
+        pass
+
+    class CrashingTrainer:
+        def save_states(self, path):
+            with open(path, "wb") as f:
+                f.write(b"half")
+            raise Crash()
+
+    # Rewriting epoch 2 crashes after the parameters: its old .json must not vouch for new files.
+    with pytest.raises(Crash):
+        save_checkpoint(tmp_path, "gn", 2, tiny_net, CrashingTrainer(), meta=_meta(tiny_net))
+    assert latest_checkpoint(tmp_path).endswith("gn-0001.params")
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".partial")]
+    load_model_from_checkpoint(tmp_path)
+
+
+def test_missing_start_epoch_lists_the_available_ones(tmp_path, tiny_net):
+    for epoch in (1, 2, 5):
+        save_checkpoint(tmp_path, "gn", epoch, tiny_net, meta=_meta(tiny_net))
+    with pytest.raises(CheckpointError, match="available epochs: 1, 2, 5"):
+        find_checkpoint(tmp_path, "gn", 3)
+    with pytest.raises(CheckpointError, match="no complete gn-NNNN checkpoints"):
+        find_checkpoint(tmp_path / "empty", "gn", 3)
+
+
+def test_folder_with_several_runs_needs_a_prefix(tmp_path, tiny_net):
+    save_checkpoint(tmp_path, "a", 1, tiny_net, meta=_meta(tiny_net))
+    save_checkpoint(tmp_path, "b", 2, tiny_net, meta=_meta(tiny_net))
+    with pytest.raises(CheckpointError, match="prefixes a, b"):
+        latest_checkpoint(tmp_path)
+    assert latest_checkpoint(tmp_path, prefix="a").endswith("a-0001.params")
+
+
+def test_damaged_parameters_are_detected_by_digest(tmp_path, tiny_net):
+    paths = save_checkpoint(tmp_path, "gn", 1, tiny_net, meta=_meta(tiny_net))
+    with open(paths["params"], "r+b") as f:
+        f.seek(-8, os.SEEK_END)
+        f.write(b"\x00" * 8)
+    with pytest.raises(CheckpointError, match="digest"):
+        load_model_from_checkpoint(paths["params"])
+
+
+def test_not_a_checkpoint_gets_a_clear_error(tmp_path):
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a checkpoint"):
+        load_model_from_checkpoint(str(tmp_path / "x.txt"))
+    with pytest.raises(CheckpointError, match="no complete checkpoint"):
+        load_model_from_checkpoint(str(tmp_path))
+
+
+def test_keep_last_prunes_the_oldest(tmp_path, tiny_net):
+    for epoch in range(1, 5):
+        save_checkpoint(tmp_path, "gn", epoch, tiny_net, meta=_meta(tiny_net))
+    assert prune_checkpoints(tmp_path, "gn", 2) == [1, 2]
+    assert list_checkpoints(tmp_path, "gn") == [("gn", 3), ("gn", 4)]
+    assert prune_checkpoints(tmp_path, "gn", 0) == []
+
+
+def test_meta_json_holds_epoch_files_and_versions(tmp_path, tiny_net):
+    paths = save_checkpoint(tmp_path, "gn", 7, tiny_net, meta=_meta(tiny_net))
+    meta = json.loads(open(paths["meta"]).read())
+    assert meta["epoch"] == 7 and meta["format"] == 1 and meta["versions"]["mxnet"] == mx.__version__
+    assert len(meta["files"]["params"]["sha256"]) == 64
+
+
+def _states_saved_on_device(trainer, device_id, tmp_path):
+    """The trainer's .states as a rank on GPU ``device_id`` would have written them."""
+    path = str(tmp_path / "saved.states")
+    trainer.save_states(path)
+    states, optimizer = pickle.loads(open(path, "rb").read())
+    optimizer._all_index_update_counts = {device_id: optimizer._all_index_update_counts[0]}
+    optimizer._index_update_count = optimizer._all_index_update_counts[device_id]
+    return pickle.dumps((states, optimizer))
+
+
+def test_adam_state_restores_on_a_different_device(tmp_path):
+    net, trainer = _small_trainer()
+    _steps(net, trainer, 3)
+    saved = _states_saved_on_device(trainer, device_id=2, tmp_path=tmp_path)
+    weights = [p.data().copy() for p in net.collect_params().values()]
+
+    # MXNet's own load_states: the update counts stay under device 2, so this process (device 0)
+    # restarts Adam's bias correction at step 1. That is the trap restore_trainer_states avoids.
+    with open(tmp_path / "other.states", "wb") as f:
+        f.write(saved)
+    plain_net, plain = _small_trainer()
+    plain.load_states(str(tmp_path / "other.states"))
+    _steps(plain_net, plain, 1)
+    assert plain._optimizer._index_update_count == {0: 1, 1: 1}
+
+    resumed_net, resumed = _small_trainer(seed=5)
+    for param, value in zip(resumed_net.collect_params().values(), weights):
+        param.set_data(value)
+    restore_trainer_states(resumed, saved)
+    assert resumed._optimizer._index_update_count == {0: 3, 1: 3}
+    assert resumed._optimizer.num_update == 3
+
+    _steps(net, trainer, 2, seed=9)  # the original run continues ...
+    _steps(resumed_net, resumed, 2, seed=9)  # ... and so does the resumed one, identically
+    assert resumed._optimizer._index_update_count == {0: 5, 1: 5}
+    for original, restored in zip(net.collect_params().values(), resumed_net.collect_params().values()):
+        np.testing.assert_allclose(restored.data().asnumpy(), original.data().asnumpy(), rtol=1e-6)

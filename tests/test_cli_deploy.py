@@ -1,0 +1,226 @@
+"""The evaluate, predict and export commands on the demo dataset, from the console script."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from conftest import require
+from deploy_support import demo_dataset, float32_demo_result, trained_demo_checkpoint
+
+from gluon_inception import cli
+from gluon_inception._compat import mx
+from gluon_inception.evaluate import evaluate
+from gluon_inception.export import load_mxnet
+from gluon_inception.inference import load_checkpoint_model
+
+
+def run_cli(*args, env=None, cwd=None):
+    """``python -m gluon_inception.cli ARGS`` in a subprocess that inherits PYTHONPATH."""
+    full_env = dict(os.environ if env is None else env)
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), full_env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-m", "gluon_inception.cli", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def checkpoint():
+    return trained_demo_checkpoint()
+
+
+@pytest.fixture(scope="module")
+def model(checkpoint):
+    loaded = load_checkpoint_model(checkpoint)
+    loaded.net.hybridize()
+    return loaded
+
+
+def test_evaluate_command_prints_a_table_and_writes_the_library_numbers(tmp_path, checkpoint, model):
+    info = demo_dataset()
+    report = tmp_path / "report.json"
+    proc = run_cli("evaluate", "--checkpoint", checkpoint, "--data", info.root, "--crops", "1", "10",
+                   "--report", str(report))  # the val split by default
+    assert proc.returncode == 0, proc.stderr
+    assert "rank-1" in proc.stdout and "1-crop" in proc.stdout and "10-crop" in proc.stdout
+    got = json.loads(report.read_text())
+    expected = evaluate(model.net, info.split("val"), model.preprocessing, crops=(1, 10))
+    for mode in (1, 10):
+        row = got["results"]["%d-crop" % mode]
+        assert row["count"] == 200
+        assert row["top1"] == pytest.approx(expected[mode].top1, abs=1e-9)
+        assert row["top5"] == pytest.approx(expected[mode].top5, abs=1e-9)
+        assert row["cross_entropy"] == pytest.approx(expected[mode].cross_entropy, rel=1e-5)
+    assert got["source"]["checkpoint"] == os.path.abspath(checkpoint)
+    assert got["preprocessing"]["crop_size"] == 32
+
+
+def _expected_probs(model, path):
+    """Preprocessing done independently with OpenCV and numpy: resize the shorter side, centre crop."""
+    pre = model.preprocessing
+    image = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+    h, w = image.shape[:2]
+    new_w, new_h = (pre.resize, pre.resize * h // w) if h > w else (pre.resize * w // h, pre.resize)
+    image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    y, x = (new_h - pre.crop_size) // 2, (new_w - pre.crop_size) // 2
+    crop = image[y : y + pre.crop_size, x : x + pre.crop_size].astype(np.float32)
+    x = (crop - np.array(pre.mean, np.float32)) / np.array(pre.std, np.float32)
+    logits = model.net(mx.nd.array(x.transpose(2, 0, 1)[None])).asnumpy()[0]
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
+
+
+def _demo_images(n):
+    source = os.path.join(demo_dataset().root, "source", "val")
+    picked = []
+    for digit in sorted(os.listdir(source))[:n]:
+        folder = os.path.join(source, digit)
+        picked.append(os.path.join(folder, sorted(os.listdir(folder))[0]))
+    return picked
+
+
+def test_predict_files_and_a_folder_with_a_non_image_in_it(tmp_path, checkpoint, model):
+    single, *others = _demo_images(4)
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    for i, path in enumerate(others):
+        shutil.copy(path, folder / ("more" if i == 0 else ".") / os.path.basename(path))
+    (folder / "README.txt").write_text("not an image\n")
+    proc = run_cli("predict", single, str(folder), "--checkpoint", checkpoint, "--topk", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    # Files in the order given; inside a folder sorted by name, the folder's own files before its sub-folders'.
+    expected_order = [single] + sorted(others[1:], key=os.path.basename) + others[:1]
+    assert [os.path.basename(p["path"]) for p in out["predictions"]] == [os.path.basename(p) for p in expected_order]
+    assert [os.path.basename(s["path"]) for s in out["skipped"]] == ["README.txt"]
+    assert "not an image" in out["skipped"][0]["error"]
+    for prediction in out["predictions"]:
+        probs = _expected_probs(model, prediction["path"])
+        top = prediction["top"]
+        assert len(top) == 3
+        assert top[0]["name"] == model.class_names[int(np.argmax(probs))]
+        for entry in top:
+            assert entry["name"] == model.class_names[entry["class"]]
+            assert entry["probability"] == pytest.approx(probs[entry["class"]], abs=0.02)
+
+    text = run_cli("predict", str(folder), "--checkpoint", checkpoint, "--topk", "2")
+    assert text.returncode == 0
+    assert "README.txt" in text.stderr and "not an image" in text.stderr
+    assert "3 image(s) predicted, 1 file(s) skipped" in text.stderr
+    assert text.stdout.count("%") == 6  # two classes for each of the three images
+
+
+def test_predict_with_only_non_images_fails(tmp_path, checkpoint, capsys):
+    (tmp_path / "notes.txt").write_text("hello")
+    assert cli.main(["predict", str(tmp_path), "--checkpoint", checkpoint]) == 1
+    assert "notes.txt" in capsys.readouterr().err
+
+
+def test_export_mxnet_from_a_checkpoint_round_trips(tmp_path, checkpoint, model):
+    prefix = tmp_path / "demo"
+    proc = run_cli("export", "--checkpoint", checkpoint, "--format", "mxnet", "-o", str(prefix))
+    assert proc.returncode == 0, proc.stderr
+    loaded, meta = load_mxnet(str(prefix))
+    x = mx.nd.array(np.random.RandomState(0).normal(0, 1, (3, 3, 32, 32)))
+    np.testing.assert_allclose(loaded(x).asnumpy(), model.net(x).asnumpy(), rtol=1e-5, atol=1e-5)
+    assert meta["classes"] == [str(d) for d in range(10)] and meta["precision"] == "float32"
+
+
+def test_export_onnx_with_baked_preprocessing_from_a_checkpoint(tmp_path, checkpoint, model):
+    require(_has("onnx") and _has("onnxruntime"), "onnx and onnxruntime (pip install 'gluon-inception[onnx]')")
+    from gluon_inception.export import run_onnx
+
+    path = tmp_path / "demo.onnx"
+    proc = run_cli("export", "--checkpoint", checkpoint, "--format", "onnx", "--bake-preprocessing", "-o", str(path))
+    assert proc.returncode == 0, proc.stderr
+    assert "checked in onnxruntime" in proc.stdout
+    pixels = np.random.RandomState(1).uniform(0, 255, (2, 3, 32, 32)).astype(np.float32)
+    expected = model.net(model.preprocessing.normalize(mx.nd.array(pixels))).asnumpy()
+    np.testing.assert_allclose(run_onnx(str(path), pixels), expected, rtol=0, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_export_int8_then_evaluate_it(tmp_path, checkpoint, model):
+    info = demo_dataset()
+    prefix = tmp_path / "int8"
+    proc = run_cli("export", "--checkpoint", checkpoint, "--int8", "--calib-data", info.split("train").rec,
+                   "-o", str(prefix))
+    assert proc.returncode == 0, proc.stderr
+    qnet, meta = load_mxnet(str(prefix))
+    assert meta["precision"] == "int8"
+    fp32 = float32_demo_result()
+    int8 = evaluate(qnet, info.split("test"), model.preprocessing, batch_size=50)[1]
+    assert abs(int8.top1 - fp32.top1) <= 0.005
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
+    missing = str(tmp_path / "nope-0003.params")
+    assert cli.main(["export", "--checkpoint", missing, "-o", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert "checkpoint %s does not exist" % missing in err
+    assert cli.main(["evaluate", "--checkpoint", missing, "--rec", str(tmp_path / "a.rec")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_checkpoint_and_requested_architecture_disagree_names_the_options(tmp_path, checkpoint, capsys):
+    code = cli.main(["export", "--checkpoint", checkpoint, "--topology", "paper", "--classes", "1000",
+                     "-o", str(tmp_path / "x")])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "topology: checkpoint" in err and "has 'gluoncv', you asked for 'paper'" in err
+    assert "classes: checkpoint" in err and "has 10, you asked for 1000" in err
+    assert "--topology / --classes" in err
+    assert not list(tmp_path.iterdir())
+    # Matching values are fine.
+    assert cli.main(["export", "--checkpoint", checkpoint, "--topology", "gluoncv", "--classes", "10",
+                     "-o", str(tmp_path / "ok")]) == 0
+
+
+def test_onnx_export_without_onnx_installed_says_how_to_install(tmp_path, checkpoint):
+    blocker = tmp_path / "blocker" / "onnx"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('No module named onnx (hidden for this test)')\n")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocker.parent), env.get("PYTHONPATH")]))
+    proc = run_cli("export", "--checkpoint", checkpoint, "--format", "onnx", "-o", str(tmp_path / "m.onnx"), env=env)
+    assert proc.returncode == 1
+    assert "onnx package, which is not installed: pip install 'gluon-inception[onnx]'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_int8_with_onnx_or_without_calibration_is_refused(tmp_path, checkpoint, capsys):
+    assert cli.main(["export", "--checkpoint", checkpoint, "--int8", "--format", "onnx", "--calib-data", "x.rec",
+                     "-o", str(tmp_path / "m.onnx")]) == 1
+    assert "--format mxnet only" in capsys.readouterr().err
+    assert cli.main(["export", "--checkpoint", checkpoint, "--int8", "-o", str(tmp_path / "m")]) == 1
+    assert "--int8 needs --calib-data" in capsys.readouterr().err
+
+
+def _has(module):
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_evaluate_int8_and_bfloat16_precisions(tmp_path, checkpoint, capsys):
+    info = demo_dataset()
+    top1 = {}
+    for precision in ("float32", "int8", "bfloat16"):
+        report = tmp_path / (precision + ".json")
+        code = cli.main(["evaluate", "--checkpoint", checkpoint, "--data", info.root, "--split", "test",
+                         "--precision", precision, "--calib-batches", "3", "--report", str(report)])
+        if precision == "bfloat16" and code != 0:
+            assert "no native bfloat16" in capsys.readouterr().err
+            continue
+        assert code == 0
+        got = json.loads(report.read_text())
+        assert got["precision"] == precision
+        top1[precision] = got["results"]["1-crop"]["top1"]
+    assert abs(top1["int8"] - top1["float32"]) <= 0.005
+    assert "(int8, 1 rank)" in capsys.readouterr().out

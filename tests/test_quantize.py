@@ -1,0 +1,92 @@
+"""INT8 and bfloat16: what they cost in accuracy on the demo digits, and clear errors."""
+import numpy as np
+import pytest
+from deploy_support import demo_dataset, float32_demo_result, trained_demo_checkpoint
+
+from gluon_inception._compat import mx
+from gluon_inception.data import build_val_iter
+from gluon_inception.evaluate import evaluate
+from gluon_inception.inference import load_checkpoint_model
+from gluon_inception.quantize import (
+    QuantizationError,
+    collect_calibration_data,
+    cpu_supports_bf16,
+    quantize_int8,
+    to_bfloat16,
+)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    loaded = load_checkpoint_model(trained_demo_checkpoint())
+    loaded.net.hybridize(static_alloc=True, static_shape=True)
+    return loaded, demo_dataset(), float32_demo_result()
+
+
+def _calibration_iter(loaded, info):
+    pre = loaded.preprocessing
+    return build_val_iter(info.split("train"), 32, data_shape=pre.data_shape, resize=pre.resize, mean=pre.mean,
+                          std=pre.std, num_threads=2)
+
+
+@pytest.mark.slow
+def test_int8_top1_is_within_half_a_point_of_float32_on_the_demo_test_split(demo):
+    loaded, info, fp32 = demo
+    assert fp32.top1 > 0.6, "the demo model must have learned something for the comparison to mean anything"
+    qnet = quantize_int8(loaded.net, _calibration_iter(loaded, info), num_calib_batches=4)
+    int8 = evaluate(qnet, info.split("test"), loaded.preprocessing, batch_size=50)[1]
+    print("demo test split, 1 crop: float32 top-1 %.4f, INT8 top-1 %.4f" % (fp32.top1, int8.top1))
+    assert int8.count == fp32.count == info.split("test").count
+    assert abs(int8.top1 - fp32.top1) <= 0.005
+    # INT8 really is a different computation, not the float32 graph again.
+    x = mx.nd.array(np.random.RandomState(0).normal(0, 1, (4,) + loaded.preprocessing.data_shape))
+    assert np.abs(qnet(x).asnumpy() - loaded.net(x).asnumpy()).max() > 1e-4
+
+
+@pytest.mark.slow
+def test_bfloat16_top1_on_the_demo_test_split(demo):
+    loaded, info, fp32 = demo
+    if not cpu_supports_bf16():
+        with pytest.raises(QuantizationError, match="no native bfloat16"):
+            to_bfloat16(loaded.net, input_shape=(1,) + loaded.preprocessing.data_shape)
+        return
+    bnet = to_bfloat16(loaded.net, input_shape=(1,) + loaded.preprocessing.data_shape)
+    bf16 = evaluate(bnet, info.split("test"), loaded.preprocessing, batch_size=50)[1]
+    print("demo test split, 1 crop: float32 top-1 %.4f, bfloat16 top-1 %.4f" % (fp32.top1, bf16.top1))
+    assert abs(bf16.top1 - fp32.top1) <= 0.005
+
+
+def test_bfloat16_is_refused_on_a_cpu_without_it(monkeypatch):
+    import gluon_inception.quantize as quantize
+
+    monkeypatch.setattr(quantize, "cpu_flags", lambda: {"avx2", "fma"})
+    with pytest.raises(QuantizationError, match="no native bfloat16"):
+        quantize.to_bfloat16(object())
+
+
+def test_calibration_data_drops_padding_rows_and_stops_after_n_batches():
+    batches = [
+        mx.io.DataBatch(data=[mx.nd.ones((4, 3, 8, 8)) * i], label=[mx.nd.zeros(4)], pad=2 if i == 1 else 0)
+        for i in range(3)
+    ]
+    data = collect_calibration_data(batches, num_batches=2)
+    assert data.shape == (6, 3, 8, 8)  # 4 + (4 - 2 padding rows)
+    assert sorted(set(data.asnumpy()[:, 0, 0, 0].tolist())) == [0.0, 1.0]
+
+
+def test_quantize_without_calibration_images_is_a_clear_error():
+    from gluon_inception import googlenet
+
+    with pytest.raises(QuantizationError, match="yielded no batch"):
+        quantize_int8(googlenet(classes=3), [])
+    with pytest.raises(QuantizationError, match="unknown calib_mode"):
+        quantize_int8(googlenet(classes=3), [], calib_mode="best")
+
+
+def test_quantizing_keeps_the_float_networks_hybridize_settings():
+    from gluon_inception import googlenet
+
+    net = googlenet(classes=3, topology="gluoncv")
+    net.hybridize(static_alloc=True, static_shape=True)
+    quantize_int8(net, mx.nd.random.normal(shape=(8, 3, 32, 32)))
+    assert net._active and dict(net._flags)["static_alloc"] and dict(net._flags)["static_shape"]

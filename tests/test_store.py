@@ -1,0 +1,256 @@
+"""The weight store against a real HTTP server on 127.0.0.1: fetch, verify, mirrors, failures, locks.
+
+These use a small stand-in file; the GoogLeNet files themselves are in test_pretrained.py.
+"""
+
+import hashlib
+import io
+import logging
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+from loopback import WeightServer, closed_port_url
+
+from gluon_inception import store
+from gluon_inception.pretrained import PretrainedEntry
+from gluon_inception.store import (
+    ChecksumError,
+    DownloadError,
+    LockTimeoutError,
+    PretrainedError,
+    TruncatedDownloadError,
+    UnsafeArchiveError,
+)
+
+PAYLOAD = np.random.RandomState(0).bytes(300_000)
+SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
+PATH = "/weights/tiny.params"
+
+
+def tiny_entry(**changes):
+    fields = dict(
+        name="tiny",
+        topology="gluoncv",
+        format="gluon_inception",
+        file_name="tiny-%s.params" % SHA256[:8],
+        mirror_path=PATH.lstrip("/"),
+        sha256=SHA256,
+    )
+    fields.update(changes)
+    return PretrainedEntry(**fields)
+
+
+@pytest.fixture(autouse=True)
+def no_store_environment(monkeypatch):
+    for name in (store.ENV_ROOT, store.ENV_MIRRORS, store.ENV_LOCK_TIMEOUT, "MXNET_HOME", "MXNET_GLUON_REPO"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def server():
+    s = WeightServer()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def root(tmp_path):
+    return str(tmp_path / "cache")
+
+
+def test_download_is_verified_then_served_from_the_cache_without_network(server, root):
+    server.files[PATH] = PAYLOAD
+    entry = tiny_entry(urls=(server.url + PATH,))
+    path = store.fetch(entry, root=root)
+    assert path == os.path.join(root, entry.file_name)
+    assert open(path, "rb").read() == PAYLOAD
+    assert os.listdir(root) == [entry.file_name], "no lock or partial file is left behind"
+    server.stop()  # no network from here on
+    assert store.fetch(entry, root=root) == path
+    assert server.requests[PATH] == 1
+
+
+@pytest.mark.parametrize("first", ["404", "down"])
+def test_falls_back_to_the_next_mirror(server, root, first):
+    good = WeightServer()
+    try:
+        good.files[PATH] = PAYLOAD
+        broken = server.url if first == "404" else closed_port_url()
+        path = store.fetch(tiny_entry(), root=root, mirrors=[broken, good.url])
+        assert open(path, "rb").read() == PAYLOAD
+        assert good.requests[PATH] == 1
+        assert server.requests[PATH] == (1 if first == "404" else 0)
+    finally:
+        good.stop()
+
+
+def test_mirrors_come_from_the_environment_in_order(server, root, monkeypatch):
+    server.files[PATH] = PAYLOAD
+    monkeypatch.setenv(store.ENV_MIRRORS, "%s, %s" % (closed_port_url(), server.url))
+    assert store.sources(tiny_entry())[-1] == server.url + PATH
+    assert open(store.fetch(tiny_entry(), root=root), "rb").read() == PAYLOAD
+
+
+def test_checksum_mismatch_is_rejected_and_nothing_is_kept(server, root):
+    server.files[PATH] = b"not the weights" * 1000
+    with pytest.raises(ChecksumError) as info:
+        store.fetch(tiny_entry(urls=(server.url + PATH,)), root=root)
+    message = str(info.value)
+    got = hashlib.sha256(server.files[PATH]).hexdigest()
+    assert tiny_entry().file_name in message and SHA256 in message and got in message
+    assert os.listdir(root) == []
+
+
+def test_truncated_transfer_is_an_error_and_nothing_is_kept(server, root):
+    server.files[PATH] = PAYLOAD
+    server.truncate.add(PATH)
+    with pytest.raises(TruncatedDownloadError, match="ended after 150000 of 300000 bytes"):
+        store.fetch(tiny_entry(urls=(server.url + PATH,)), root=root)
+    assert os.listdir(root) == []
+
+
+def test_truncated_transfer_falls_back_to_a_good_mirror(server, root):
+    good = WeightServer()
+    try:
+        server.files[PATH] = good.files[PATH] = PAYLOAD
+        server.truncate.add(PATH)
+        path = store.fetch(tiny_entry(), root=root, mirrors=[server.url, good.url])
+        assert open(path, "rb").read() == PAYLOAD
+    finally:
+        good.stop()
+
+
+def test_no_mirror_reachable_lists_the_urls_and_where_to_put_the_file(root):
+    urls = (closed_port_url() + PATH, closed_port_url() + "/other" + PATH)
+    with pytest.raises(DownloadError) as info:
+        store.fetch(tiny_entry(urls=urls), root=root)
+    message = str(info.value)
+    assert all(url in message for url in urls)
+    assert "put %s at %s" % (tiny_entry().file_name, os.path.join(root, tiny_entry().file_name)) in message
+    assert SHA256 in message
+    assert [source for source, _ in info.value.attempts] == list(urls)
+
+
+def test_a_local_folder_or_file_url_works_as_a_mirror_with_no_network(tmp_path, root):
+    folder = tmp_path / "mirror"
+    (folder / "weights").mkdir(parents=True)
+    (folder / "weights" / "tiny.params").write_bytes(PAYLOAD)
+    unreachable = (closed_port_url() + PATH,)
+    assert open(store.fetch(tiny_entry(urls=unreachable), root=root, mirrors=[str(folder)]), "rb").read() == PAYLOAD
+    other_root = str(tmp_path / "other")
+    path = store.fetch(tiny_entry(urls=unreachable), root=other_root, mirrors=["file://" + str(folder)])
+    assert open(path, "rb").read() == PAYLOAD
+
+
+def test_a_damaged_cached_file_is_fetched_again(server, root, caplog):
+    server.files[PATH] = PAYLOAD
+    entry = tiny_entry(urls=(server.url + PATH,))
+    path = store.fetch(entry, root=root)
+    with open(path, "r+b") as f:
+        f.write(b"\0\0\0\0")
+    with caplog.at_level(logging.WARNING, logger="gluon_inception.store"):
+        assert store.fetch(entry, root=root) == path
+    assert "fetching it again" in caplog.text
+    assert open(path, "rb").read() == PAYLOAD and server.requests[PATH] == 2
+
+
+@pytest.mark.parametrize("evil", ["../evil.params", "sub/../../evil.params", "/tmp/gluon-inception-evil.params"])
+def test_zip_members_that_escape_the_folder_are_refused(server, tmp_path, evil):
+    root = tmp_path / "deep" / "cache"
+    entry = tiny_entry(mirror_path="weights/tiny.zip")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(entry.file_name, PAYLOAD)
+        zf.writestr(evil, b"overwrite something")
+    server.files["/weights/tiny.zip"] = archive.getvalue()
+    with pytest.raises(UnsafeArchiveError, match="outside the target folder"):
+        store.fetch(entry, root=str(root), mirrors=[server.url])
+    assert os.listdir(root) == []
+    assert not (tmp_path / "deep" / "evil.params").exists() and not os.path.exists("/tmp/gluon-inception-evil.params")
+
+
+def test_a_zip_archive_is_unpacked_and_its_member_verified(server, root):
+    entry = tiny_entry(mirror_path="weights/tiny.zip")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(entry.file_name, PAYLOAD)
+    server.files["/weights/tiny.zip"] = archive.getvalue()
+    path = store.fetch(entry, root=root, mirrors=[server.url])
+    assert open(path, "rb").read() == PAYLOAD and os.listdir(root) == [entry.file_name]
+
+
+def test_explicit_root_beats_every_environment_variable(server, tmp_path, monkeypatch):
+    ours, mxnet_home, explicit = tmp_path / "ours", tmp_path / "mxnet_home", tmp_path / "explicit"
+    monkeypatch.setenv(store.ENV_ROOT, str(ours))
+    monkeypatch.setenv("MXNET_HOME", str(mxnet_home))
+    assert store.cache_root(str(explicit)) == str(explicit)
+    server.files[PATH] = PAYLOAD
+    store.fetch(tiny_entry(), root=str(explicit), mirrors=[server.url])
+    assert os.listdir(explicit) == [tiny_entry().file_name]
+    assert not ours.exists() and not mxnet_home.exists()
+
+
+def test_cache_root_order_without_an_explicit_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert store.cache_root() == str(tmp_path / "home" / ".mxnet" / "models")
+    monkeypatch.setenv("MXNET_HOME", str(tmp_path / "mxnet_home"))
+    assert store.cache_root() == str(tmp_path / "mxnet_home" / "models")
+    monkeypatch.setenv(store.ENV_ROOT, str(tmp_path / "ours"))
+    assert store.cache_root() == str(tmp_path / "ours")
+
+
+HOLD_LOCK = """
+import sys, time
+from gluon_inception.store import file_lock
+with file_lock(sys.argv[1]):
+    print("locked", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_live_lock_times_out_naming_its_holder_and_a_killed_holder_does_not_block(server, root):
+    server.files[PATH] = PAYLOAD
+    entry = tiny_entry(urls=(server.url + PATH,))
+    os.makedirs(root)
+    lock = os.path.join(root, entry.file_name + ".lock")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, lock], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LockTimeoutError, match="held by pid %d on " % holder.pid):
+            store.fetch(entry, root=root, lock_timeout=0.5)
+    finally:
+        holder.kill()  # SIGKILL: no cleanup runs, the lock file stays behind
+        holder.wait()
+        holder.stdout.close()
+    assert os.path.exists(lock), "the killed holder left its lock file"
+    assert open(store.fetch(entry, root=root, lock_timeout=30), "rb").read() == PAYLOAD
+    assert not os.path.exists(lock)
+
+
+def test_purge_removes_weights_locks_and_partials_but_nothing_else(tmp_path):
+    root = tmp_path / "cache"
+    root.mkdir()
+    names = ["a.params", "a.params.lock", ".a.params.x1.partial", "b.pth", "resnet50_v1-cc729d95.params"]
+    for name in names:
+        (root / name).write_bytes(b"x")
+    removed = store.purge(["a.params", "b.pth", "missing.params"], root=str(root))
+    assert sorted(os.path.basename(p) for p in removed) == sorted(names[:4])
+    assert os.listdir(root) == ["resnet50_v1-cc729d95.params"]
+
+
+def test_an_entry_without_checksum_is_never_fetched(root):
+    entry = PretrainedEntry(name="x", topology="gluoncv", format="gluon_inception", file_name="x.params")
+    with pytest.raises(PretrainedError, match="no checksum"):
+        store.fetch(entry, root=root)
+
+
+@pytest.mark.parametrize(
+    "field, value", [("sha1", "c7c89366"), ("sha256", "zz" * 32), ("sha256_prefix", "123"), ("topology", "v3")]
+)
+def test_entries_validate_their_fields(field, value):
+    with pytest.raises(ValueError, match=field if field != "topology" else "unknown topology"):
+        tiny_entry(**{field: value})

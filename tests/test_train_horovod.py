@@ -1,0 +1,173 @@
+"""Distributed training with real processes: ``horovodrun -np 3`` on CPU (Gloo).
+
+One straight 2-epoch run is shared by the tests; the resume and NaN tests restart from a copy of
+its epoch-1 checkpoint, as a user would after stopping the job.
+"""
+import json
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import require
+
+from gluon_inception._compat import mx
+from gluon_inception.checkpoint import latest_checkpoint, list_checkpoints, load_model_from_checkpoint
+
+pytestmark = [pytest.mark.horovod, pytest.mark.slow]
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXAMPLE = os.path.join(ROOT, "examples", "train_imagenet.py")
+RANKS = 3
+# Adam with a step at epoch 1, so that a resume must continue both the lr and Adam's moments.
+FLAGS = [
+    "--topology", "gluoncv", "--image-size", "32", "--batch-size", "4", "--augment", "chapter",
+    "--optimizer", "adam", "--lr", "0.001", "--lr-scaling", "none", "--lr-steps", "1", "--lr-factor", "0.1",
+    "--epochs", "2", "--log-interval", "2", "--no-progress",
+]  # fmt: skip
+
+
+def _horovodrun():
+    path = shutil.which("horovodrun") or os.path.join(os.path.dirname(sys.executable), "horovodrun")
+    require(os.path.isfile(path), "horovodrun (pip install horovod built with MXNet and Gloo)")
+    try:
+        import horovod.mxnet  # noqa: F401
+    except ImportError:
+        require(False, "horovod.mxnet (Horovod built with HOROVOD_WITH_MXNET=1)")
+    return path
+
+
+def _launch(data, checkpoints, *extra, dump=None, timeout=240, **env_extra):
+    """Run the example under horovodrun; returns (CompletedProcess, seconds)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    # Bitwise-reproducible arithmetic, so straight and resumed runs can be compared exactly:
+    # one thread per rank (oneDNN's reductions) and no tensor fusion (allreduce order).
+    env.update(OMP_NUM_THREADS="1", HOROVOD_FUSION_THRESHOLD="0", HOROVOD_GLOO_TIMEOUT_SECONDS="20")
+    if dump:
+        env["GLUON_INCEPTION_DEBUG_DUMP"] = str(dump)
+    env.update(env_extra)
+    cmd = ["timeout", "-k", "10", str(timeout), _horovodrun(), "-np", str(RANKS), "-H", "localhost:%d" % RANKS,
+           sys.executable, EXAMPLE, "--data", data, "--checkpoints", str(checkpoints), *FLAGS, *extra]  # fmt: skip
+    start = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout + 30)
+    return proc, time.time() - start
+
+
+def _params(path):
+    return {k: v.asnumpy() for k, v in mx.nd.load(str(path)).items()}
+
+
+def _states(path):
+    with open(path, "rb") as f:
+        return pickle.load(f)
+
+
+def _metrics(folder):
+    with open(os.path.join(str(folder), "googlenet-metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def straight(train_tiny_dataset, tmp_path_factory):
+    base = tmp_path_factory.mktemp("straight")
+    proc, _ = _launch(train_tiny_dataset, base / "ckpt", dump=base / "dump")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return base
+
+
+def _copy_epoch(source, epoch, target):
+    """The run's folder as it was when stopped after ``epoch`` (the metrics log runs further)."""
+    target.mkdir()
+    for name in os.listdir(source):
+        if name.startswith("googlenet-%04d." % epoch) or name == "googlenet-metrics.jsonl":
+            shutil.copy(os.path.join(source, name), target / name)
+
+
+def test_three_ranks_end_with_identical_weights_and_the_loss_goes_down(straight):
+    final = [_params(straight / "dump" / ("rank%d-final.params" % r)) for r in range(RANKS)]
+    for rank in (1, 2):
+        for key, value in final[0].items():
+            # Learned weights and BatchNorm running statistics alike.
+            np.testing.assert_array_equal(final[rank][key], value, err_msg="rank %d, %s" % (rank, key))
+    records = _metrics(straight / "ckpt")
+    epochs = [r for r in records if "event" not in r]
+    assert epochs[1]["train_loss"] < epochs[0]["train_loss"]
+    # Uneven shards (train 19/19/18, test 6/6/4) and still every rank ran 4 steps of 4 images ...
+    assert [r["train_samples"] for r in epochs] == [RANKS * 4 * 4] * 2
+    # ... and every validation/test image was counted exactly once over the ranks.
+    assert [r["val_samples"] for r in epochs] == [12, 12]
+    assert records[-1]["event"] == "final_eval" and records[-1]["samples"] == 16
+    saved = _params(latest_checkpoint(str(straight / "ckpt")))
+    for key, value in final[0].items():
+        np.testing.assert_array_equal(saved[key], value)
+
+
+def test_resume_equals_the_straight_run_with_lr_and_adam_state_on_every_rank(straight, train_tiny_dataset, tmp_path):
+    _copy_epoch(straight / "ckpt", 1, tmp_path / "ckpt")
+    proc, _ = _launch(train_tiny_dataset, tmp_path / "ckpt", "--resume", dump=tmp_path / "dump")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "resumed from" in proc.stdout and "lr 0.0001 (continuing the schedule)" in proc.stdout
+
+    # Every rank restored rank 0's Adam state after epoch 1: moments and step count (bias correction).
+    with open(straight / "ckpt" / "googlenet-0001.states", "rb") as f:
+        saved_states, saved_optimizer = pickle.loads(f.read())
+    for rank in range(RANKS):
+        restored = _states(tmp_path / "dump" / ("rank%d-restored-states.pkl" % rank))
+        assert restored["optimizer"] == "Adam" and restored["num_update"] == 4
+        assert set(restored["counts"].values()) == {4}, "rank %d restarted Adam's bias correction" % rank
+        for index, (mean, var) in saved_states.items():
+            np.testing.assert_array_equal(restored["states"][index][0], mean.asnumpy())
+            np.testing.assert_array_equal(restored["states"][index][1], var.asnumpy())
+
+    # The lr schedule continued: epoch 2 ran at 1e-4 in both runs.
+    straight_epochs = [r for r in _metrics(straight / "ckpt") if "event" not in r]
+    resumed_epochs = [r for r in _metrics(tmp_path / "ckpt") if "event" not in r]
+    assert [r["epoch"] for r in resumed_epochs] == [1, 2]  # the old epoch-2 line was replaced
+    assert resumed_epochs[1]["lr"] == pytest.approx(straight_epochs[1]["lr"]) == pytest.approx(1e-4)
+
+    # 1 epoch + resume + 1 epoch == 2 epochs straight, on every rank, weights and optimizer state.
+    for rank in range(RANKS):
+        straight_params = _params(straight / "dump" / ("rank%d-final.params" % rank))
+        resumed_params = _params(tmp_path / "dump" / ("rank%d-final.params" % rank))
+        for key, value in straight_params.items():
+            np.testing.assert_allclose(resumed_params[key], value, rtol=1e-6, atol=1e-7, err_msg=key)
+        a = _states(straight / "dump" / ("rank%d-final-states.pkl" % rank))
+        b = _states(tmp_path / "dump" / ("rank%d-final-states.pkl" % rank))
+        assert a["counts"] == b["counts"] and a["num_update"] == b["num_update"] == 8
+        for index in a["states"]:
+            for x, y in zip(a["states"][index], b["states"][index]):
+                np.testing.assert_allclose(y, x, rtol=1e-6, atol=1e-9)
+
+
+def test_nan_loss_on_one_rank_stops_every_rank_and_keeps_the_last_checkpoint(
+    straight, train_tiny_dataset, tmp_path
+):
+    _copy_epoch(straight / "ckpt", 1, tmp_path / "ckpt")
+    proc, seconds = _launch(
+        train_tiny_dataset, tmp_path / "ckpt", "--resume", GLUON_INCEPTION_DEBUG_NAN="2:2:1", timeout=180
+    )
+    assert proc.returncode != 0
+    assert "non-finite training loss (NaN or inf) in epoch 2, step 2 of 4" in proc.stderr
+    assert "googlenet-0001" in proc.stderr  # names the last good checkpoint
+    # (horovodrun itself prints a traceback when a rank exits non-zero; the ranks must not)
+    assert not [line for line in proc.stderr.splitlines() if line.startswith("[") and "Traceback" in line]
+    assert list_checkpoints(str(tmp_path / "ckpt")) == [("googlenet", 1)]
+    net, meta = load_model_from_checkpoint(str(tmp_path / "ckpt"))  # intact: digest checked
+    assert meta["epoch"] == 1
+    assert all(np.isfinite(p.data().asnumpy()).all() for p in net.collect_params().values())
+
+
+def test_a_killed_rank_ends_the_whole_job_promptly_with_an_error(train_tiny_dataset, tmp_path):
+    proc, seconds = _launch(
+        train_tiny_dataset, tmp_path / "ckpt", "--epochs", "3", GLUON_INCEPTION_DEBUG_KILL="1:2:1", timeout=150
+    )
+    assert proc.returncode != 0
+    assert proc.returncode != 124, "the job hung until the test's timeout killed it"
+    assert "exited with non-zero status" in proc.stderr
+    assert seconds < 120
+    assert list_checkpoints(str(tmp_path / "ckpt")) == []
