@@ -210,6 +210,9 @@ def save_checkpoint(folder, prefix, epoch, net, trainer=None, meta=None):
     # they are being written; remove it first so the checkpoint reads as incomplete meanwhile.
     if os.path.exists(paths["meta"]):
         os.remove(paths["meta"])
+    # With static_alloc, BatchNorm's running statistics may still have writes pending: reading
+    # them before those land saves stale values.
+    mx.nd.waitall()
     with fileio.atomic_path(paths["params"]) as tmp:
         net.save_parameters(tmp)
     files = {"params": {"name": os.path.basename(paths["params"]), "sha256": fileio.file_digest(paths["params"])}}

@@ -270,13 +270,27 @@ class GoogLeNet(mx.gluon.HybridBlock):
         """Write ``path-symbol.json`` and ``path-%04d.params`` of the inference graph.
 
         Unlike :meth:`mxnet.gluon.HybridBlock.export`, no forward pass is needed first, and the
-        auxiliary heads never appear in the exported graph.
+        auxiliary heads never appear in the exported graph. The files load with
+        :meth:`mxnet.gluon.SymbolBlock.imports`.
         """
         if self._emit_aux or not self._cached_graph:
             self._emit_aux = False
             self._clear_cached_op()
             self._get_graph(mx.sym.var("data"))
-        return super().export(path, epoch=epoch, remove_amp_cast=remove_amp_cast)
+        sym = self._cached_graph[1]
+        # MXNet's own export takes the values from the cached op, which exists only after a
+        # hybridized forward pass; read them from the parameters instead. waitall: with
+        # static_alloc, pending writes to BatchNorm's running statistics must land first.
+        mx.nd.waitall()
+        arg_names, aux_names = set(sym.list_arguments()), set(sym.list_auxiliary_states())
+        values = {}
+        for param in self.collect_params().values():
+            if param.name in arg_names:
+                values["arg:" + param.name] = param._reduce()
+            elif param.name in aux_names:
+                values["aux:" + param.name] = param._reduce()
+        sym.save("%s-symbol.json" % path, remove_amp_cast=remove_amp_cast)
+        mx.nd.save("%s-%04d.params" % (path, epoch), values)
 
     def __repr__(self):
         lines = [

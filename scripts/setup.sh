@@ -35,10 +35,13 @@ else
     HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
         "${PIP[@]}" install -q --no-build-isolation "horovod==0.28.1"
 fi
-"$VENV/bin/horovodrun" --check-build | grep -q "\[X\] MXNet" || {
-    echo "Horovod was built without MXNet support; see docs/installation" >&2
-    exit 1
-}
+build_info=$("$VENV/bin/horovodrun" --check-build)
+case "$build_info" in
+    *"[X] MXNet"*) ;;
+    *) echo "$build_info" >&2
+       echo "Horovod was built without MXNet support: uninstall it and re-run this script" >&2
+       exit 1 ;;
+esac
 # torch + torchvision in a venv of their own, only for the tests that compare with torchvision:
 # GluonCV refuses to import beside torch >= 2, so they cannot share $VENV. TORCH=0 skips it.
 TORCH_VENV=${TORCH_VENV:-.venv-torch}

@@ -8,6 +8,6 @@ bash scripts/setup.sh
 VENV=${VENV:-.venv}
 # The torchvision comparison tests run torch in its own interpreter (made by setup.sh).
 export GLUON_INCEPTION_TORCH_PYTHON=${GLUON_INCEPTION_TORCH_PYTHON:-$PWD/${TORCH_VENV:-.venv-torch}/bin/python}
-"$VENV/bin/ruff" check gluon_inception tests examples bench
+"$VENV/bin/ruff" check .
 PATH="$PWD/$VENV/bin:$PATH" "$VENV/bin/python" -m pytest "$@"
 PYTHON="$VENV/bin/python" bash scripts/docs.sh
