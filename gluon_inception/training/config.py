@@ -121,7 +121,9 @@ class TrainConfig:
     dtype: str = _opt(
         "float32", "float16 = mixed precision with dynamic loss scaling (GPU only)", "run", choices=DTYPES
     )
-    hybridize: bool = _opt(True, "compile the network (static_alloc, static_shape)", "run", flag="--no-hybridize")
+    hybridize: bool = _opt(
+        True, "run imperatively instead of compiling (static_alloc, static_shape)", "run", flag="--no-hybridize"
+    )
     seed: int = _opt(0, "random seed (data order, initialisation, dropout, mixup)", "run")
 
     # -- checkpoints -----------------------------------------------------------------------
@@ -139,7 +141,7 @@ class TrainConfig:
     # -- logging and evaluation ------------------------------------------------------------
     log_interval: int = _opt(20, "steps between progress updates (and loss checks)", "logging")
     val_every: int = _opt(1, "validate every N epochs (and always after the last)", "logging")
-    progress: bool = _opt(True, "progress bar on rank 0", "logging", flag="--no-progress")
+    progress: bool = _opt(True, "no progress bar on rank 0", "logging", flag="--no-progress")
     final_eval: str = _opt(
         "auto",
         "after training, evaluate on this split (auto = test if it exists, else val)",
