@@ -7,7 +7,6 @@ whether it is faster than float32 depends on the CPU and the oneDNN build, so me
 ``bench/inference.py``.
 """
 import contextlib
-import ctypes
 import logging
 import warnings
 
@@ -135,10 +134,6 @@ def quantize_int8(
         warnings.filterwarnings("ignore", message=".*deprecated after MXNet 2.0")
         warnings.filterwarnings("ignore", message="Cannot decide type")
         try:
-            # "naive" goes through our own min/max collector: MXNet's reads layer outputs that
-            # oneDNN may hold in its blocked layout and then fails at random inside a ctypes
-            # callback (seen in CI: "We can't generate TBlob for MKLDNN data").
-            naive = calib_mode == "naive"
             qnet = quantization.quantize_net_v2(
                 net,
                 quantized_dtype=quantized_dtype,
@@ -147,8 +142,7 @@ def quantize_int8(
                 exclude_layers_match=list(exclude_layers_match or []),
                 calib_data=calib_iter,
                 data_shapes=calib_iter.provide_data,
-                calib_mode="customize" if naive else calib_mode,
-                LayerOutputCollector=_MinMaxCollector(logger) if naive else None,
+                calib_mode=calib_mode,
                 num_calib_examples=usable,
                 ctx=mx.cpu(),
                 logger=logger,
@@ -158,26 +152,6 @@ def quantize_int8(
             raise QuantizationError("MXNet's INT8 quantization failed: %s" % first) from err
     qnet.hybridize(static_alloc=True, static_shape=True)
     return qnet
-
-
-class _MinMaxCollector:
-    """Per-layer output min/max for naive calibration, read through a copy in the default layout."""
-
-    def __init__(self, logger=None):
-        self.min_max_dict = {}
-        self.include_layer = None  # set by MXNet to the layers it calibrates
-        self.logger = logger
-
-    def collect(self, name, arr):
-        name = mx.base.py_str(name)
-        if self.include_layer is not None and name not in self.include_layer:
-            return
-        values = mx.nd.NDArray(ctypes.cast(arr, mx.base.NDArrayHandle), writable=False).asnumpy()
-        low, high = float(values.min()), float(values.max())
-        if name in self.min_max_dict:
-            old_low, old_high = self.min_max_dict[name]
-            low, high = min(low, old_low), max(high, old_high)
-        self.min_max_dict[name] = (low, high)
 
 
 @contextlib.contextmanager
