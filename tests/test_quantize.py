@@ -1,5 +1,4 @@
 """INT8 and bfloat16: what they cost in accuracy on the demo digits, and clear errors."""
-import numpy as np
 import pytest
 from deploy_support import demo_dataset, float32_demo_result, trained_demo_checkpoint
 
@@ -29,18 +28,45 @@ def _calibration_iter(loaded, info):
                           std=pre.std, num_threads=2)
 
 
+_INT8_CHECK = """
+import sys
+sys.path.insert(0, %r)
+import numpy as np
+from deploy_support import demo_dataset, float32_demo_result, trained_demo_checkpoint
+from test_quantize import _calibration_iter
+from gluon_inception._compat import mx
+from gluon_inception.evaluate import evaluate
+from gluon_inception.inference import load_checkpoint_model
+from gluon_inception.quantize import quantize_int8
+loaded = load_checkpoint_model(trained_demo_checkpoint())
+loaded.net.hybridize(static_alloc=True, static_shape=True)
+info, fp32 = demo_dataset(), float32_demo_result()
+assert fp32.top1 > 0.6, "the demo model must have learned something for the comparison to mean anything"
+qnet = quantize_int8(loaded.net, _calibration_iter(loaded, info), num_calib_batches=4)
+int8 = evaluate(qnet, info.split("test"), loaded.preprocessing, batch_size=50)[1]
+print("demo test split, 1 crop: float32 top-1 %%.4f, INT8 top-1 %%.4f" %% (fp32.top1, int8.top1))
+assert int8.count == fp32.count == info.split("test").count
+assert abs(int8.top1 - fp32.top1) <= 0.005, (int8.top1, fp32.top1)
+# INT8 really is a different computation, not the float32 graph again.
+x = mx.nd.array(np.random.RandomState(0).normal(0, 1, (4,) + loaded.preprocessing.data_shape))
+assert np.abs(qnet(x).asnumpy() - loaded.net(x).asnumpy()).max() > 1e-4
+print("INT8 CHECK OK")
+"""
+
+
 @pytest.mark.slow
-def test_int8_top1_is_within_half_a_point_of_float32_on_the_demo_test_split(demo):
-    loaded, info, fp32 = demo
-    assert fp32.top1 > 0.6, "the demo model must have learned something for the comparison to mean anything"
-    qnet = quantize_int8(loaded.net, _calibration_iter(loaded, info), num_calib_batches=4)
-    int8 = evaluate(qnet, info.split("test"), loaded.preprocessing, batch_size=50)[1]
-    print("demo test split, 1 crop: float32 top-1 %.4f, INT8 top-1 %.4f" % (fp32.top1, int8.top1))
-    assert int8.count == fp32.count == info.split("test").count
-    assert abs(int8.top1 - fp32.top1) <= 0.005
-    # INT8 really is a different computation, not the float32 graph again.
-    x = mx.nd.array(np.random.RandomState(0).normal(0, 1, (4,) + loaded.preprocessing.data_shape))
-    assert np.abs(qnet(x).asnumpy() - loaded.net(x).asnumpy()).max() > 1e-4
+def test_int8_top1_is_within_half_a_point_of_float32_on_the_demo_test_split():
+    # A fresh interpreter: in a long pytest process MXNet 1.9.1's calibration collector has been
+    # seen to fail on oneDNN-layout arrays left by earlier tests ("can't generate TBlob for MKLDNN
+    # data"); users quantize in their own process, as the CLI test does.
+    import os
+    import subprocess
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    proc = subprocess.run([sys.executable, "-c", _INT8_CHECK % here], capture_output=True, text=True, timeout=600)
+    print(proc.stdout)
+    assert proc.returncode == 0 and "INT8 CHECK OK" in proc.stdout, proc.stderr[-3000:]
 
 
 @pytest.mark.slow
