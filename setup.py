@@ -18,7 +18,7 @@ def read(*parts):
         return f.read()
 
 
-VERSION = re.search(r'^__version__ = "([^"]+)"', read("gluon_inception", "__init__.py"), re.M).group(1)
+VERSION = re.search(r'^__version__ = "([^"]+)"', read("gluon_inception", "_version.py"), re.M).group(1)
 
 # GluonCV 0.10.5 pins nothing, and an unpinned resolve brings numpy 2, which MXNet 1.9.1 cannot
 # import. These bounds are the set verified to import together.
@@ -65,12 +65,12 @@ setup(
         "Issues": "https://github.com/gluon-inception/gluon-inception/issues",
     },
     packages=find_packages(include=["gluon_inception", "gluon_inception.*"]),
-    package_data={"gluon_inception": ["resources/*", "recipes/*"]},
+    package_data={"gluon_inception": ["weights/resources/*", "training/recipes/*"]},
     include_package_data=True,
     python_requires=">=3.8",
     install_requires=REQUIRES,
     extras_require=EXTRAS,
-    entry_points={"console_scripts": ["gluon-inception=gluon_inception.cli:main"]},
+    entry_points={"console_scripts": ["gluon-inception=gluon_inception.cli.main:main"]},
     classifiers=[
         "Development Status :: 4 - Beta",
         "Intended Audience :: Science/Research",

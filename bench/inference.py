@@ -99,7 +99,7 @@ def mxnet_models(args, notes):
     """[(name, block)] of the MXNet rows: ours in float32, INT8 and bfloat16, and GluonCV's."""
     from gluon_inception import googlenet
     from gluon_inception._compat import mx
-    from gluon_inception.quantize import QuantizationError, cpu_supports_bf16, quantize_int8, to_bfloat16
+    from gluon_inception.deploy.quantize import QuantizationError, cpu_supports_bf16, quantize_int8, to_bfloat16
 
     models = []
     mx.random.seed(0)
@@ -233,7 +233,7 @@ def table(rows, batch=32):
 
 def environment(args):
     from gluon_inception._compat import mx, np
-    from gluon_inception.quantize import cpu_flags
+    from gluon_inception.deploy.quantize import cpu_flags
 
     model = "unknown CPU"
     try:

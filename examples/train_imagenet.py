@@ -13,10 +13,11 @@ The stages below are methods of gluon_inception.training.Training; read it for t
 import sys
 
 from gluon_inception import training
+from gluon_inception.cli.train import parse_args, run_cli
 
 
 def main(argv=None):
-    cfg = training.parse_args(argv, prog="train_imagenet.py")  # defaults < --recipe < flags
+    cfg = parse_args(argv, prog="train_imagenet.py")  # defaults < --recipe < flags
 
     # 1. init: Horovod ranks (or one process), logs on rank 0, the checkpoint to resume from.
     with training.Training(cfg) as run:
@@ -40,4 +41,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(training.run_cli(main))
+    sys.exit(run_cli(main))

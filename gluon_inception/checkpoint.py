@@ -18,6 +18,7 @@ import tempfile
 
 from . import fileio
 from ._compat import mx
+from ._version import __version__
 
 #: Version of the ``.json`` layout.
 CHECKPOINT_FORMAT = 1
@@ -222,7 +223,6 @@ def save_checkpoint(folder, prefix, epoch, net, trainer=None, meta=None):
         files["states"] = {"name": os.path.basename(paths["states"]), "sha256": fileio.file_digest(paths["states"])}
     elif os.path.exists(paths["states"]):
         os.remove(paths["states"])
-    from . import __version__
 
     record = dict(meta or {})
     record.update(
@@ -299,58 +299,3 @@ def restore_trainer_states(trainer, states):
     optimizer._index_update_count = optimizer._all_index_update_counts[devices[0]]
     optimizer.num_update = max([optimizer.num_update] + list(counts.values()))
     return trainer
-
-
-def load_model_from_checkpoint(path, ctx=None, prefix=None):
-    """Rebuild the network of a checkpoint and load its parameters.
-
-    Parameters
-    ----------
-    path : str
-        A checkpoint's ``.params`` (or ``.json``) file, or a checkpoint folder (the latest
-        complete checkpoint in it is taken).
-    ctx : mxnet.Context, optional
-        Default: the CPU.
-    prefix : str, optional
-        With a folder that holds several runs, which one.
-
-    Returns
-    -------
-    net : GoogLeNet
-        Initialised, in inference mode unless ``autograd.record()`` is active.
-    meta : dict
-        The checkpoint's metadata: ``model`` (name, topology, classes, aux_logits), ``epoch``,
-        ``lr``, ``metrics``, ``config``, ``data`` (mean, std, data_shape, classes), ``paths``.
-
-    Raises
-    ------
-    CheckpointError
-        Incomplete or damaged checkpoint, or a network this package cannot rebuild.
-
-    Examples
-    --------
-    >>> net, meta = load_model_from_checkpoint("runs/googlenet")  # doctest: +SKIP
-    >>> meta["epoch"], meta["metrics"]["val"]["top1"]  # doctest: +SKIP
-    (50, 0.6587)
-    """
-    from .model_zoo import get_model, list_models
-
-    meta = read_checkpoint_meta(path, prefix)
-    model = meta.get("model") or {}
-    name = model.get("name")
-    if name not in list_models():
-        raise CheckpointError(
-            "checkpoint %s holds a network this package does not build (%s): construct it yourself and "
-            "call net.load_parameters(%r)" % (meta["paths"]["meta"], model.get("class", name), meta["paths"]["params"])
-        )
-    verify_checkpoint_files(meta)
-    kwargs = {k: model[k] for k in ("classes", "topology", "aux_logits", "dropout") if k in model}
-    ctx = ctx if ctx is not None else mx.cpu()
-    net = get_model(name, ctx=ctx, **kwargs)
-    try:
-        net.load_parameters(meta["paths"]["params"], ctx=ctx)
-    except (AssertionError, mx.base.MXNetError) as err:
-        raise CheckpointError(
-            "parameters in %s do not fit the network described in its .json: %s" % (meta["paths"]["params"], err)
-        ) from err
-    return net, meta

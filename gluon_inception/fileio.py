@@ -1,6 +1,7 @@
 """Atomic file writes: the one way this package writes a file that must never be half there."""
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 
@@ -98,3 +99,10 @@ def file_digest(path, algorithm="sha256", chunk_size=1 << 20):
         for block in iter(lambda: f.read(chunk_size), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def write_json(path, payload):
+    """Write ``payload`` as indented JSON, atomically (see :func:`atomic_open`)."""
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        json.dump(payload, f, indent=2, sort_keys=False)
+        f.write("\n")

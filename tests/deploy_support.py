@@ -59,8 +59,8 @@ def trained_demo_checkpoint(epochs=3, batch_size=64):
 def float32_demo_result():
     """1-crop result of the trained demo checkpoint on the demo test split (cached)."""
     if "fp32" not in _CACHE:
-        from gluon_inception.evaluate import evaluate
-        from gluon_inception.inference import load_checkpoint_model
+        from gluon_inception.deploy.evaluate import evaluate
+        from gluon_inception.zoo import load_checkpoint_model
 
         loaded = load_checkpoint_model(trained_demo_checkpoint())
         loaded.net.hybridize(static_alloc=True, static_shape=True)

@@ -14,11 +14,11 @@ from gluon_inception.checkpoint import (
     find_checkpoint,
     latest_checkpoint,
     list_checkpoints,
-    load_model_from_checkpoint,
     prune_checkpoints,
     restore_trainer_states,
     save_checkpoint,
 )
+from gluon_inception.zoo import load_model_from_checkpoint
 
 
 def _small_trainer(optimizer="adam", seed=0):

@@ -13,9 +13,9 @@ from deploy_support import demo_dataset, float32_demo_result, trained_demo_check
 
 from gluon_inception import cli
 from gluon_inception._compat import mx
-from gluon_inception.evaluate import evaluate
-from gluon_inception.export import load_mxnet
-from gluon_inception.inference import load_checkpoint_model
+from gluon_inception.deploy.evaluate import evaluate
+from gluon_inception.deploy.export import load_mxnet
+from gluon_inception.zoo import load_checkpoint_model
 
 
 def run_cli(*args, env=None, cwd=None):
@@ -130,7 +130,7 @@ def test_export_mxnet_from_a_checkpoint_round_trips(tmp_path, checkpoint, model)
 
 def test_export_onnx_with_baked_preprocessing_from_a_checkpoint(tmp_path, checkpoint, model):
     require(_has("onnx") and _has("onnxruntime"), "onnx and onnxruntime (pip install 'gluon-inception[onnx]')")
-    from gluon_inception.export import run_onnx
+    from gluon_inception.deploy.export import run_onnx
 
     path = tmp_path / "demo.onnx"
     proc = run_cli("export", "--checkpoint", checkpoint, "--format", "onnx", "--bake-preprocessing", "-o", str(path))

@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 from deploy_support import demo_dataset
 
-from gluon_inception import cli, get_pretrained, googlenet, register_pretrained, store
+from gluon_inception import cli, get_pretrained, googlenet, register_pretrained
 from gluon_inception._compat import mx
-from gluon_inception.evaluate import evaluate
-from gluon_inception.export import load_mxnet
+from gluon_inception.deploy.evaluate import evaluate
+from gluon_inception.deploy.export import load_mxnet
 from gluon_inception.fileio import file_digest
-from gluon_inception.inference import Preprocessing, load_pretrained_model
-from gluon_inception.pretrained import unregister_pretrained
+from gluon_inception.preprocessing import Preprocessing
+from gluon_inception.weights import store, unregister_pretrained
+from gluon_inception.zoo import load_pretrained_model
 
 # Deliberately unusual values, so that a command falling back to defaults would show.
 ENTRY_MEAN, ENTRY_STD = (0.40, 0.50, 0.60), (0.20, 0.25, 0.30)

@@ -150,7 +150,7 @@ def _cells(html_text):
 
 @pytest.mark.slow
 def test_model_zoo_table_matches_the_weight_registry(html):
-    from gluon_inception.pretrained import list_pretrained
+    from gluon_inception.weights import list_pretrained
 
     page = (html / "model_zoo.html").read_text(encoding="utf-8")
     table = page[page.index("<table") : page.index("</table>")]

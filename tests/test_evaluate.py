@@ -12,8 +12,8 @@ from conftest import require
 
 from gluon_inception import googlenet
 from gluon_inception._compat import mx
-from gluon_inception.evaluate import TenCropReader, evaluate, format_table, write_report
-from gluon_inception.inference import Preprocessing
+from gluon_inception.deploy.evaluate import TenCropReader, evaluate, format_table, write_report
+from gluon_inception.preprocessing import Preprocessing
 
 CROP, SHORT = 32, 40
 PRE = Preprocessing(mean=(100.0, 110.0, 120.0), std=(50.0, 60.0, 70.0), crop_size=CROP, resize=SHORT)

@@ -9,7 +9,7 @@ from conftest import require
 
 from gluon_inception import TOPOLOGIES, googlenet
 from gluon_inception._compat import mx
-from gluon_inception.export import (
+from gluon_inception.deploy.export import (
     ExportError,
     bake_preprocessing,
     check_onnx,
@@ -18,7 +18,7 @@ from gluon_inception.export import (
     load_mxnet,
     run_onnx,
 )
-from gluon_inception.inference import Preprocessing
+from gluon_inception.preprocessing import Preprocessing
 
 SIZE = 64
 PRE = Preprocessing(mean=(120.0, 110.0, 100.0), std=(60.0, 55.0, 50.0), crop_size=SIZE)
@@ -145,7 +145,7 @@ def test_onnx_export_without_onnx_says_how_to_install(tmp_path, monkeypatch):
 
 def test_int8_network_to_onnx_is_refused_clearly(tmp_path):
     require(_onnx_available(), "onnx and onnxruntime (pip install 'gluon-inception[onnx]')")
-    from gluon_inception.quantize import quantize_int8
+    from gluon_inception.deploy.quantize import quantize_int8
 
     qnet = quantize_int8(_net(), mx.nd.array(_batch(n=8)))
     with pytest.raises(ExportError, match="INT8.*--format mxnet"):
@@ -153,7 +153,7 @@ def test_int8_network_to_onnx_is_refused_clearly(tmp_path):
 
 
 def test_int8_network_exports_to_mxnet_and_reloads(tmp_path):
-    from gluon_inception.quantize import quantize_int8
+    from gluon_inception.deploy.quantize import quantize_int8
 
     qnet = quantize_int8(_net(), mx.nd.array(_batch(n=8)))
     x = mx.nd.array(_batch(n=2, seed=4))

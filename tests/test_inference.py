@@ -2,14 +2,8 @@
 import numpy as np
 import pytest
 
-from gluon_inception.inference import (
-    NotAnImageError,
-    Preprocessing,
-    center_crop,
-    decode_image,
-    list_image_files,
-    ten_crops,
-)
+from gluon_inception.deploy.images import NotAnImageError, decode_image, list_image_files
+from gluon_inception.preprocessing import Preprocessing, center_crop, ten_crops
 
 
 def test_preprocessing_from_a_pretrained_entry_scales_0_1_statistics_to_pixels():

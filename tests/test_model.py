@@ -4,7 +4,7 @@ import pytest
 
 from gluon_inception import AuxHead, ConvBN, GoogLeNet, Inception, count_parameters, get_model, googlenet, list_models
 from gluon_inception._compat import mx
-from gluon_inception.convert import from_gluoncv
+from gluon_inception.weights.convert import from_gluoncv
 
 
 def _x(n=2, size=224, seed=0):

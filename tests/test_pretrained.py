@@ -18,19 +18,20 @@ import numpy as np
 import pytest
 from loopback import WeightServer
 
-from gluon_inception import cli, get_pretrained, googlenet, list_pretrained, register_pretrained, store
+from gluon_inception import cli, get_pretrained, googlenet, list_pretrained, register_pretrained
 from gluon_inception._compat import mx
 from gluon_inception.fileio import file_digest
-from gluon_inception.model_zoo import googlenet_paper
-from gluon_inception.pretrained import (
+from gluon_inception.weights import (
     ChecksumError,
     CorruptWeightsError,
     PretrainedWarning,
     UnknownPretrainedError,
     purge,
     resolve_pretrained,
+    store,
     unregister_pretrained,
 )
+from gluon_inception.zoo import googlenet_paper
 
 GLUONCV_SHA1 = "c7c89366fb4410c0aeb34827795f7dab9423f950"
 
@@ -348,7 +349,7 @@ def test_cli_lists_and_purges(release, cached, capsys):
 
 
 def test_the_docs_table_is_the_registrys():
-    from gluon_inception.cli_pretrained import markdown_table
+    from gluon_inception.cli.pretrained import markdown_table
 
     docs = open(
         os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "pretrained.md")

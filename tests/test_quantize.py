@@ -4,15 +4,15 @@ from deploy_support import demo_dataset, float32_demo_result, trained_demo_check
 
 from gluon_inception._compat import mx
 from gluon_inception.data import build_val_iter
-from gluon_inception.evaluate import evaluate
-from gluon_inception.inference import load_checkpoint_model
-from gluon_inception.quantize import (
+from gluon_inception.deploy.evaluate import evaluate
+from gluon_inception.deploy.quantize import (
     QuantizationError,
     collect_calibration_data,
     cpu_supports_bf16,
     quantize_int8,
     to_bfloat16,
 )
+from gluon_inception.zoo import load_checkpoint_model
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,9 @@ import numpy as np
 from deploy_support import demo_dataset, float32_demo_result, trained_demo_checkpoint
 from test_quantize import _calibration_iter
 from gluon_inception._compat import mx
-from gluon_inception.evaluate import evaluate
-from gluon_inception.inference import load_checkpoint_model
-from gluon_inception.quantize import quantize_int8
+from gluon_inception.deploy.evaluate import evaluate
+from gluon_inception.zoo import load_checkpoint_model
+from gluon_inception.deploy.quantize import quantize_int8
 loaded = load_checkpoint_model(trained_demo_checkpoint())
 loaded.net.hybridize(static_alloc=True, static_shape=True)
 info, fp32 = demo_dataset(), float32_demo_result()
@@ -83,7 +83,7 @@ def test_bfloat16_top1_on_the_demo_test_split(demo):
 
 
 def test_bfloat16_is_refused_on_a_cpu_without_it(monkeypatch):
-    import gluon_inception.quantize as quantize
+    import gluon_inception.deploy.quantize as quantize
 
     monkeypatch.setattr(quantize, "cpu_flags", lambda: {"avx2", "fma"})
     with pytest.raises(QuantizationError, match="no native bfloat16"):

@@ -15,9 +15,8 @@ import numpy as np
 import pytest
 from loopback import WeightServer, closed_port_url
 
-from gluon_inception import store
-from gluon_inception.pretrained import PretrainedEntry
-from gluon_inception.store import (
+from gluon_inception.weights import PretrainedEntry, store
+from gluon_inception.weights.store import (
     ChecksumError,
     DownloadError,
     LockTimeoutError,
@@ -152,7 +151,7 @@ def test_a_damaged_cached_file_is_fetched_again(server, root, caplog):
     path = store.fetch(entry, root=root)
     with open(path, "r+b") as f:
         f.write(b"\0\0\0\0")
-    with caplog.at_level(logging.WARNING, logger="gluon_inception.store"):
+    with caplog.at_level(logging.WARNING, logger="gluon_inception.weights.store"):
         assert store.fetch(entry, root=root) == path
     assert "fetching it again" in caplog.text
     assert open(path, "rb").read() == PAYLOAD and server.requests[PATH] == 2
@@ -205,7 +204,7 @@ def test_cache_root_order_without_an_explicit_root(tmp_path, monkeypatch):
 
 HOLD_LOCK = """
 import sys, time
-from gluon_inception.store import file_lock
+from gluon_inception.weights.store import file_lock
 with file_lock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(120)

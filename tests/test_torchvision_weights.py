@@ -17,9 +17,10 @@ import pytest
 from conftest import require
 from loopback import WeightServer
 
-from gluon_inception import cli, get_pretrained, googlenet, store
+from gluon_inception import cli, get_pretrained, googlenet
 from gluon_inception._compat import mx
-from gluon_inception.torch_pth import TorchFileError, UnsafePickleError, load_state_dict
+from gluon_inception.weights import store
+from gluon_inception.weights.torch_pth import TorchFileError, UnsafePickleError, load_state_dict
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from gluon_inception._compat import mx
-from gluon_inception.checkpoint import load_model_from_checkpoint, save_checkpoint
+from gluon_inception.checkpoint import save_checkpoint
 from gluon_inception.dist import Dist
 from gluon_inception.training import ConfigError, TrainConfig, Training
 from gluon_inception.training.engine import NO_DATA_MESSAGE
+from gluon_inception.zoo import load_model_from_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SINGLE = Dist(None)  # never initialise Horovod inside the test process

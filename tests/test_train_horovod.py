@@ -16,7 +16,8 @@ import pytest
 from conftest import require
 
 from gluon_inception._compat import mx
-from gluon_inception.checkpoint import latest_checkpoint, list_checkpoints, load_model_from_checkpoint
+from gluon_inception.checkpoint import latest_checkpoint, list_checkpoints
+from gluon_inception.zoo import load_model_from_checkpoint
 
 pytestmark = [pytest.mark.horovod, pytest.mark.slow]
 

@@ -211,7 +211,7 @@ def api_index(modules):
     for title, names in groups.items():
         if not names:
             continue
-        # Not autosummary: it resolves ``gluon_inception.googlenet`` to the function of that name.
+        # Not autosummary: it resolves ``gluon_inception.models.googlenet`` to the function of that name.
         lines += [title, "-" * len(title), "", ".. list-table::", "   :widths: 35 65", ""]
         for name in names:
             lines += ["   * - :mod:`%s`" % name, "     - %s" % _first_line(sys.modules[name].__doc__)]
@@ -421,7 +421,7 @@ def zoo_table(rows):
 
 def generate_zoo(app):
     try:
-        from gluon_inception.pretrained import list_pretrained
+        from gluon_inception.weights import list_pretrained
     except ImportError:  # the registry is not part of this checkout
         return
     _write_if_changed(os.path.join(app.srcdir, "_generated", "model_zoo.inc"), zoo_table(list_pretrained()))

@@ -24,7 +24,7 @@ FINAL_EVALS = ("auto", "test", "val", "none")
 # Keys that say how THIS invocation runs, never taken from a checkpoint's saved config on resume.
 RUN_CONTROL_KEYS = ("checkpoints", "prefix", "resume", "start_epoch", "recipe")
 
-RECIPE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "recipes")
+RECIPE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
 
 
 class ConfigError(ValueError):

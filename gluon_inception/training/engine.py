@@ -371,8 +371,8 @@ class Training:
         net : mxnet.gluon.HybridBlock, optional
             An initialised network on this rank's context; default: ``cfg.model``.
         """
-        from ..googlenet import GoogLeNet
-        from ..model_zoo import get_model
+        from ..models.googlenet import GoogLeNet
+        from ..zoo.registry import get_model
 
         cfg = self.cfg
         if cfg.dtype == "float16":
@@ -853,7 +853,7 @@ def _running(summary, img_per_sec, lr):
 
 
 def _model_meta(net):
-    from ..googlenet import GoogLeNet
+    from ..models.googlenet import GoogLeNet
 
     if isinstance(net, GoogLeNet):
         return {
@@ -867,7 +867,7 @@ def _model_meta(net):
 
 
 def _model_summary(net):
-    from ..googlenet import GoogLeNet, count_parameters
+    from ..models.googlenet import GoogLeNet, count_parameters
 
     if isinstance(net, GoogLeNet):
         return "GoogLeNet(topology=%r, classes=%d, aux_logits=%s), %s learnable parameters" % (

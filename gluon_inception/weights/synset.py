@@ -41,7 +41,7 @@ def imagenet1k_synset():
 
     Examples
     --------
-    >>> from gluon_inception.synset import imagenet1k_synset
+    >>> from gluon_inception.weights.synset import imagenet1k_synset
     >>> synset = imagenet1k_synset()
     >>> len(synset), synset.wnids[0], synset.names[0]
     (1000, 'n01440764', 'tench')

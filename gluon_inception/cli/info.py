@@ -8,8 +8,9 @@ def configure_parser(parser):
 
 def collect():
     """Versions of the stack and the devices MXNet sees, as a dict."""
-    from . import __version__, list_models
-    from ._compat import mx, np
+    from .._compat import mx, np
+    from .._version import __version__
+    from ..zoo import list_models
 
     info = {
         "gluon_inception": __version__,

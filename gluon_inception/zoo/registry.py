@@ -1,6 +1,11 @@
-"""Model names and factories: :func:`get_model`, :func:`list_models`, :func:`register_model`."""
-from ._compat import mx
-from .googlenet import GoogLeNet
+"""Model names and factories: :func:`get_model`, :func:`list_models`, :func:`register_model`.
+
+A factory builds and initialises a network (:mod:`gluon_inception.models`), then, when asked,
+has the weights layer (:mod:`gluon_inception.weights`) load pretrained weights into it.
+"""
+from .._compat import mx
+from ..models.googlenet import GoogLeNet
+from ..weights.load import fetch_pretrained, load_pretrained
 
 _MODELS = {}
 
@@ -128,14 +133,14 @@ def googlenet(
         Defaults to MSRA (He) initialisation, ``Xavier(gaussian, in, 2)``.
     pretrained : bool, str, os.PathLike or PretrainedEntry, default False
         ``True`` loads the most accurate ImageNet-1k weights registered (GluonCV's, 72.87% top-1;
-        see :func:`~gluon_inception.pretrained.list_pretrained`); a name picks an entry
+        see :func:`~gluon_inception.weights.list_pretrained`); a name picks an entry
         (``"googlenet_torchvision_in1k"``); a path loads a weight file (ours, GluonCV's
         ``.params``/``.zip``, torchvision's ``.pth``). With ``classes != 1000`` everything but the
         classifier is loaded (fine-tuning); aux heads are initialised, with a warning, when the
         weights have none. The entry is attached as ``net.pretrained_cfg`` and ImageNet class
         names as ``net.class_names``.
     root : str, optional
-        Cache folder for pretrained weights; see :func:`gluon_inception.store.cache_root`.
+        Cache folder for pretrained weights; see :func:`gluon_inception.weights.store.cache_root`.
     **kwargs
         Passed to :class:`GoogLeNet` (``dropout``, ``norm_layer``, ``norm_kwargs``).
 
@@ -147,7 +152,7 @@ def googlenet(
     ------
     ValueError
         For bad arguments, an unknown weight name, or a topology the weights do not fit.
-    gluon_inception.store.PretrainedError
+    gluon_inception.weights.store.PretrainedError
         When weights cannot be fetched or read (checksum, download, corrupt file).
 
     Examples
@@ -161,14 +166,14 @@ def googlenet(
     >>> net.pretrained_cfg.name, net.topology  # doctest: +SKIP
     ('googlenet_gluoncv_in1k', 'gluoncv')
     """
+    fetched = None
     if pretrained is not False and pretrained is not None:
-        from .pretrained import pretrained_googlenet
-
-        return pretrained_googlenet(
-            pretrained, classes, topology, aux_logits, ctx=ctx, init=init, root=root, **kwargs
-        )
+        # Fetch first: a file that cannot be had fails before anything is built.
+        fetched = fetch_pretrained(pretrained, topology, root=root)
+        topology = fetched.topology
     net = GoogLeNet(classes=classes, topology=topology or "paper", aux_logits=aux_logits, **kwargs)
-    return _initialize(net, ctx, init)
+    _initialize(net, ctx, init)
+    return net if fetched is None else load_pretrained(net, fetched)
 
 
 @register_model()

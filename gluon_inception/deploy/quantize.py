@@ -10,8 +10,8 @@ import contextlib
 import logging
 import warnings
 
-from ._compat import mx, np
-from .inference import trace_graph
+from .._compat import mx, np
+from .graph import trace_graph
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ An entry (:class:`PretrainedEntry`) is data: where the file comes from, its chec
 architecture it needs, the preprocessing it expects, the accuracy its source published and how
 that was measured, its licence. :func:`list_pretrained` returns them as plain dicts, so the
 docs' model-zoo table is generated from here and cannot drift. The files themselves are the
-business of :mod:`gluon_inception.store`.
+business of :mod:`gluon_inception.weights.store`.
 
-``googlenet(pretrained=...)`` (in :mod:`gluon_inception.model_zoo`) comes here:
+``googlenet(pretrained=...)`` (in :mod:`gluon_inception.zoo`) comes here:
 
 - ``True``: the most accurate registered ImageNet-1k entry (GluonCV's, 72.87 top-1);
 - an entry name (``"googlenet_torchvision_in1k"``) or a :class:`PretrainedEntry`;
@@ -14,17 +14,14 @@ business of :mod:`gluon_inception.store`.
 """
 
 import dataclasses
-import json
 import os
 import re
-import warnings
 from collections import OrderedDict
 from typing import Optional, Tuple
 
+from ..models.googlenet import TOPOLOGIES
 from . import store
-from ._compat import mx
-from .convert import FORMATS, metadata_path, read_weights, to_ours, weights_layout
-from .googlenet import TOPOLOGIES, GoogLeNet
+from .convert import FORMATS
 from .store import (  # noqa: F401  (re-exported: the errors users catch)
     ChecksumError,
     CorruptWeightsError,
@@ -34,7 +31,6 @@ from .store import (  # noqa: F401  (re-exported: the errors users catch)
     TruncatedDownloadError,
     UnsafeArchiveError,
 )
-from .synset import imagenet1k_synset
 
 __all__ = [
     "PretrainedEntry",
@@ -45,9 +41,6 @@ __all__ = [
     "get_pretrained",
     "list_pretrained",
     "default_pretrained",
-    "resolve_pretrained",
-    "load_pretrained",
-    "pretrained_googlenet",
     "purge",
 ]
 
@@ -123,7 +116,7 @@ class PretrainedEntry:
 
     Examples
     --------
-    >>> from gluon_inception.pretrained import get_pretrained
+    >>> from gluon_inception.weights import get_pretrained
     >>> entry = get_pretrained("googlenet_gluoncv_in1k")
     >>> entry.topology, entry.top1, entry.checksum[0]
     ('gluoncv', 72.87, 'sha1')
@@ -238,7 +231,7 @@ def register_pretrained(entry, overwrite=False):
     --------
     Serve GluonCV's file from your own mirror under its own name:
 
-    >>> from gluon_inception.pretrained import get_pretrained, register_pretrained
+    >>> from gluon_inception.weights import get_pretrained, register_pretrained
     >>> entry = get_pretrained("googlenet_gluoncv_in1k")
     >>> mirror = entry.replace(name="gluoncv_from_lab_mirror",
     ...                        urls=("https://lab.example/gluon/models/googlenet-c7c89366.zip",))
@@ -306,7 +299,7 @@ def default_pretrained():
 
     Examples
     --------
-    >>> from gluon_inception.pretrained import default_pretrained
+    >>> from gluon_inception.weights import default_pretrained
     >>> default_pretrained().name
     'googlenet_gluoncv_in1k'
     """
@@ -353,284 +346,6 @@ def purge(root=None, names=None):
     """
     entries = list(_REGISTRY.values()) if names is None else [get_pretrained(n) for n in names]
     return store.purge([e.file_name for e in entries], root=root)
-
-
-# -- resolving and loading ----------------------------------------------------------------------
-class _Resolved:
-    """What ``pretrained=...`` stands for: an entry, and a local file when one was given."""
-
-    def __init__(self, entry, path=None, verified=True):
-        self.entry, self.path, self.verified = entry, path, verified
-
-    @property
-    def topology(self):
-        return self.entry.topology
-
-
-def _entry_for_file_name(file_name):
-    for entry in _REGISTRY.values():
-        if file_name in (entry.file_name, os.path.basename(entry.mirror_path)):
-            return entry
-    return None
-
-
-def _entry_in_folder(folder, topology):
-    """The most accurate entry whose file (or published archive) is in ``folder``."""
-    for entry in _by_accuracy():
-        if topology is not None and entry.topology != topology:
-            continue
-        for file_name in (entry.file_name, os.path.basename(entry.mirror_path)):
-            if os.path.isfile(os.path.join(folder, file_name)):
-                return _Resolved(entry, path=os.path.join(folder, file_name))
-    raise FileNotFoundError(
-        "pretrained=%r is a folder without any registered weight file: expected one of %s"
-        % (folder, ", ".join(e.file_name for e in _by_accuracy()))
-    )
-
-
-def _model_metadata(params_path):
-    """``model`` of the JSON beside a ``.params`` (written by ``convert`` or by a checkpoint), or {}."""
-    try:
-        with open(metadata_path(params_path), encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    model = meta.get("model") if isinstance(meta, dict) else None
-    return model if isinstance(model, dict) and model.get("topology") in TOPOLOGIES else {}
-
-
-def _describe_local_file(path, topology):
-    """An entry for a weight file given by path that no registry entry names."""
-    found, params = read_weights(path)
-    try:
-        classes, third_kernel, _ = weights_layout(found, params)
-    except ValueError as err:
-        raise CorruptWeightsError("%s: %s" % (path, err)) from None
-    meta = _model_metadata(path) if found == "gluon_inception" else {}
-    if found == "torchvision":
-        guessed = "torchvision"
-    elif found == "gluoncv":
-        guessed = "gluoncv"
-    elif meta.get("topology"):
-        guessed = meta["topology"]
-    else:
-        guessed = "paper" if third_kernel == 5 else "gluoncv"
-        if third_kernel == 3 and topology is None:
-            warnings.warn(
-                "%s has 3x3 third branches and no metadata file (%s): assuming topology 'gluoncv'. "
-                "Pass topology='torchvision' for weights converted from torchvision."
-                % (path, os.path.basename(metadata_path(path))),
-                PretrainedWarning,
-                stacklevel=4,
-            )
-    entry = PretrainedEntry(
-        name=os.path.abspath(path),
-        topology=topology or guessed,
-        format=found,
-        file_name=os.path.basename(path),
-        classes=classes,
-        dataset="unknown (a local file)",
-        description="weights from a local file",
-        provenance="local file %s, not verified (no registry entry names it)" % os.path.abspath(path),
-        input_transform="torchvision transform_input" if (topology or guessed) == "torchvision" else "",
-    )
-    return _Resolved(entry, path=path, verified=False), (found, params)
-
-
-def resolve_pretrained(pretrained, topology=None):
-    """The entry ``pretrained`` stands for, checked against an explicit ``topology``.
-
-    Parameters
-    ----------
-    pretrained : True, str, os.PathLike or PretrainedEntry
-        ``True`` for :func:`default_pretrained`, an entry name, an entry, or a weight file.
-    topology : str, optional
-        The topology the caller asked for; None to take the entry's.
-
-    Returns
-    -------
-    PretrainedEntry
-
-    Raises
-    ------
-    UnknownPretrainedError
-        For a name that is neither registered nor an existing file.
-    ValueError
-        When ``topology`` contradicts the entry's.
-    """
-    return _resolve(pretrained, topology)[0].entry
-
-
-def _resolve(pretrained, topology):
-    local = None
-    if pretrained is True:
-        resolved = _Resolved(default_pretrained())
-    elif isinstance(pretrained, PretrainedEntry):
-        resolved = _Resolved(pretrained)
-    elif isinstance(pretrained, (str, os.PathLike)):
-        text = os.fspath(pretrained)
-        if isinstance(pretrained, str) and text in _REGISTRY:
-            resolved = _Resolved(_REGISTRY[text])
-        elif os.path.isdir(text):
-            resolved = _entry_in_folder(text, topology)
-        elif os.path.isfile(text):
-            entry = _entry_for_file_name(os.path.basename(text))
-            if entry is not None:
-                resolved = _Resolved(entry, path=text)
-            else:
-                resolved, local = _describe_local_file(text, topology)
-        elif os.sep in text or text.endswith((".params", ".pth", ".pt", ".zip")):
-            raise FileNotFoundError("pretrained=%r: no such file" % text)
-        else:
-            get_pretrained(text)  # raises with the list of known names
-    else:
-        raise TypeError("pretrained must be True, an entry name, a PretrainedEntry or a path, got %r" % (pretrained,))
-    if topology is not None and topology != resolved.topology:
-        raise ValueError(
-            "pretrained weights %r need topology=%r, but topology=%r was passed: leave topology out "
-            "(googlenet(pretrained=...) builds the topology the weights need) or choose other weights "
-            "(list_pretrained())." % (resolved.entry.name, resolved.topology, topology)
-        )
-    return resolved, local
-
-
-def _local_copy(resolved, root, mirrors):
-    """Path of the verified weight file for ``resolved``."""
-    entry = resolved.entry
-    if resolved.path is None:
-        return store.fetch(entry, root=root, mirrors=mirrors)
-    if not resolved.verified:
-        return resolved.path
-    if not os.path.isfile(resolved.path):
-        raise FileNotFoundError(
-            "no %s in %s: put the file of entry %r there, or pass the file itself"
-            % (entry.file_name, os.path.dirname(resolved.path), entry.name)
-        )
-    if resolved.path.endswith(".zip") and not entry.file_name.endswith(".zip"):
-        # A local copy of the published archive: unpack and verify it through the store.
-        return store.fetch(entry, root=root, mirrors=[os.path.dirname(os.path.abspath(resolved.path))])
-    matches, algorithm, expected, got = store.verify(resolved.path, entry)
-    if not matches:
-        raise ChecksumError(
-            "%s is not the file of pretrained entry %r: expected %s %s, got %s"
-            % (resolved.path, entry.name, algorithm, expected, got)
-        )
-    return resolved.path
-
-
-def load_pretrained(net, pretrained, root=None, mirrors=None):
-    """Load pretrained weights into ``net`` (already built and initialised).
-
-    Every parameter the weights provide is loaded. When ``net.classes`` differs from the
-    weights', the classifier keeps its fresh initialisation (fine-tuning) and a
-    :class:`PretrainedWarning` says so; so do aux heads the weights do not provide. The entry
-    is attached as ``net.pretrained_cfg``, and for ImageNet-1k weights with their 1000 classes,
-    the class names as ``net.class_names`` and WordNet ids as ``net.class_ids``.
-
-    Parameters
-    ----------
-    net : GoogLeNet
-        Its topology must be the one the weights need.
-    pretrained : True, str, os.PathLike or PretrainedEntry
-        See :func:`resolve_pretrained`.
-    root : str, optional
-        Cache folder; see :func:`gluon_inception.store.cache_root`.
-    mirrors : list of str, optional
-        Tried before the entry's own sources; see :func:`gluon_inception.store.fetch`.
-
-    Returns
-    -------
-    GoogLeNet
-        ``net``.
-
-    Raises
-    ------
-    UnknownPretrainedError, ValueError, ChecksumError, DownloadError, CorruptWeightsError
-        See :func:`resolve_pretrained` and :func:`gluon_inception.store.fetch`.
-
-    Examples
-    --------
-    >>> from gluon_inception import GoogLeNet
-    >>> from gluon_inception.pretrained import load_pretrained
-    >>> net = GoogLeNet(topology="gluoncv")
-    >>> net.initialize()
-    >>> load_pretrained(net, True).pretrained_cfg.name  # doctest: +SKIP
-    'googlenet_gluoncv_in1k'
-    """
-    resolved, local = _resolve(pretrained, net.topology)
-    path = _local_copy(resolved, root, mirrors)
-    return _load_into(net, resolved, path, local)
-
-
-def pretrained_googlenet(
-    pretrained, classes=1000, topology=None, aux_logits=False, ctx=None, init=None, root=None, mirrors=None, **kwargs
-):
-    """What ``googlenet(pretrained=...)`` does: fetch, build the needed topology, initialise, load."""
-    from .model_zoo import _initialize
-
-    resolved, local = _resolve(pretrained, topology)
-    path = _local_copy(resolved, root, mirrors)  # fail before building when the file cannot be had
-    net = GoogLeNet(classes=classes, topology=resolved.topology, aux_logits=aux_logits, **kwargs)
-    _initialize(net, ctx, init)
-    return _load_into(net, resolved, path, local)
-
-
-def _load_into(net, resolved, path, local):
-    entry = resolved.entry
-    found, params = local if local is not None else read_weights(path, entry.format)
-    try:
-        classes, third_kernel, has_aux = weights_layout(found, params)
-    except ValueError as err:
-        raise CorruptWeightsError("%s: %s" % (path, err)) from None
-    needed = TOPOLOGIES[net.topology]["third_kernel"]
-    if third_kernel != needed:
-        raise ValueError(
-            "%s holds %dx%d third branches; topology %r has %dx%d ones"
-            % (path, third_kernel, third_kernel, net.topology, needed, needed)
-        )
-    reference_topology = {"gluoncv": "gluoncv", "torchvision": "torchvision"}.get(found, net.topology)
-    reference = GoogLeNet(classes=classes, topology=reference_topology, aux_logits=has_aux and found != "torchvision")
-    try:
-        weights = to_ours(reference, found, params)
-    except ValueError as err:
-        raise CorruptWeightsError("%s does not hold the weights %r describes: %s" % (path, entry.name, err)) from None
-
-    skipped_classifier = net.classes != classes
-    untrained_aux = False
-    for name, param in net._collect_params_with_prefix().items():
-        if skipped_classifier and name.startswith("output."):
-            continue
-        if name not in weights:
-            if name.startswith(("aux1.", "aux2.")):
-                untrained_aux = True
-                continue
-            raise CorruptWeightsError("%s provides no %r" % (path, name))  # pragma: no cover - to_ours checks
-        value = weights[name]
-        if not isinstance(value, mx.nd.NDArray):
-            value = mx.nd.array(value, dtype="float32")
-        param.set_data(value.astype(param.dtype, copy=False))
-    if skipped_classifier:
-        warnings.warn(
-            "pretrained weights %r have %d classes and the network %d: every layer but the classifier "
-            "was loaded, and the classifier is freshly initialised (fine-tuning). Train it before use."
-            % (entry.name, classes, net.classes),
-            PretrainedWarning,
-            stacklevel=3,
-        )
-    if untrained_aux:
-        warnings.warn(
-            "pretrained weights %r provide no trained auxiliary heads: the backbone is loaded, and aux1 "
-            "and aux2 are freshly initialised (untrained). Train them before relying on their outputs." % entry.name,
-            PretrainedWarning,
-            stacklevel=3,
-        )
-    net.pretrained_cfg = entry
-    if entry.dataset == "ImageNet-1k" and net.classes == 1000 and not skipped_classifier:
-        synset = imagenet1k_synset()
-        net.class_names, net.class_ids = list(synset.names), list(synset.wnids)
-    else:
-        net.class_names = net.class_ids = None
-    return net
 
 
 # -- the entries --------------------------------------------------------------------------------

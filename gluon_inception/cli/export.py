@@ -4,7 +4,7 @@ import sys
 
 
 def configure_parser(parser):
-    from .inference import add_model_arguments
+    from ._common import add_model_arguments
 
     add_model_arguments(parser)
     parser.add_argument("--format", choices=("mxnet", "onnx"), default="mxnet",
@@ -23,10 +23,11 @@ def configure_parser(parser):
 
 
 def main(args):
-    from .data import RecordFileError
-    from .export import ExportError, bake_preprocessing, export_mxnet, export_onnx, require_onnx
-    from .inference import ModelSourceError, load_model_from_args
-    from .quantize import QuantizationError
+    from ..data import RecordFileError
+    from ..deploy.export import ExportError, bake_preprocessing, export_mxnet, export_onnx, require_onnx
+    from ..deploy.quantize import QuantizationError
+    from ..zoo.sources import ModelSourceError
+    from ._common import load_model_from_args
 
     try:
         if args.int8 and args.format == "onnx":
@@ -39,7 +40,7 @@ def main(args):
         pre = loaded.preprocessing
         net = loaded.net
         if args.int8:
-            from .cli_evaluate import convert_precision
+            from .evaluate import convert_precision
 
             net = convert_precision(loaded, "int8", _calib_source(args.calib_data), args.calib_batches,
                                     args.batch_size)
@@ -64,7 +65,7 @@ def main(args):
 
 def _calib_source(path):
     if os.path.isdir(path):
-        from .data import load_dataset
+        from ..data import load_dataset
 
         return load_dataset(path).split("train")
     return path

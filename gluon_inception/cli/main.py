@@ -8,18 +8,20 @@ import argparse
 import importlib
 import sys
 
+from .._version import __version__
+
 # name -> (module, one-line help). Later features add their subcommand here.
 #: Subcommand name -> (module that implements it, one-line help).
 COMMANDS = {
-    "info": ("gluon_inception.cli_info", "show versions, models and the devices this install can use"),
-    "prepare": ("gluon_inception.cli_prepare", "turn image folders (or the demo digits) into record files"),
-    "train": ("gluon_inception.cli_train", "train GoogLeNet (Horovod or one process) with checkpoints and logs"),
-    "evaluate": ("gluon_inception.cli_evaluate", "rank-1/rank-5 accuracy and cross-entropy on a record file"),
-    "predict": ("gluon_inception.cli_predict", "top-k classes of image files and folders"),
-    "export": ("gluon_inception.cli_export", "write MXNet (symbol+params) or ONNX files, optionally INT8"),
-    "convert": ("gluon_inception.cli_convert", "convert GluonCV or torchvision GoogLeNet weights to ours"),
-    "pretrained": ("gluon_inception.cli_pretrained", "list, fetch or purge pretrained weights"),
-    "plot": ("gluon_inception.cli_plot", "draw a run's loss/accuracy per epoch (lr changes marked) to a PNG"),
+    "info": ("gluon_inception.cli.info", "show versions, models and the devices this install can use"),
+    "prepare": ("gluon_inception.cli.prepare", "turn image folders (or the demo digits) into record files"),
+    "train": ("gluon_inception.cli.train", "train GoogLeNet (Horovod or one process) with checkpoints and logs"),
+    "evaluate": ("gluon_inception.cli.evaluate", "rank-1/rank-5 accuracy and cross-entropy on a record file"),
+    "predict": ("gluon_inception.cli.predict", "top-k classes of image files and folders"),
+    "export": ("gluon_inception.cli.export", "write MXNet (symbol+params) or ONNX files, optionally INT8"),
+    "convert": ("gluon_inception.cli.convert", "convert GluonCV or torchvision GoogLeNet weights to ours"),
+    "pretrained": ("gluon_inception.cli.pretrained", "list, fetch or purge pretrained weights"),
+    "plot": ("gluon_inception.cli.plot", "draw a run's loss/accuracy per epoch (lr changes marked) to a PNG"),
 }
 
 
@@ -40,7 +42,6 @@ def build_parser():
         prog="gluon-inception",
         description="GoogLeNet (Inception v1) for Apache MXNet Gluon.",
     )
-    from . import __version__
 
     parser.add_argument("--version", action="version", version="gluon-inception " + __version__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -1,6 +1,6 @@
 """Reusable building blocks of GoogLeNet: :class:`ConvBN`, :class:`Inception`, :class:`AuxHead`,
 :class:`ChannelAffine`."""
-from ._compat import mx
+from .._compat import mx
 
 nn = mx.gluon.nn
 

@@ -4,7 +4,7 @@ import sys
 
 
 def configure_parser(parser):
-    from .inference import add_model_arguments
+    from ._common import add_model_arguments
 
     parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and folders of images")
     add_model_arguments(parser)
@@ -14,8 +14,9 @@ def configure_parser(parser):
 
 
 def main(args):
-    from .inference import ModelSourceError, load_model_from_args
-    from .predict import format_predictions, predict_images
+    from ..deploy.predict import format_predictions, predict_images
+    from ..zoo.sources import ModelSourceError
+    from ._common import load_model_from_args
 
     try:
         loaded = load_model_from_args(args)

@@ -7,7 +7,7 @@ import glob
 import math
 import os
 
-from .training.logs import read_metrics_log
+from .logs import read_metrics_log
 
 
 def find_metrics_log(path):
@@ -103,7 +103,7 @@ def plot_metrics(log_path, output=None, title=None):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from . import fileio
+    from .. import fileio
 
     log_path = find_metrics_log(log_path)
     epochs, events = read_metrics_log(log_path)

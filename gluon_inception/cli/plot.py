@@ -9,7 +9,7 @@ def configure_parser(parser):
 
 
 def main(args):
-    from .plot import plot_metrics
+    from ..training.plot import plot_metrics
 
     try:
         path = plot_metrics(args.log, args.output, args.title)

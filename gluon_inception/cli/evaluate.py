@@ -7,7 +7,7 @@ PRECISIONS = ("float32", "int8", "bfloat16")
 
 
 def configure_parser(parser):
-    from .inference import add_model_arguments
+    from ._common import add_model_arguments
 
     add_model_arguments(parser)
     data = parser.add_argument_group("data (one of)")
@@ -29,7 +29,7 @@ def configure_parser(parser):
 
 
 def _resolve_split(args):
-    from .data import load_dataset
+    from ..data import load_dataset
 
     if args.rec is not None:
         if args.split is not None:
@@ -51,11 +51,11 @@ def _calibration_source(args, info):
 
 def convert_precision(loaded, precision, calib_source, calib_batches, batch_size, threads=None):
     """Return the float32, INT8 or bfloat16 version of ``loaded.net``."""
-    from .quantize import quantize_int8, to_bfloat16
+    from ..deploy.quantize import quantize_int8, to_bfloat16
 
     pre = loaded.preprocessing
     if precision == "int8":
-        from .data import build_val_iter
+        from ..data import build_val_iter
 
         it = build_val_iter(calib_source, batch_size, data_shape=pre.data_shape, resize=pre.resize, mean=pre.mean,
                             std=pre.std, num_threads=threads, inter_method=pre.interp)
@@ -67,12 +67,13 @@ def convert_precision(loaded, precision, calib_source, calib_batches, batch_size
 
 
 def main(args):
-    from . import dist
-    from .data import RecordFileError
-    from .evaluate import evaluate, format_table, write_report
-    from .export import ExportError
-    from .inference import ModelSourceError, load_model_from_args
-    from .quantize import QuantizationError
+    from .. import dist
+    from ..data import RecordFileError
+    from ..deploy.evaluate import evaluate, format_table, write_report
+    from ..deploy.export import ExportError
+    from ..deploy.quantize import QuantizationError
+    from ..zoo.sources import ModelSourceError
+    from ._common import load_model_from_args
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     d = dist.get(use_horovod=dist.launched_by_horovod())

@@ -18,8 +18,8 @@ def main(args):
     import json
     import sys
 
-    from .convert import convert_file, metadata_path
-    from .store import PretrainedError
+    from ..weights.convert import convert_file, metadata_path
+    from ..weights.store import PretrainedError
 
     try:
         meta = convert_file(args.src, args.out, args.source_format)

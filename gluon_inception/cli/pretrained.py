@@ -19,7 +19,7 @@ def configure_parser(parser):
 
 
 def markdown_table(rows):
-    """The docs' model-zoo table, made from :func:`gluon_inception.pretrained.list_pretrained`."""
+    """The docs' model-zoo table, made from :func:`gluon_inception.weights.list_pretrained`."""
     lines = [
         "| name | top-1 / top-5 | topology | file | checksum | preprocessing | licence |",
         "|---|---|---|---|---|---|---|",
@@ -60,7 +60,8 @@ def main(args):
     import json
     import sys
 
-    from . import pretrained, store
+    from .. import weights as pretrained
+    from ..weights import store
 
     if args.action == "list":
         rows = pretrained.list_pretrained()

@@ -1,13 +1,13 @@
 """The GoogLeNet (Inception v1) network: architecture only.
 
-Weights and their metadata live in :mod:`gluon_inception.pretrained`; the name registry in
-:mod:`gluon_inception.model_zoo`.
+Weights and their metadata live in :mod:`gluon_inception.weights`; the name registry in
+:mod:`gluon_inception.zoo`.
 """
 import math
 import warnings
 from collections import OrderedDict
 
-from ._compat import mx
+from .._compat import mx
 from .blocks import AuxHead, ChannelAffine, ConvBN, Inception
 
 nn = mx.gluon.nn

@@ -17,8 +17,9 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-from ._compat import mx, np
-from .inference import decode_image, softmax
+from .._compat import mx, np
+from ..fileio import write_json
+from .images import decode_image
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +100,16 @@ class _Counts:
         )
 
 
-def _log_softmax(logits):
+def log_softmax(logits):
+    """Row-wise log-softmax of a 2-D array, computed stably in float64."""
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=1, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def softmax(logits):
+    """Row-wise softmax of a 2-D array, computed stably in float64."""
+    return np.exp(log_softmax(logits))
 
 
 def evaluate_center_crop(net, split_or_rec, preprocessing, batch_size=32, dist=None, ctx=None, num_threads=None):
@@ -114,7 +121,7 @@ def evaluate_center_crop(net, split_or_rec, preprocessing, batch_size=32, dist=N
         Maps an NCHW float32 NDArray of normalised images to logits ``(N, classes)``.
     split_or_rec : Split or str
         A split of a prepared dataset or the path of a ``.rec`` (its ``.idx`` beside it).
-    preprocessing : gluon_inception.inference.Preprocessing
+    preprocessing : gluon_inception.preprocessing.Preprocessing
         Resize, crop and mean/std, as the weights expect.
     batch_size : int, default 32
         Images per forward pass on each rank.
@@ -129,7 +136,7 @@ def evaluate_center_crop(net, split_or_rec, preprocessing, batch_size=32, dist=N
     -------
     EvalResult
     """
-    from .data import build_val_iter
+    from ..data import build_val_iter
 
     ctx = ctx or mx.cpu()
     start = time.perf_counter()
@@ -150,7 +157,7 @@ def evaluate_center_crop(net, split_or_rec, preprocessing, batch_size=32, dist=N
         logits = net(batch.data[0].as_in_context(ctx)).asnumpy()[:real]
         if real == 0:
             continue
-        log_probs = _log_softmax(logits)
+        log_probs = log_softmax(logits)
         counts.add(np.exp(log_probs), batch.label[0].asnumpy()[:real], log_probs=log_probs)
     return counts.result(1, time.perf_counter() - start, dist, name="eval_1crop")
 
@@ -179,7 +186,7 @@ class TenCropReader:
     """
 
     def __init__(self, rec, preprocessing, batch_size=8, dist=None, idx=None):
-        from .data import check_record_file, shard_sizes
+        from ..data import check_record_file, shard_sizes
 
         self.info = check_record_file(rec, idx)
         self.preprocessing = preprocessing
@@ -197,7 +204,7 @@ class TenCropReader:
         return math.ceil(len(self.offsets) / self.batch_size)
 
     def _image(self, f, offset):
-        from .data.records import read_image_record
+        from ..data.records import read_image_record
 
         label, data = read_image_record(f, offset)
         if isinstance(label, (list, tuple)):
@@ -274,7 +281,7 @@ def evaluate(net, split_or_rec, preprocessing, crops=(1,), batch_size=32, dist=N
 
     Examples
     --------
-    >>> from gluon_inception.inference import Preprocessing
+    >>> from gluon_inception.preprocessing import Preprocessing
     >>> results = evaluate(net, "data/demo/test.rec", Preprocessing(crop_size=56), crops=(1, 10))  # doctest: +SKIP
     >>> results[1].top1, results[10].top1  # doctest: +SKIP
     (0.97, 0.98)
@@ -307,7 +314,6 @@ def format_table(results, title=None):
 
 def write_report(path, results, extra=None, dist=None):
     """Write the results as JSON atomically, on rank 0 only; returns the path (None elsewhere)."""
-    from .inference import write_json
 
     if dist is not None and not dist.is_root:
         return None

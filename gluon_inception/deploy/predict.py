@@ -6,8 +6,9 @@ run, so one stray ``README.txt`` in a folder does not stop a batch of prediction
 import os
 from dataclasses import dataclass, field
 
-from ._compat import mx, np
-from .inference import NotAnImageError, list_image_files, read_image, softmax
+from .._compat import mx, np
+from .evaluate import softmax
+from .images import NotAnImageError, list_image_files, read_image
 
 
 @dataclass
@@ -68,7 +69,7 @@ def predict_images(net, paths, preprocessing, class_names=None, topk=5, batch_si
         NCHW float32 NDArray of normalised images -> logits.
     paths : list of str
         Image files and folders (walked recursively, sorted; hidden files skipped).
-    preprocessing : gluon_inception.inference.Preprocessing
+    preprocessing : gluon_inception.preprocessing.Preprocessing
         Resize, centre crop and normalisation the weights expect.
     class_names : list of str, optional
         Name of every output unit; without them classes are named ``"class <i>"``.

@@ -8,7 +8,7 @@ import os
 import re
 import zipfile
 
-from ._compat import mx
+from .._compat import mx
 
 _BN = ("gamma", "beta", "running_mean", "running_var")
 
@@ -110,7 +110,7 @@ def from_torchvision(net, state_dict):
         A network with 3x3 third branches (``topology="torchvision"`` for torchvision's
         ImageNet weights, which expect its ``transform_input``).
     state_dict : dict of str to array
-        What :func:`gluon_inception.torch_pth.load_state_dict` returns for a file written with
+        What :func:`gluon_inception.weights.torch_pth.load_state_dict` returns for a file written with
         ``torch.save(model.state_dict(), path)``.
 
     Returns
@@ -309,14 +309,14 @@ def convert_file(src, out, source_format):
 
     Examples
     --------
-    >>> from gluon_inception.convert import convert_file
+    >>> from gluon_inception.weights.convert import convert_file
     >>> convert_file("googlenet-1378be20.pth", "googlenet-tv.params", "torchvision")  # doctest: +SKIP
     {'sha256': '...', 'model': {'name': 'googlenet', 'topology': 'torchvision', ...}, ...}
     """
     import json
 
-    from .fileio import atomic_open, atomic_path, file_digest
-    from .googlenet import GoogLeNet
+    from ..fileio import atomic_open, atomic_path, file_digest
+    from ..models.googlenet import GoogLeNet
 
     if source_format not in ("gluoncv", "torchvision"):
         raise ValueError("convert reads 'gluoncv' or 'torchvision' weights, not %r" % (source_format,))

@@ -33,7 +33,7 @@ def configure_parser(parser):
 
 
 def main(args):
-    from .data import PrepareError, RecordFileError, load_dataset, prepare_dataset, prepare_demo
+    from ..data import PrepareError, RecordFileError, load_dataset, prepare_dataset, prepare_demo
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     try:

@@ -36,7 +36,8 @@ import zipfile
 
 import portalocker
 
-from .fileio import atomic_path, file_digest
+from .._version import __version__
+from ..fileio import atomic_path, file_digest
 
 __all__ = [
     "ENV_ROOT",
@@ -128,7 +129,7 @@ def cache_root(root=None):
 
     Examples
     --------
-    >>> from gluon_inception.store import cache_root
+    >>> from gluon_inception.weights.store import cache_root
     >>> cache_root("/tmp/weights")
     '/tmp/weights'
     """
@@ -246,7 +247,6 @@ def _progress_bar(total, desc, progress):
 
 
 def _download(url, dest, progress=None):
-    from . import __version__
 
     request = urllib.request.Request(url, headers={"User-Agent": "gluon-inception/" + __version__})
     try:
@@ -473,8 +473,8 @@ def fetch(entry, root=None, mirrors=None, lock_timeout=None, progress=None):
 
     Examples
     --------
-    >>> from gluon_inception.pretrained import get_pretrained
-    >>> from gluon_inception.store import fetch
+    >>> from gluon_inception.weights import get_pretrained
+    >>> from gluon_inception.weights.store import fetch
     >>> fetch(get_pretrained("googlenet_gluoncv_in1k"))  # doctest: +SKIP
     '/home/me/.mxnet/models/googlenet-c7c89366.params'
     """

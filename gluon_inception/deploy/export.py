@@ -15,9 +15,9 @@ import shutil
 import tempfile
 import warnings
 
-from ._compat import mx, np
-from .fileio import atomic_path
-from .inference import params_context, trace_graph, write_json
+from .._compat import mx, np
+from ..fileio import atomic_path, write_json
+from .graph import params_context, trace_graph
 
 #: The onnx release ``mx.onnx.export_model`` of MXNet 1.9.1 works with (newer ones removed APIs it uses).
 ONNX_VERSION = "1.14.1"
@@ -92,7 +92,7 @@ def bake_preprocessing(net, preprocessing, ctx=None):
     --------
     >>> import mxnet as mx
     >>> from gluon_inception import googlenet
-    >>> from gluon_inception.inference import Preprocessing
+    >>> from gluon_inception.preprocessing import Preprocessing
     >>> baked = bake_preprocessing(googlenet(classes=3), Preprocessing(crop_size=64))
     >>> baked(mx.nd.full((1, 3, 64, 64), 128.0)).shape
     (1, 3)
@@ -233,7 +233,7 @@ def load_mxnet(prefix, ctx=None):
     >>> import os, tempfile
     >>> import mxnet as mx
     >>> from gluon_inception import googlenet
-    >>> from gluon_inception.export import export_mxnet, load_mxnet
+    >>> from gluon_inception.deploy.export import export_mxnet, load_mxnet
     >>> prefix = os.path.join(tempfile.mkdtemp(), "tiny")
     >>> files = export_mxnet(googlenet(classes=3), prefix, input_shape=(1, 3, 64, 64))
     >>> net, meta = load_mxnet(prefix)
@@ -347,8 +347,8 @@ def export_onnx(
     --------
     >>> import os, tempfile
     >>> from gluon_inception import googlenet
-    >>> from gluon_inception.export import export_onnx
-    >>> from gluon_inception.inference import Preprocessing
+    >>> from gluon_inception.deploy.export import export_onnx
+    >>> from gluon_inception.preprocessing import Preprocessing
     >>> path = os.path.join(tempfile.mkdtemp(), "tiny.onnx")
     >>> result = export_onnx(googlenet(classes=3), path, preprocessing=Preprocessing(crop_size=64))
     >>> result["max_abs_diff"] < 1e-4

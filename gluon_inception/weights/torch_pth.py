@@ -222,7 +222,7 @@ def load_state_dict(path):
 
     Examples
     --------
-    >>> from gluon_inception.torch_pth import load_state_dict
+    >>> from gluon_inception.weights.torch_pth import load_state_dict
     >>> state = load_state_dict("googlenet-1378be20.pth")  # doctest: +SKIP
     >>> state["conv1.conv.weight"].shape  # doctest: +SKIP
     (64, 3, 7, 7)

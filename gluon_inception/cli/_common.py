@@ -1,0 +1,25 @@
+"""Arguments that several subcommands share."""
+from ..models.googlenet import TOPOLOGIES
+from ..zoo.sources import load_checkpoint_model, load_pretrained_model
+
+
+def add_model_arguments(parser):
+    """``--checkpoint PATH | --pretrained [NAME]`` and the architecture checks, for CLI commands."""
+    group = parser.add_argument_group("weights (one of)")
+    source = group.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", metavar="PATH",
+                        help="a training checkpoint (.params file, or the checkpoint folder for its latest)")
+    source.add_argument("--pretrained", metavar="NAME", nargs="?", const="",
+                        help="pretrained ImageNet weights: an entry name or a weight file (without NAME: the most "
+                             "accurate entry; then put it after any positional arguments)")
+    group.add_argument("--topology", choices=sorted(TOPOLOGIES),
+                       help="expected topology; an error says so when the weights differ")
+    group.add_argument("--classes", type=int, metavar="N",
+                       help="expected number of classes; an error says so when the weights differ")
+
+
+def load_model_from_args(args, ctx=None):
+    """Load what :func:`add_model_arguments` asked for; returns a :class:`LoadedModel`."""
+    if args.checkpoint is not None:
+        return load_checkpoint_model(args.checkpoint, topology=args.topology, classes=args.classes, ctx=ctx)
+    return load_pretrained_model(args.pretrained or None, topology=args.topology, classes=args.classes, ctx=ctx)

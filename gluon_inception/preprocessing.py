@@ -1,0 +1,220 @@
+"""How an image becomes network input: :class:`Preprocessing` and the crops it uses.
+
+A :class:`Preprocessing` says how an image becomes network input (resize the shorter side,
+crop, subtract the mean, divide by the standard deviation). Pretrained entries carry one,
+checkpoints store one, and evaluation, prediction and export read it, so every command
+applies exactly what the weights were trained with.
+"""
+import math
+from dataclasses import asdict, dataclass
+
+from ._compat import mx, np
+
+#: ImageNet RGB statistics on the 0-255 scale (the values most ImageNet weights expect).
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+
+# OpenCV interpolation codes, as mx.image and ImageRecordIter number them.
+INTERPOLATIONS = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3, "lanczos": 4}
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an RGB image becomes the network's input.
+
+    The image's shorter side is resized to ``resize``, the centre ``crop_size`` square is
+    cut out, and every channel is normalised as ``(pixel - mean) / std`` with pixels on the
+    0-255 scale.
+
+    Parameters
+    ----------
+    mean, std : tuple of 3 floats
+        Per-channel RGB statistics on the 0-255 scale.
+    crop_size : int
+        Side of the square the network sees.
+    resize : int
+        Shorter side before cropping; at least ``crop_size``.
+    interpolation : str
+        One of :data:`INTERPOLATIONS` (``"bilinear"``, as ``ImageRecordIter`` resizes).
+
+    Examples
+    --------
+    >>> p = Preprocessing(crop_size=224)
+    >>> p.resize, p.data_shape
+    (256, (3, 224, 224))
+    """
+
+    mean: tuple = IMAGENET_MEAN
+    std: tuple = IMAGENET_STD
+    crop_size: int = 224
+    resize: int = None
+    interpolation: str = "bilinear"
+
+    def __post_init__(self):
+        mean = tuple(float(v) for v in self.mean)
+        std = tuple(float(v) for v in self.std)
+        if len(mean) != 3 or len(std) != 3:
+            raise ValueError("mean and std need 3 RGB values each, got mean=%r std=%r" % (self.mean, self.std))
+        if any(v <= 0 for v in std):
+            raise ValueError("std values must be positive, got %r" % (std,))
+        crop = int(self.crop_size)
+        resize = int(self.resize) if self.resize else int(round(crop / 0.875))
+        if crop < 1 or resize < crop:
+            raise ValueError("need 1 <= crop_size <= resize, got crop_size=%r resize=%r" % (self.crop_size, resize))
+        if self.interpolation not in INTERPOLATIONS:
+            raise ValueError(
+                "unknown interpolation %r: choose one of %s" % (self.interpolation, ", ".join(INTERPOLATIONS))
+            )
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
+        object.__setattr__(self, "crop_size", crop)
+        object.__setattr__(self, "resize", resize)
+
+    @property
+    def data_shape(self):
+        """``(3, crop_size, crop_size)``."""
+        return (3, self.crop_size, self.crop_size)
+
+    @property
+    def interp(self):
+        """The OpenCV interpolation code."""
+        return INTERPOLATIONS[self.interpolation]
+
+    def to_dict(self):
+        """A JSON-ready dict; :meth:`from_dict` reads it back."""
+        out = asdict(self)
+        out["mean"], out["std"] = list(self.mean), list(self.std)
+        return out
+
+    @classmethod
+    def from_dict(cls, values):
+        """Build from :meth:`to_dict`'s output (unknown keys are ignored)."""
+        known = {k: values[k] for k in ("mean", "std", "crop_size", "resize", "interpolation") if k in values}
+        return cls(**known)
+
+    @classmethod
+    def from_pretrained_cfg(cls, cfg):
+        """Build from the metadata of a pretrained entry (dict or object with attributes).
+
+        Understands ``mean``/``std`` on the 0-1 or the 0-255 scale (0-1 when every value is
+        at most 1, or when ``input_scale``/``scale`` says so), a crop size given as ``crop``,
+        ``crop_size``, ``input_size`` (an int or a ``(3, H, W)`` shape) or ``data_shape``,
+        and a resize given as ``resize``/``resize_size`` or as ``crop_pct``.
+        """
+        get = cfg.get if isinstance(cfg, dict) else (lambda k, d=None: getattr(cfg, k, d))
+        mean, std = get("mean"), get("std")
+        if mean is None or std is None:
+            raise ValueError("the pretrained entry names no mean/std: %r" % (cfg,))
+        scale = get("input_scale", get("scale", None))
+        if scale is None:
+            scale = 1.0 if max(list(mean) + list(std)) <= 1.0 else 255.0
+        if isinstance(scale, str):
+            scale = 1.0 if scale.strip() in ("0-1", "[0,1]", "1") else 255.0
+        factor = 255.0 / float(scale)
+        crop = _first_int(get("crop"), get("crop_size"), get("input_size"), get("data_shape"), default=224)
+        resize = get("resize", get("resize_size", None))
+        if resize is None and get("crop_pct") is not None:
+            resize = int(math.floor(crop / float(get("crop_pct"))))
+        resize = _first_int(resize, default=None)
+        interpolation = get("interpolation", "bilinear") or "bilinear"
+        return cls(
+            mean=[v * factor for v in mean],
+            std=[v * factor for v in std],
+            crop_size=crop,
+            resize=resize,
+            interpolation=interpolation if interpolation in INTERPOLATIONS else "bilinear",
+        )
+
+    @classmethod
+    def from_checkpoint_meta(cls, meta):
+        """Build from a checkpoint's meta (``meta["data"]``: mean/std on 0-255, data_shape)."""
+        data = meta.get("data") or {}
+        if data.get("mean") is None or data.get("std") is None:
+            raise ValueError("the checkpoint's meta has no data mean/std; it cannot say how to preprocess images")
+        crop = _first_int(data.get("data_shape"), data.get("crop_size"), default=224)
+        resize = _first_int(data.get("resize"), data.get("image_size"), default=None)
+        if resize is not None and resize < crop:
+            resize = None
+        return cls(mean=data["mean"], std=data["std"], crop_size=crop, resize=resize)
+
+    # -- array work -------------------------------------------------------------------------
+    def normalize(self, batch):
+        """``(batch - mean) / std`` for an NCHW float NDArray or numpy array of 0-255 pixels."""
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+        std = np.asarray(self.std, dtype=np.float32).reshape(1, 3, 1, 1)
+        if isinstance(batch, mx.nd.NDArray):
+            ctx = batch.context
+            return mx.nd.broadcast_div(
+                mx.nd.broadcast_sub(batch, mx.nd.array(mean, ctx=ctx)), mx.nd.array(std, ctx=ctx)
+            )
+        return (np.asarray(batch, dtype=np.float32) - mean) / std
+
+    def resize_image(self, image):
+        """Resize an HWC uint8 image (numpy) so that its shorter side is ``resize``."""
+        return resize_short(image, self.resize, self.interp)
+
+    def center_crop(self, image):
+        """Resize then cut the centre ``crop_size`` square: HWC uint8 numpy in and out."""
+        return center_crop(self.resize_image(image), self.crop_size)
+
+    def ten_crop(self, image):
+        """Resize, then the 10 crops of :func:`ten_crops`: (10, crop, crop, 3) uint8."""
+        return ten_crops(self.resize_image(image), self.crop_size)
+
+
+def _first_int(*values, default):
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            value = value[-1]
+        return int(value)
+    return default
+
+
+def resize_short(image, size, interp=1):
+    """Resize so the shorter side is ``size`` (floor rounding of the longer, as ImageRecordIter)."""
+    h, w = image.shape[:2]
+    if min(h, w) == size:
+        return image
+    if h > w:
+        new_h, new_w = size * h // w, size
+    else:
+        new_h, new_w = size, size * w // h
+    return mx.image.imresize(mx.nd.array(image, dtype="uint8"), new_w, new_h, interp=interp).asnumpy()
+
+
+def center_crop(image, size):
+    """The centre ``size`` x ``size`` square of an HWC image (offsets rounded down)."""
+    h, w = image.shape[:2]
+    if h < size or w < size:
+        raise ValueError("image of %dx%d is smaller than the %dx%d crop" % (w, h, size, size))
+    y0, x0 = (h - size) // 2, (w - size) // 2
+    return image[y0 : y0 + size, x0 : x0 + size]
+
+
+def ten_crops(image, size):
+    """Oversampling: the 4 corner crops and the centre crop, then the same 5 mirrored.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        HWC image at least ``size`` on both sides.
+    size : int
+        Side of each square crop.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(10, size, size, C)`` in the order top-left, top-right, bottom-left, bottom-right,
+        centre, then those five flipped left-right.
+    """
+    h, w = image.shape[:2]
+    if h < size or w < size:
+        raise ValueError("image of %dx%d is smaller than the %dx%d crop" % (w, h, size, size))
+    corners = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size)]
+    crops = [image[y : y + size, x : x + size] for y, x in corners]
+    crops.append(center_crop(image, size))
+    crops += [c[:, ::-1] for c in crops]
+    return np.stack(crops)
+
