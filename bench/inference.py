@@ -4,7 +4,7 @@ One run measures, at 224x224 with 1000 classes and the same number of threads fo
 images per second at batch 32 and the median latency at batch 1. torchvision runs in its own
 interpreter (``--torch-python``), because GluonCV does not import beside torch >= 2.
 
-    PYTHONPATH=$PWD python bench/inference.py --threads 2 --markdown docs/benchmarks-inference.md
+    PYTHONPATH=$PWD python bench/inference.py --threads 2 --markdown inference.md
 
 Weights are random: speed does not depend on their values. The INT8 model is calibrated on
 random images for the same reason; its accuracy is measured separately (tests/test_quantize.py

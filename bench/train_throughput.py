@@ -10,7 +10,7 @@ the two never compete for the cores.
     python bench/train_throughput.py --steps 10 --rounds 3 --torch-python /work/venv-torch/bin/python
 
 Prints a table (median and best of the rounds) and the ratios ours / torchvision. Numbers go
-into docs/benchmarks-training.md.
+into docs/benchmarks.rst.
 """
 import argparse
 import json

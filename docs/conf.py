@@ -37,8 +37,7 @@ extensions = [
 
 root_doc = "index"
 source_suffix = {".rst": "restructuredtext"}
-# Helpers' plain-Markdown notes (docs/*.md) are raw material for the pages, not pages themselves.
-exclude_patterns = ["_build", "**.md", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 default_role = "py:obj"
 pygments_style = "sphinx"
 pygments_dark_style = "monokai"

@@ -181,3 +181,50 @@ def test_example_script_command_lines_are_parsed_by_the_scripts_own_parser():
     assert "--no-such-flag" in problem
     (problem,) = gi_docs.check_command(parser, "python examples/finetune.py --epochs 1", ROOT)
     assert "--data" in problem  # required
+
+
+def test_the_api_index_groups_every_public_module_under_its_layer():
+    import gi_docs
+
+    assert gi_docs.api_layer("gluon_inception") == ""
+    assert gi_docs.api_layer("gluon_inception.checkpoint") == "core"
+    assert gi_docs.api_layer("gluon_inception.models") == "models"
+    assert gi_docs.api_layer("gluon_inception.weights.store") == "weights"
+    modules = list(gi_docs.ApiIndex().modules)  # imports them all, as the docs build does
+    index = gi_docs.api_index(modules)
+    listed = [line.split("`")[1] for line in index.splitlines() if line.startswith("   * - :mod:")]
+    assert sorted(listed) == sorted(modules), "every public module is listed once"
+    headings = [line for line in index.splitlines() if line in dict(gi_docs.API_LAYERS).values()]
+    assert headings == [title for _, title in gi_docs.API_LAYERS], "bottom layer first, then upwards"
+
+
+def test_links_into_the_package_follow_reexports_and_a_stale_one_warns(caplog):
+    import logging
+
+    import gi_docs
+    from docutils import nodes
+
+    class Domain:
+        def resolve_xref(self, env, fromdoc, builder, typ, target, node, contnode):
+            return nodes.reference(text=target) if target == "gluon_inception.weights.entries.get_pretrained" else None
+
+    class Env:
+        def get_domain(self, name):
+            return Domain()
+
+    class App:
+        builder = None
+        _gi_aliases = {"gluon_inception.weights.entries.get_pretrained": ["gluon_inception.weights.get_pretrained"]}
+
+    def ref(target, domain="py"):
+        return nodes.Element(refdomain=domain, reftype="func", reftarget=target, refdoc="page")
+
+    app, env, content = App(), Env(), nodes.Text("x")
+    resolved = gi_docs.resolve_package_reference(app, env, ref("gluon_inception.weights.get_pretrained"), content)
+    assert resolved.astext() == "gluon_inception.weights.entries.get_pretrained"
+    with caplog.at_level(logging.WARNING):
+        assert gi_docs.resolve_package_reference(app, env, ref("gluon_inception.model_zoo.googlenet"), content) is None
+        assert gi_docs.resolve_package_reference(app, env, ref("numpy.ndarray"), content) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "reference to gluon_inception.model_zoo.googlenet, which the API reference does not document"
+    ]

@@ -9,9 +9,10 @@
   in the module that defines it; packages that re-export it link there.
 - Command-line reference (``_generated/cli.inc``): the ``--help`` of every subcommand, from the
   parser the console script builds.
-- Checks, reported as Sphinx warnings (so ``-W`` fails the build): every public name got a page, and
+- Checks, reported as Sphinx warnings (so ``-W`` fails the build): every public name got a page,
   every ``gluon-inception ...`` command line shown in a shell code block parses with the real parser,
-  and every ``examples/``, ``scripts/`` or ``bench/`` file a shell block runs exists.
+  every ``examples/``, ``scripts/`` or ``bench/`` file a shell block runs exists, and every link to a
+  ``gluon_inception.*`` name resolves (a moved module leaves no dead link behind).
 """
 
 import argparse
@@ -182,16 +183,30 @@ def module_page(index, modname):
     return "\n".join(lines)
 
 
-# How the API index groups the modules; a module no pattern matches lands in "Other", never nowhere.
-API_GROUPS = (
-    ("Model", r"gluon_inception(\.(googlenet|blocks|model_zoo))?$"),
-    ("Pretrained weights", r"gluon_inception\.(pretrained|store|convert|torch_pth|synset)$"),
-    ("Data", r"gluon_inception\.data(\..*)?$"),
-    ("Training", r"gluon_inception\.(training(\..*)?|checkpoint|plot)$"),
-    ("Evaluation and deployment", r"gluon_inception\.(evaluate|predict|export|quantize|inference)$"),
-    ("Command line", r"gluon_inception\.cli(_\w+)?$"),
-    ("Infrastructure", r"gluon_inception\.(dist|fileio)$"),
+# The API index follows the package's layers, lowest first (the order of the import-linter contract
+# in pyproject.toml, see docs/architecture.rst): a subpackage is its own section, a top-level module
+# belongs to the core. A new subpackage gets a section of its own, after these.
+API_LAYERS = (
+    ("", "The package"),
+    ("core", "Core"),
+    ("data", "Data"),
+    ("models", "Models"),
+    ("weights", "Weights"),
+    ("zoo", "Zoo"),
+    ("deploy", "Deployment"),
+    ("training", "Training"),
+    ("cli", "Command line"),
 )
+
+
+def api_layer(modname):
+    """The layer a public module belongs to: its subpackage, ``"core"`` for a top-level module."""
+    parts = modname.split(".")[1:]
+    if not parts:
+        return ""
+    if len(parts) == 1 and not hasattr(sys.modules.get(modname), "__path__"):
+        return "core"
+    return parts[0]
 
 
 def _first_line(doc):
@@ -201,16 +216,16 @@ def _first_line(doc):
 
 
 def api_index(modules):
-    """The API index body: modules grouped by topic, each with its one-line summary."""
-    groups = {title: [] for title, _ in API_GROUPS}
-    groups["Other"] = []
+    """The API index body: modules grouped by layer, each with its one-line summary."""
+    titles = dict(API_LAYERS)
+    groups = {key: [] for key, _ in API_LAYERS}
     for modname in modules:
-        title = next((t for t, pattern in API_GROUPS if re.match(pattern, modname)), "Other")
-        groups[title].append(modname)
+        groups.setdefault(api_layer(modname), []).append(modname)
     lines = []
-    for title, names in groups.items():
+    for key, names in groups.items():
         if not names:
             continue
+        title = titles.get(key) or key.capitalize()
         # Not autosummary: it resolves ``gluon_inception.models.googlenet`` to the function of that name.
         lines += [title, "-" * len(title), "", ".. list-table::", "   :widths: 35 65", ""]
         for name in names:
@@ -555,6 +570,37 @@ def check_shell_blocks(app, doctree):
                 log.warning(problem, location=block)
 
 
+def resolve_package_reference(app, env, node, contnode):
+    """Links to ``gluon_inception.X``: follow re-exports, and report what resolves nowhere.
+
+    ``gluon_inception.weights.list_pretrained`` is documented once, under the module that defines
+    it; a link through the re-exporting package is sent there. A link that still resolves nowhere
+    names a module or a name that moved: Sphinx reports unresolved Python references only in
+    nitpicky mode (which would also flag every numpydoc type), so this reports the ones into this
+    package, and ``-W`` fails on a stale path.
+    """
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or not (target == PACKAGE or target.startswith(PACKAGE + ".")):
+        return None
+    canonical = _canonical_paths(app).get(target)
+    if canonical:
+        resolved = env.get_domain("py").resolve_xref(
+            env, node.get("refdoc"), app.builder, node.get("reftype"), canonical, node, contnode
+        )
+        if resolved is not None:
+            return resolved
+    log.warning("reference to %s, which the API reference does not document", target, location=node)
+    return None
+
+
+def _canonical_paths(app):
+    """Every other import path of a documented object -> the path it is documented under."""
+    if not hasattr(app, "_gi_canonical"):
+        app._gi_canonical = {alias: canonical for canonical, others in getattr(app, "_gi_aliases", {}).items()
+                             for alias in others}  # fmt: skip
+    return app._gi_canonical
+
+
 def drop_type_docstring(app, what, name, obj, options, lines):
     """A constant without a ``#:`` comment would show the docstring of its type (``str(object=...``)."""
     if what in ("data", "attribute") and lines and _is_type_doc(lines, obj):
@@ -631,4 +677,5 @@ def setup(app):
     app.connect("autodoc-process-docstring", note_aliases, priority=600)  # after numpydoc
     app.connect("doctree-read", check_shell_blocks)
     app.connect("env-check-consistency", check_api_coverage)
+    app.connect("missing-reference", resolve_package_reference, priority=900)  # after intersphinx
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

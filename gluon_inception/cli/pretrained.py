@@ -5,7 +5,7 @@ def configure_parser(parser):
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = sub.add_parser("list", help="every registered entry with its accuracy, checksum and source")
     show.add_argument("--json", action="store_true", help="all metadata as JSON (what the docs table is made from)")
-    show.add_argument("--markdown", action="store_true", help="the model-zoo table of the docs, in Markdown")
+    show.add_argument("--markdown", action="store_true", help="the table of entries, in Markdown (e.g. for a README)")
     fetch = sub.add_parser("fetch", help="download and verify weights into the cache (e.g. before going offline)")
     fetch.add_argument(
         "names", nargs="*", metavar="NAME", help="entries to fetch (default: the one pretrained=True loads)"
@@ -19,7 +19,7 @@ def configure_parser(parser):
 
 
 def markdown_table(rows):
-    """The docs' model-zoo table, made from :func:`gluon_inception.weights.list_pretrained`."""
+    """The table of entries in Markdown, made from :func:`gluon_inception.weights.list_pretrained` rows."""
     lines = [
         "| name | top-1 / top-5 | topology | file | checksum | preprocessing | licence |",
         "|---|---|---|---|---|---|---|",

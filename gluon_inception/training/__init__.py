@@ -1,7 +1,7 @@
 """Training GoogLeNet with Horovod: configuration, recipes, schedules, metrics and the engine.
 
 The engine (:class:`Training`) is shared by ``examples/train_imagenet.py`` and
-``gluon-inception train``. See ``docs/training.md`` for the recipes and the reasoning behind them.
+``gluon-inception train``. See ``docs/training.rst`` for the recipes and the reasoning behind them.
 """
 
 from .config import (
