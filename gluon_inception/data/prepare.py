@@ -14,7 +14,6 @@ The ``.lst`` files use im2rec's format (``index<TAB>label<TAB>path``, paths rela
 records from them by hand. Records are built by that same tool, shipped inside the MXNet wheel
 (``mxnet/tools/im2rec.py``), in a staging folder and moved into place only when complete.
 """
-import contextlib
 import csv
 import hashlib
 import json
@@ -26,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..fileio import atomic_open
+from ..fileio import atomic_open, file_lock
 from .dataset import DATASET_FILE, FORMAT_NAME, FORMAT_VERSION, load_dataset
 from .records import RecordFileError, check_record_file, read_image_record
 
@@ -40,27 +39,6 @@ LOCK_FILE = ".prepare.lock"
 
 class PrepareError(ValueError):
     """Input folders or options that cannot be turned into a dataset (the message says why)."""
-
-
-@contextlib.contextmanager
-def exclusive_lock(path, what):
-    """Hold an exclusive lock on ``path`` (created if needed), waiting as long as another process holds it.
-
-    Several processes (every Horovod rank, say) may prepare the same folder at once: one works,
-    the others wait and then find the work done.
-    """
-    import portalocker
-
-    with open(path, "a") as handle:
-        try:
-            portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
-        except portalocker.exceptions.LockException:
-            log.info("waiting for another process that is preparing %s", what)
-            portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE)
-        try:
-            yield
-        finally:
-            portalocker.unlock(handle)
 
 
 # ----------------------------------------------------------------------------- listing images
@@ -637,7 +615,8 @@ def prepare_dataset(train_dir, output, val_dir=None, val_labels=None, val_per_cl
     image_root = os.path.commonpath([train_dir] + ([val_dir] if val_dir else []))
 
     os.makedirs(output, exist_ok=True)
-    with exclusive_lock(os.path.join(output, LOCK_FILE), output):
+    # Several processes (every Horovod rank, say) may prepare one folder: one works, the others wait.
+    with file_lock(os.path.join(output, LOCK_FILE), what="the preparation of %s" % output):
         return _prepare_locked(output, classes, splits, image_root, image_size, quality, workers, seed,
                                stats_images, im2rec, overwrite, extra_meta,
                                {"train_dir": train_dir, "val_dir": val_dir,
