@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 #: Seconds after which a temporary file whose owner cannot be checked (another host, an old name)
 #: counts as abandoned.
 STALE_AGE = 24 * 3600.0
-_PARTIAL_RE = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]+)\.[A-Za-z0-9_]+\.partial$")
+_PARTIAL_RE = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]+)\.[A-Za-z0-9_.]+\.partial$")
 
 
 class LockTimeoutError(TimeoutError):
