@@ -20,7 +20,7 @@ def main(args):
     if args.list_recipes:
         print(format_recipes())
         return 0
-    return run_cli(lambda: run_training(config_from_args(args)))
+    return run_cli(lambda: run_training(config_from_args(args)) and None)  # the status, not the final metrics
 
 
 def format_recipes():

@@ -42,6 +42,7 @@ from ..checkpoint import (
     save_checkpoint,
     verify_checkpoint_files,
 )
+from ..fileio import remove_stale_partials
 from .config import ConfigError, merge_for_resume
 from .logs import RunLog
 from .metrics import MetricSums, batch_stats
@@ -298,6 +299,7 @@ class Training:
     def _locate_checkpoint(self):
         cfg = self.cfg
         folder, prefix = cfg.checkpoints, cfg.prefix
+        remove_stale_partials(folder)  # temporary files of checkpoint writers that were killed
         if cfg.start_epoch:
             paths = find_checkpoint(folder, prefix, cfg.start_epoch)
             return _plain_meta(read_checkpoint_meta(paths["params"]))
