@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..fileio import atomic_open, file_lock
+from ..fileio import atomic_open, atomic_path, file_lock
 from .dataset import DATASET_FILE, FORMAT_NAME, FORMAT_VERSION, load_dataset
-from .records import RecordFileError, check_record_file, read_image_record
+from .records import RecordFileError, check_record_file, read_image_record, record_checksums, write_checksums
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 SKIPPED_REPORT = "skipped.tsv"
 STAGING_DIR = ".staging"
 LOCK_FILE = ".prepare.lock"
+CHECKSUMS = ".crc32"
 
 
 class PrepareError(ValueError):
@@ -471,11 +472,18 @@ def _split_is_complete(output, name, recipe):
     return info.size == done.get("rec_bytes")
 
 
+def _record_checksums(rec, offsets, crc_path):
+    """Write ``rec``'s per-record CRC-32 list to ``crc_path``; return the file's sha256."""
+    digest, crcs = record_checksums(rec, offsets)
+    write_checksums(crc_path, crcs)
+    return digest
+
+
 def _build_split(output, name, items, image_root, recipe, image_size, quality, workers, im2rec):
     """Build one split in the staging folder, then move it into place; returns its marker dict."""
     staging = os.path.join(output, STAGING_DIR)
     os.makedirs(staging, exist_ok=True)
-    for ext in (".lst", ".rec", ".idx", ".log"):
+    for ext in (".lst", ".rec", ".idx", ".log", CHECKSUMS):
         path = os.path.join(staging, name + ext)
         if os.path.exists(path):
             os.remove(path)
@@ -517,10 +525,11 @@ def _build_split(output, name, items, image_root, recipe, image_size, quality, w
         "recipe": recipe,
         "count": len(kept),
         "rec_bytes": info.size,
+        "rec_sha256": _record_checksums(rec, info.offsets, os.path.join(staging, name + CHECKSUMS)),
         "skipped": [{"path": p, "reason": r} for p, r in skipped],
         "class_counts": np.bincount([int(label) for _, label, _ in kept], minlength=recipe["num_classes"]).tolist(),
     }
-    for ext in (".rec", ".idx", ".lst"):
+    for ext in (".rec", ".idx", ".lst", CHECKSUMS):
         staged = os.path.join(staging, name + ext)
         with open(staged, "rb") as f:
             os.fsync(f.fileno())  # on disk before the marker says complete
@@ -645,7 +654,8 @@ def _prepare_locked(output, classes, splits, image_root, image_size, quality, wo
     if not todo and os.path.isfile(dataset_json):
         try:
             info = load_dataset(output)
-            if info.classes == classes and set(info.split_names) == set(numbered):
+            if (info.classes == classes and set(info.split_names) == set(numbered)
+                    and all(info.split(n).sha256 for n in numbered)):
                 log.info("%s is complete; nothing to do", output)
                 return info
         except (OSError, ValueError):
@@ -665,6 +675,13 @@ def _prepare_locked(output, classes, splits, image_root, image_size, quality, wo
     for name in numbered:
         with open(os.path.join(output, name + ".json"), encoding="utf-8") as f:
             markers[name] = json.load(f)
+        if "rec_sha256" not in markers[name] or not os.path.isfile(os.path.join(output, name + CHECKSUMS)):
+            log.info("%s: recording the checksums of its records (built by an older version)", name)
+            info = check_record_file(os.path.join(output, name + ".rec"))
+            with atomic_path(os.path.join(output, name + CHECKSUMS)) as tmp:
+                markers[name]["rec_sha256"] = _record_checksums(info.rec, info.offsets, tmp)
+            with atomic_open(os.path.join(output, name + ".json"), "w", encoding="utf-8") as f:
+                json.dump(markers[name], f, indent=1)
 
     log.info("train: computing the per-channel mean and std")
     mean, std, stats_count = record_statistics(os.path.join(output, "train.rec"), max_images=stats_images,
@@ -690,6 +707,7 @@ def _prepare_locked(output, classes, splits, image_root, image_size, quality, wo
         "stats": {"split": "train", "images": stats_count, "over": "all pixels, RGB, 0-255"},
         "splits": {
             name: {"rec": name + ".rec", "idx": name + ".idx", "lst": name + ".lst", "count": markers[name]["count"],
+                   "sha256": markers[name]["rec_sha256"], "checksums": name + CHECKSUMS,
                    "class_counts": markers[name]["class_counts"], "skipped": len(markers[name]["skipped"])}
             for name in numbered
         },

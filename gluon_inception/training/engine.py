@@ -338,7 +338,7 @@ class Training:
         if data is not None:
             self.data = data
             return data
-        from ..data import default_demo_root, load_dataset, prepare_demo
+        from ..data import default_demo_root, load_dataset, prepare_demo, verify_dataset
 
         cfg = self.cfg
         if cfg.demo:
@@ -354,6 +354,8 @@ class Training:
                     "(it holds dataset.json), or --demo" % root
                 )
         info = load_dataset(root)
+        if cfg.verify_data and self.dist.is_root:
+            verify_dataset(info)  # raises naming the damaged images; the other ranks end with this one
         self.data = DatasetSource(info, cfg, self.dist)
         if cfg.demo:
             self.log.info(_demo_banner(info))
