@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..fileio import atomic_open, atomic_path, file_lock
+from ..fileio import atomic_open, atomic_path, file_lock, remove_stale_partials
 from .dataset import DATASET_FILE, FORMAT_NAME, FORMAT_VERSION, load_dataset
 from .records import RecordFileError, check_record_file, read_image_record, record_checksums, write_checksums
 
@@ -634,6 +634,7 @@ def prepare_dataset(train_dir, output, val_dir=None, val_labels=None, val_per_cl
 
 def _prepare_locked(output, classes, splits, image_root, image_size, quality, workers, seed, stats_images, im2rec,
                     overwrite, extra_meta, source):
+    remove_stale_partials(output)  # temporary files of a preparation that was killed
     numbered = {name: [(i, float(label), path) for i, (label, path) in enumerate(items)]
                 for name, items in splits.items()}
     recipes = {
