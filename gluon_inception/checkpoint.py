@@ -7,17 +7,21 @@ A checkpoint of epoch N in folder ``DIR`` with prefix ``NAME`` is three files::
     NAME-0003.json     metadata: epoch, lr, metrics, config, model, data, file digests
 
 Each is written through :mod:`gluon_inception.fileio`, and the ``.json`` comes last: a checkpoint
-without its ``.json`` (a crash mid-write) is incomplete and never picked on resume.
+without its ``.json`` (a crash mid-write) is incomplete and never picked on resume. Before writing,
+the free space is compared with the checkpoint's expected size, so a full disk stops the run with
+what to do instead of a traceback from inside MXNet.
 """
 
 import datetime
+import errno
 import json
 import os
 import re
+import shutil
 import tempfile
 
 from . import fileio
-from ._compat import mx
+from ._compat import mx, np
 from ._version import __version__
 
 #: Version of the ``.json`` layout.
@@ -183,6 +187,47 @@ def verify_checkpoint_files(meta, kinds=("params",)):
             )
 
 
+def _size(nbytes):
+    return "%.1f MB" % (nbytes / 1e6)
+
+
+def expected_checkpoint_bytes(folder, prefix, net, trainer=None):
+    """Bytes the next checkpoint of ``prefix`` will take: the newest one's size, else an estimate.
+
+    The estimate counts every initialised parameter once for the ``.params`` and twice for the
+    ``.states`` (Adam keeps two moments per weight; SGD with momentum one), plus 1 MB for headers
+    and the ``.json``.
+    """
+    found = list_checkpoints(folder, prefix)
+    if found:
+        paths = checkpoint_paths(folder, prefix, found[-1][1])
+        kinds = ("params", "states") if trainer is not None else ("params",)
+        sizes = [os.path.getsize(paths[k]) for k in kinds if os.path.isfile(paths[k])]
+        if len(sizes) == len(kinds):
+            return sum(sizes) + (1 << 20)
+    weights = 0
+    for param in net.collect_params().values():
+        if param.shape and all(d > 0 for d in param.shape):
+            weights += np.dtype(param.dtype).itemsize * int(np.prod(param.shape))
+    return weights * (3 if trainer is not None else 1) + (1 << 20)
+
+
+def _no_space(folder, prefix, epoch, needed):
+    free = shutil.disk_usage(folder).free
+    return CheckpointError(
+        "not enough space in %s for checkpoint %s-%04d: it needs about %s and %s are free. Free some space, "
+        "keep fewer checkpoints (--keep-last N) or write them to another folder (--checkpoints DIR), then "
+        "continue with --resume" % (os.path.abspath(folder), prefix, epoch, _size(needed), _size(free))
+    )
+
+
+def _is_disk_full(err):
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    text = str(err)
+    return "FileStream.Write incomplete" in text or "No space left" in text
+
+
 def save_checkpoint(folder, prefix, epoch, net, trainer=None, meta=None):
     """Write the checkpoint of ``epoch`` atomically; the ``.json`` last.
 
@@ -204,9 +249,28 @@ def save_checkpoint(folder, prefix, epoch, net, trainer=None, meta=None):
     -------
     dict
         The written paths.
+
+    Raises
+    ------
+    CheckpointError
+        Before writing anything when the folder has less free space than the checkpoint needs
+        (:func:`expected_checkpoint_bytes`), and when a write still runs out of space; the message
+        names the folder, the space needed and free, and what to do.
     """
     paths = checkpoint_paths(folder, prefix, epoch)
     os.makedirs(os.fspath(folder), exist_ok=True)
+    needed = expected_checkpoint_bytes(folder, prefix, net, trainer)
+    if shutil.disk_usage(folder).free < needed:
+        raise _no_space(folder, prefix, epoch, needed)
+    try:
+        return _write_checkpoint(paths, prefix, epoch, net, trainer, meta)
+    except (OSError, mx.base.MXNetError) as err:
+        if not _is_disk_full(err):
+            raise
+        raise _no_space(folder, prefix, epoch, needed) from None
+
+
+def _write_checkpoint(paths, prefix, epoch, net, trainer, meta):
     # A .json left over from an earlier run for this epoch would vouch for the new files while
     # they are being written; remove it first so the checkpoint reads as incomplete meanwhile.
     if os.path.exists(paths["meta"]):

@@ -1,9 +1,103 @@
-"""Atomic file writes: the one way this package writes a file that must never be half there."""
+"""Files that must never be half there: atomic writes, their leftovers, and the one cross-process lock.
+
+A temporary file is named ``.NAME.PID@HOST.XXXXXX.partial`` so that, after a writer was killed
+(SIGKILL, an unhandled SIGTERM, a power cut), :func:`remove_stale_partials` can tell a leftover
+from a file some live process is still writing.
+"""
 import contextlib
 import hashlib
 import json
+import logging
 import os
+import re
+import socket
 import tempfile
+import time
+
+import portalocker
+
+log = logging.getLogger(__name__)
+
+#: Seconds after which a temporary file whose owner cannot be checked (another host, an old name)
+#: counts as abandoned.
+STALE_AGE = 24 * 3600.0
+_PARTIAL_RE = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]+)\.[A-Za-z0-9_.]+\.partial$")
+
+
+class LockTimeoutError(TimeoutError):
+    """Another process held a lock for longer than the timeout; the message names it."""
+
+
+def _host():
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "unknown"
+
+
+def partial_prefix(path):
+    """Start of the name of a temporary file for ``path``: ``.NAME.PID@HOST.`` (see :func:`atomic_path`)."""
+    return ".%s.%d@%s." % (os.path.basename(os.fspath(path)), os.getpid(), _host())
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_partials(folder, max_age=None):
+    """Delete the ``.partial`` files in ``folder`` that no live process is writing.
+
+    A file named by this module on this host is stale when its process is gone. One from another
+    host, or with an older name, is stale when untouched for ``max_age`` seconds.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        A checkpoint folder or the weight cache; a missing folder has nothing to remove.
+    max_age : float, optional
+        Default :data:`STALE_AGE` (one day).
+
+    Returns
+    -------
+    list of str
+        The paths removed.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from gluon_inception.fileio import partial_prefix, remove_stale_partials
+    >>> folder = tempfile.mkdtemp()
+    >>> dead = partial_prefix("w.params").replace(".%d@" % os.getpid(), ".999999999@") + "x1.partial"
+    >>> open(os.path.join(folder, dead), "w").close()
+    >>> [os.path.basename(p) == dead for p in remove_stale_partials(folder)]
+    [True]
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        return []
+    max_age = STALE_AGE if max_age is None else max_age
+    host, now, removed = _host(), time.time(), []
+    for name in os.listdir(folder):
+        if not (name.startswith(".") and name.endswith(".partial")):
+            continue
+        path = os.path.join(folder, name)
+        match = _PARTIAL_RE.match(name)
+        try:
+            if match and match.group("host") == host:
+                stale = not _pid_alive(int(match.group("pid")))
+            else:
+                stale = now - os.path.getmtime(path) > max_age
+            if stale:
+                os.remove(path)
+                removed.append(path)
+        except FileNotFoundError:
+            continue  # its writer finished or another cleaner was quicker
+    if removed:
+        log.info("removed %d temporary file(s) left by killed writers in %s", len(removed), folder)
+    return removed
 
 
 @contextlib.contextmanager
@@ -12,7 +106,8 @@ def atomic_path(path):
 
     The temporary file lives in the same folder (same file system), is flushed to disk, and
     replaces ``path`` with :func:`os.replace`, so readers see either the old complete file or
-    the new complete file, never a partial one. On an exception the temporary file is removed.
+    the new complete file, never a partial one. On an exception the temporary file is removed;
+    after a kill, :func:`remove_stale_partials` removes it.
 
     Examples
     --------
@@ -23,7 +118,7 @@ def atomic_path(path):
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".partial", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=partial_prefix(path), suffix=".partial", dir=folder)
     os.close(fd)
     try:
         yield tmp
@@ -106,3 +201,92 @@ def write_json(path, payload):
     with atomic_open(path, "w", encoding="utf-8") as f:
         json.dump(payload, f, indent=2, sort_keys=False)
         f.write("\n")
+
+
+def _lock_holder(path):
+    try:
+        with open(path) as f:
+            return f.read().strip() or "an unknown process"
+    except OSError:
+        return "an unknown process"
+
+
+@contextlib.contextmanager
+def file_lock(path, timeout=None, what=None, hint="", poll_interval=0.1):
+    """Hold an exclusive cross-process lock on ``path`` (created, and removed on release).
+
+    The lock is ``flock`` through portalocker, so the kernel releases it when its holder dies:
+    a lock file left by a killed process is taken over at once. While held, the file names the
+    holder (pid, host, time); a waiter logs it, and the timeout message names it.
+
+    Parameters
+    ----------
+    path : str
+        The lock file.
+    timeout : float, optional
+        Seconds to wait; None waits as long as the holder lives.
+    what : str, optional
+        What the holder is doing, for the messages (default: the lock file).
+    hint : str
+        Appended to the timeout message (how to wait longer).
+
+    Raises
+    ------
+    LockTimeoutError
+        When another holder keeps it longer than ``timeout``; the message names the holder.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from gluon_inception.fileio import file_lock
+    >>> lock = os.path.join(tempfile.mkdtemp(), "job.lock")
+    >>> with file_lock(lock, timeout=5):
+    ...     open(lock).read().startswith("pid %d on " % os.getpid())
+    True
+    """
+    path = os.fspath(path)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    flags = portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
+    waited = False
+    while True:
+        handle = open(path, "a+")
+        try:
+            portalocker.lock(handle, flags)
+        except portalocker.exceptions.LockException:
+            handle.close()
+            if not waited:
+                log.info("waiting for %s: %s holds %s", what or "a lock", _lock_holder(path), path)
+                waited = True
+            if deadline is not None and time.monotonic() >= deadline:
+                raise LockTimeoutError(
+                    "waited %.0f s for %s, held by %s (%s). If that process is gone (on another host sharing "
+                    "this folder, say), delete the lock file and retry.%s"
+                    % (timeout, what or path, _lock_holder(path), path, (" " + hint) if hint else "")
+                ) from None
+            time.sleep(poll_interval)
+            continue
+        # The previous holder removes the file before it unlocks; if it did so after we opened it,
+        # we hold a lock on a deleted file and must start over on the new one.
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        mine = os.fstat(handle.fileno())
+        if current is None or (current.st_ino, current.st_dev) != (mine.st_ino, mine.st_dev):
+            portalocker.unlock(handle)
+            handle.close()
+            continue
+        break
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            "pid %d on %s since %s\n" % (os.getpid(), socket.gethostname(), time.strftime("%Y-%m-%d %H:%M:%S"))
+        )
+        handle.flush()
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+        portalocker.unlock(handle)
+        handle.close()

@@ -12,12 +12,15 @@ class WeightServer:
     """Serve ``files`` (URL path -> bytes) on an ephemeral loopback port.
 
     ``truncate`` holds paths whose transfer announces the full length and then drops the
-    connection halfway; ``delay`` seconds pass before each answer (to make clients overlap).
+    connection halfway; ``delay`` seconds pass before each answer (to make clients overlap);
+    ``trickle`` holds paths sent one byte per ``trickle_interval`` seconds (a dying mirror).
     """
 
     def __init__(self):
         self.files = {}
         self.truncate = set()
+        self.trickle = set()
+        self.trickle_interval = 1.0
         self.delay = 0.0
         self.requests = Counter()
         server = self
@@ -39,6 +42,15 @@ class WeightServer:
                     self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                if self.path in server.trickle:
+                    try:
+                        for i in range(len(body)):
+                            self.wfile.write(body[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(server.trickle_interval)
+                    except OSError:  # the client gave up
+                        pass
                     return
                 self.wfile.write(body)
 

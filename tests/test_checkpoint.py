@@ -2,11 +2,15 @@
 import json
 import os
 import pickle
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
+from conftest import require
 
-from gluon_inception import googlenet
+from gluon_inception import checkpoint, googlenet
 from gluon_inception._compat import mx
 from gluon_inception.checkpoint import (
     CheckpointError,
@@ -186,3 +190,130 @@ def test_adam_state_restores_on_a_different_device(tmp_path):
     assert resumed._optimizer._index_update_count == {0: 5, 1: 5}
     for original, restored in zip(net.collect_params().values(), resumed_net.collect_params().values()):
         np.testing.assert_allclose(restored.data().asnumpy(), original.data().asnumpy(), rtol=1e-6)
+
+
+# -- a full disk -------------------------------------------------------------------------------
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT] + sys.path))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB tmpfs (needs root); mount -o remount,size=... on it frees space."""
+    folder = tmp_path / "disk"
+    folder.mkdir()
+    require(os.geteuid() == 0, "root, to mount a small tmpfs")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(folder)], check=True)
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def _dense(units, in_units=1000):
+    net = mx.gluon.nn.Dense(units, in_units=in_units)
+    net.initialize()
+    return net
+
+
+def test_a_full_disk_is_refused_before_writing_with_the_folder_the_sizes_and_what_to_do(small_disk):
+    net = _dense(1000)  # 4 MB of weights: more than the 3 MB disk
+    with pytest.raises(CheckpointError) as info:
+        save_checkpoint(small_disk, "gn", 1, net)
+    message = str(info.value)
+    needed = (1000 * 1000 + 1000) * 4 + (1 << 20)  # weights and bias in float32, plus 1 MB of slack
+    assert "not enough space in %s for checkpoint gn-0001: it needs about %.1f MB and %.1f MB are free" % (
+        small_disk, needed / 1e6, 3 * 2**20 / 1e6) in message
+    assert "--keep-last" in message and "--checkpoints" in message and "--resume" in message
+    assert os.listdir(small_disk) == []
+
+
+def test_a_write_that_still_runs_out_of_space_says_the_same_once_and_leaves_nothing(small_disk, monkeypatch):
+    monkeypatch.setattr(checkpoint, "expected_checkpoint_bytes", lambda *args: 1000)  # a wrong estimate
+    with pytest.raises(CheckpointError, match="not enough space in %s for checkpoint gn-0001" % small_disk) as info:
+        save_checkpoint(small_disk, "gn", 1, _dense(1000))
+    assert info.value.__cause__ is None and info.value.__suppress_context__, "one message, no chained traceback"
+    assert os.listdir(small_disk) == []
+
+
+def test_the_second_checkpoint_is_measured_by_the_first_and_fits_after_space_is_freed(small_disk):
+    net = _dense(400)  # 1.6 MB: one checkpoint fits, two do not
+    save_checkpoint(small_disk, "gn", 1, net)
+    needed = os.path.getsize(checkpoint_paths(small_disk, "gn", 1)["params"]) + (1 << 20)  # measured: the first's
+    with pytest.raises(CheckpointError, match="needs about %.1f MB and 1.5 MB are free" % (needed / 1e6)):
+        save_checkpoint(small_disk, "gn", 2, net)
+    assert list_checkpoints(small_disk) == [("gn", 1)] and len(os.listdir(small_disk)) == 2
+    subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
+    save_checkpoint(small_disk, "gn", 2, net)
+    assert list_checkpoints(small_disk) == [("gn", 1), ("gn", 2)]
+
+
+@pytest.mark.slow
+def test_training_on_a_full_disk_stops_with_one_line_and_resume_continues_after_freeing_space(
+    train_tiny_dataset, tmp_path
+):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    require(os.geteuid() == 0, "root, to mount a small tmpfs")
+    # One checkpoint of the tiny run is about 68 MB (parameters + Adam's two moments): room for one.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=100m", "tmpfs", str(disk)], check=True)
+    try:
+        cmd = [sys.executable, "-m", "gluon_inception.cli", "train", "--data", train_tiny_dataset,
+               "--topology", "gluoncv", "--image-size", "32", "--batch-size", "8", "--optimizer", "adam",
+               "--lr", "0.001", "--lr-scaling", "none", "--no-progress", "--epochs", "2",
+               "--checkpoints", str(disk), "--prefix", "tiny"]  # fmt: skip
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=600)
+        assert proc.returncode == 2, proc.stderr[-3000:]
+        errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+        assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+        assert errors[0].startswith("error: not enough space in %s for checkpoint tiny-0002" % disk)
+        assert list_checkpoints(disk) == [("tiny", 1)]
+        assert not [n for n in os.listdir(disk) if n.endswith(".partial")]
+        subprocess.run(["mount", "-o", "remount,size=300m", str(disk)], check=True)
+        proc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=_env(), timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "tiny-0001.params" in proc.stdout  # resumed from epoch 1
+        assert list_checkpoints(disk) == [("tiny", 1), ("tiny", 2)]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+# -- a killed writer ---------------------------------------------------------------------------
+WRITER = """
+import sys
+from gluon_inception._compat import mx
+from gluon_inception.checkpoint import save_checkpoint
+net = mx.gluon.nn.Dense(2000, in_units=2000)
+net.initialize()
+epoch = 0
+while True:
+    epoch += 1
+    save_checkpoint(sys.argv[1], "gn", epoch, net)
+"""
+
+
+def test_the_leftover_of_a_writer_killed_mid_checkpoint_is_removed_when_training_starts(tmp_path):
+    from gluon_inception.dist import Dist
+    from gluon_inception.training import TrainConfig, Training
+
+    folder = tmp_path / "ckpt"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(folder)], env=_env())
+    try:
+        for _ in range(6000):  # poll (at most 60 s) until a write is under way, then SIGKILL the writer
+            if folder.is_dir() and [n for n in os.listdir(folder) if n.endswith(".partial")]:
+                writer.kill()
+                break
+            assert writer.poll() is None, "the writer died on its own"
+            time.sleep(0.01)
+        else:
+            pytest.fail("never saw the writer's temporary file")
+    finally:
+        writer.kill()
+        writer.wait()
+    assert [n for n in os.listdir(folder) if n.endswith(".partial")], "the kill left a temporary file"
+    complete = list_checkpoints(folder)
+    run = Training(TrainConfig(checkpoints=str(folder), prefix="gn", data="x", resume=True).finalize(), Dist(None))
+    run.close()
+    assert not [n for n in os.listdir(folder) if n.endswith(".partial")]
+    assert list_checkpoints(folder) == complete, "complete checkpoints are untouched"

@@ -299,3 +299,88 @@ def test_concurrent_prepares_of_one_folder_build_it_once(tree, tmp_path):
     info = load_dataset(out)
     assert info.split_names == ["train"] and info.split("train").count == sum(tree["per_class"].values())
     assert info.image_size == 24
+
+
+# -- checksums -----------------------------------------------------------------------------------
+def test_prepare_records_a_checksum_of_each_record_file_and_of_each_record(prepared):
+    from gluon_inception.data.records import read_checksums, read_index
+    from gluon_inception.fileio import file_digest
+
+    info = load_dataset(prepared)
+    for name in info.split_names:
+        split = info.split(name)
+        assert split.sha256 == file_digest(split.rec)
+        assert len(read_checksums(split.checksums)) == len(read_index(split.idx)[0]) == split.count
+
+
+def _damage_one_jpeg(folder, split="train", position=3):
+    """Flip 64 bytes inside the JPEG of one record; returns that record's image path from the .lst."""
+    from gluon_inception.data.records import read_image_record, read_index
+
+    rec, idx, lst = (os.path.join(folder, split + ext) for ext in (".rec", ".idx", ".lst"))
+    keys, offsets = read_index(idx)
+    with open(rec, "rb") as f:
+        _, jpeg = read_image_record(f, offsets[position])
+        f.seek(offsets[position])
+        record = f.read(offsets[position + 1] - offsets[position])
+    start = offsets[position] + record.index(jpeg[:64]) + len(jpeg) // 2
+    with open(rec, "r+b") as f:
+        f.seek(start)
+        chunk = f.read(64)
+        f.seek(start)
+        f.write(bytes(b ^ 0xFF for b in chunk))
+    return {int(row[0]): row[-1] for row in _lst(lst)}[keys[position]]
+
+
+def test_flipped_bytes_inside_a_jpeg_are_reported_by_check_and_by_verify_data_naming_the_image(prepared, tmp_path):
+    from gluon_inception.dist import Dist
+    from gluon_inception.training import TrainConfig, Training
+
+    folder = str(tmp_path / "data")
+    shutil.copytree(prepared, folder)
+    check = [sys.executable, "-m", "gluon_inception.cli", "check", folder]
+    proc = subprocess.run(check, capture_output=True, text=True, env=_env(), timeout=120)
+    assert proc.returncode == 0 and "train: %d records match" % load_dataset(folder).split("train").count \
+        in proc.stdout, proc.stderr
+    cfg = TrainConfig(data=folder, verify_data=True, checkpoints=str(tmp_path / "ckpt")).finalize()
+    with Training(cfg, Dist(None)) as run:
+        run.open_data()  # intact: no complaint
+
+    image = _damage_one_jpeg(folder)
+    proc = subprocess.run(check, capture_output=True, text=True, env=_env(), timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.count("error:") == 1 and "1 damaged record(s), the image(s) %s:" % image in proc.stderr
+    assert "val: " in proc.stdout and "test: " in proc.stdout, "the other splits are still checked"
+    train = [sys.executable, "-m", "gluon_inception.cli", "train", "--data", folder, "--verify-data",
+             "--checkpoints", str(tmp_path / "ckpt"), "--topology", "gluoncv", "--image-size", "32",
+             "--epochs", "1", "--no-progress"]  # fmt: skip
+    proc = subprocess.run(train, capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "train.rec: 1 damaged record(s), the image(s) %s:" % image in errors[0]
+
+
+def test_a_dataset_prepared_without_checksums_gets_them_without_a_rebuild(prepared, tree, tmp_path, monkeypatch):
+    out = str(tmp_path / "old")
+    shutil.copytree(prepared, out)
+    for name in ("train", "val", "test"):
+        os.remove(os.path.join(out, name + ".crc32"))
+        marker = os.path.join(out, name + ".json")
+        done = json.load(open(marker))
+        del done["rec_sha256"]
+        json.dump(done, open(marker, "w"))
+    meta = json.load(open(os.path.join(out, "dataset.json")))
+    for entry in meta["splits"].values():
+        del entry["sha256"], entry["checksums"]
+    json.dump(meta, open(os.path.join(out, "dataset.json"), "w"))
+    from gluon_inception.data import verify_dataset
+    from gluon_inception.data.records import RecordFileError
+
+    with pytest.raises(RecordFileError, match="no checksums were recorded.*--overwrite"):
+        verify_dataset(load_dataset(out))
+    monkeypatch.setattr(prepare_module, "run_im2rec", lambda *a, **k: pytest.fail("a complete split was rebuilt"))
+    info = prepare_dataset(tree["train"], out, val_dir=tree["val"], val_labels=tree["labels"],
+                           val_per_class=2, image_size=SIZE, workers=2, stats_images=0)
+    verify_dataset(info)
+    assert info.split("train").sha256 == load_dataset(prepared).split("train").sha256

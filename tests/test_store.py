@@ -9,12 +9,14 @@ import logging
 import os
 import subprocess
 import sys
+import time
 import zipfile
 
 import numpy as np
 import pytest
 from loopback import WeightServer, closed_port_url
 
+from gluon_inception import fileio
 from gluon_inception.weights import PretrainedEntry, store
 from gluon_inception.weights.store import (
     ChecksumError,
@@ -28,6 +30,7 @@ from gluon_inception.weights.store import (
 PAYLOAD = np.random.RandomState(0).bytes(300_000)
 SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 PATH = "/weights/tiny.params"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_entry(**changes):
@@ -45,7 +48,8 @@ def tiny_entry(**changes):
 
 @pytest.fixture(autouse=True)
 def no_store_environment(monkeypatch):
-    for name in (store.ENV_ROOT, store.ENV_MIRRORS, store.ENV_LOCK_TIMEOUT, "MXNET_HOME", "MXNET_GLUON_REPO"):
+    for name in (store.ENV_ROOT, store.ENV_MIRRORS, store.ENV_LOCK_TIMEOUT, store.ENV_DEADLINE, store.ENV_MIN_RATE,
+                 "MXNET_HOME", "MXNET_GLUON_REPO"):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -121,6 +125,92 @@ def test_truncated_transfer_falls_back_to_a_good_mirror(server, root):
         assert open(path, "rb").read() == PAYLOAD
     finally:
         good.stop()
+
+
+def test_a_trickling_mirror_is_abandoned_at_its_deadline_and_the_next_source_serves_the_file(
+    server, root, monkeypatch
+):
+    good = WeightServer()
+    try:
+        server.files[PATH] = good.files[PATH] = PAYLOAD
+        server.trickle.add(PATH)  # one byte per second: 300,000 s for the whole file
+        monkeypatch.setenv(store.ENV_DEADLINE, "2")
+        monkeypatch.setenv(store.ENV_MIN_RATE, "0")
+        started = time.monotonic()
+        path = store.fetch(tiny_entry(), root=root, mirrors=[server.url, good.url])
+        assert open(path, "rb").read() == PAYLOAD
+        assert server.requests[PATH] == 1 and good.requests[PATH] == 1
+        assert time.monotonic() - started < 60, "bounded by the deadline, not by the trickle"
+        assert os.listdir(root) == [tiny_entry().file_name]
+    finally:
+        good.stop()
+
+
+def test_a_transfer_below_the_minimum_rate_is_abandoned_with_the_reason(server, root, monkeypatch):
+    server.files[PATH] = PAYLOAD
+    server.trickle.add(PATH)
+    server.trickle_interval = 0.05  # 20 bytes/s
+    monkeypatch.setenv(store.ENV_MIN_RATE, "1000")
+    monkeypatch.setattr(store, "RATE_WINDOW", 0.5)
+    with pytest.raises(DownloadError, match="below the minimum of 1000") as info:
+        store.fetch(tiny_entry(urls=(server.url + PATH,)), root=root)
+    assert "GLUON_INCEPTION_MIN_RATE" in str(info.value)
+    assert os.listdir(root) == []
+
+
+FETCH = """
+import sys
+from gluon_inception.weights import PretrainedEntry, store
+entry = PretrainedEntry(name="tiny", topology="gluoncv", format="gluon_inception", file_name=sys.argv[2],
+                        mirror_path=sys.argv[3], sha256=sys.argv[4], urls=(sys.argv[1],))
+store.fetch(entry, root=sys.argv[5], progress=False)
+"""
+
+
+@pytest.mark.parametrize("archived", [False, True])
+def test_a_download_killed_midway_leaves_no_partial_file_after_the_next_fetch(server, root, archived):
+    entry = tiny_entry()
+    path = "/weights/tiny.zip" if archived else PATH
+    body = PAYLOAD
+    if archived:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as zf:
+            zf.writestr(entry.file_name, PAYLOAD)
+        body = buffer.getvalue()
+    server.files[path] = body
+    server.trickle.add(path)
+    server.trickle_interval = 0.01
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT] + sys.path), **{store.ENV_MIN_RATE: "0"})
+    writer = subprocess.Popen(
+        [sys.executable, "-c", FETCH, server.url + path, entry.file_name, entry.mirror_path, SHA256, root], env=env
+    )
+    try:
+        for _ in range(600):  # wait (at most 60 s) until the transfer is under way
+            partials = [n for n in os.listdir(root) if n.endswith(".partial")] if os.path.isdir(root) else []
+            if len(partials) == (2 if archived else 1):  # the archive's and the member's
+                break
+            assert writer.poll() is None, "the fetching process ended early"
+            time.sleep(0.1)
+        else:
+            pytest.fail("the fetching process never started writing")
+    finally:
+        writer.kill()  # SIGKILL: no Python cleanup runs
+        writer.wait()
+    assert [n for n in os.listdir(root) if n.endswith(".partial")], "the kill left a partial file"
+    server.trickle.clear()
+    assert open(store.fetch(tiny_entry(urls=(server.url + path,)), root=root), "rb").read() == PAYLOAD
+    assert os.listdir(root) == [entry.file_name]
+
+
+def test_purge_also_removes_partials_of_killed_downloads_of_any_file(tmp_path):
+    root = tmp_path / "cache"
+    root.mkdir()
+    dead = fileio.partial_prefix("other.params").replace(".%d@" % os.getpid(), ".999999999@") + "x1.partial"
+    live = fileio.partial_prefix("other.params") + "x2.partial"
+    for name in (dead, live):
+        (root / name).write_bytes(b"x")
+    assert [os.path.basename(p) for p in store.purge(["a.params"], root=str(root))] == [dead]
+    assert os.listdir(root) == [live], "a file a live process writes stays"
 
 
 def test_no_mirror_reachable_lists_the_urls_and_where_to_put_the_file(root):

@@ -172,3 +172,43 @@ def test_a_killed_rank_ends_the_whole_job_promptly_with_an_error(train_tiny_data
     assert "exited with non-zero status" in proc.stderr
     assert seconds < 120
     assert list_checkpoints(str(tmp_path / "ckpt")) == []
+
+
+def test_after_the_writer_rank_is_killed_mid_checkpoint_the_next_start_leaves_no_partial_file(
+    train_tiny_dataset, tmp_path
+):
+    import re
+    import signal
+
+    folder = tmp_path / "ckpt"
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               OMP_NUM_THREADS="1", HOROVOD_GLOO_TIMEOUT_SECONDS="20")  # fmt: skip
+    cmd = ["timeout", "-k", "10", "240", _horovodrun(), "-np", str(RANKS), "-H", "localhost:%d" % RANKS,
+           sys.executable, EXAMPLE, "--data", train_tiny_dataset, "--checkpoints", str(folder), *FLAGS]  # fmt: skip
+    job = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    killed = None
+    try:
+        deadline = time.monotonic() + 240
+        while killed is None and job.poll() is None and time.monotonic() < deadline:
+            names = os.listdir(folder) if folder.is_dir() else []
+            for name in names:
+                # .googlenet-0001.params.PID@HOST.XXXX.partial: rank 0 is writing; SIGKILL it mid-write
+                match = re.match(r"^\..+\.(\d+)@[^.]+\..+\.partial$", name)
+                if match:
+                    killed = int(match.group(1))
+                    os.kill(killed, signal.SIGKILL)
+                    break
+            time.sleep(0.002)
+        _, stderr = job.communicate(timeout=120)
+    finally:
+        if job.poll() is None:
+            job.kill()
+            job.wait()
+    assert killed is not None, "never saw rank 0 write a checkpoint"
+    assert job.returncode not in (0, 124), stderr[-3000:]
+    assert [n for n in os.listdir(folder) if n.endswith(".partial")], "the kill left a temporary file"
+
+    proc, _ = _launch(train_tiny_dataset, folder, "--resume", timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert not [n for n in os.listdir(folder) if n.endswith(".partial")]
+    assert list_checkpoints(str(folder))[-1] == ("googlenet", 2)

@@ -15,6 +15,7 @@ from .._version import __version__
 COMMANDS = {
     "info": ("gluon_inception.cli.info", "show versions, models and the devices this install can use"),
     "prepare": ("gluon_inception.cli.prepare", "turn image folders (or the demo digits) into record files"),
+    "check": ("gluon_inception.cli.check", "verify a prepared dataset's record files against their checksums"),
     "train": ("gluon_inception.cli.train", "train GoogLeNet (Horovod or one process) with checkpoints and logs"),
     "evaluate": ("gluon_inception.cli.evaluate", "rank-1/rank-5 accuracy and cross-entropy on a record file"),
     "predict": ("gluon_inception.cli.predict", "top-k classes of image files and folders"),

@@ -96,6 +96,6 @@ def main(args):
         for path in pretrained.purge(root=args.root, names=args.names or None):
             print("removed %s" % path)
         return 0
-    except (store.PretrainedError, ValueError) as err:
+    except (store.PretrainedError, store.LockTimeoutError, ValueError) as err:
         print("gluon-inception pretrained: %s" % err, file=sys.stderr)
         return 1

@@ -6,9 +6,10 @@
 - :func:`build_train_iter` / :func:`build_val_iter`: ``ImageRecordIter`` pipelines, sharded evenly
   over Horovod ranks.
 - :func:`prepare_demo`: the embedded digits dataset, for running everything without ImageNet.
-- :func:`check_record_file`: validate a ``.rec``/``.idx`` pair up front.
+- :func:`check_record_file`: validate a ``.rec``/``.idx`` pair up front; :func:`verify_dataset`
+  (``gluon-inception check``): compare the record files with the checksums ``prepare`` recorded.
 """
-from .dataset import DatasetInfo, Split, load_dataset
+from .dataset import DatasetInfo, Split, damaged_records, load_dataset, verify_dataset
 from .demo import default_demo_root, prepare_demo
 from .pipeline import PRESETS, RecordBatches, augmentation, build_train_iter, build_val_iter, shard_sizes
 from .prepare import PrepareError, prepare_dataset, record_statistics
@@ -25,10 +26,12 @@ __all__ = [
     "build_train_iter",
     "build_val_iter",
     "check_record_file",
+    "damaged_records",
     "default_demo_root",
     "load_dataset",
     "prepare_dataset",
     "prepare_demo",
     "record_statistics",
     "shard_sizes",
+    "verify_dataset",
 ]

@@ -6,9 +6,9 @@ not a complete dataset.
 """
 import json
 import os
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
-from .records import REBUILD_HINT
+from .records import REBUILD_HINT, RecordFileError, read_checksums, read_index, record_checksums
 
 DATASET_FILE = "dataset.json"
 FORMAT_NAME = "gluon-inception-dataset"
@@ -27,6 +27,10 @@ class Split(NamedTuple):
         Absolute paths of the record file, its index and the image list it was built from.
     count : int
         Number of records (images) in the split.
+    sha256 : str or None
+        Digest of the record file, as ``prepare`` wrote it.
+    checksums : str or None
+        Absolute path of the ``.crc32`` file: one CRC-32 per record, in ``.idx`` offset order.
     """
 
     name: str
@@ -34,6 +38,8 @@ class Split(NamedTuple):
     idx: str
     lst: str
     count: int
+    sha256: Optional[str] = None
+    checksums: Optional[str] = None
 
 
 class DatasetInfo:
@@ -70,6 +76,8 @@ class DatasetInfo:
                 idx=os.path.join(self.root, entry["idx"]),
                 lst=os.path.join(self.root, entry["lst"]),
                 count=int(entry["count"]),
+                sha256=entry.get("sha256"),
+                checksums=os.path.join(self.root, entry["checksums"]) if entry.get("checksums") else None,
             )
 
     @property
@@ -166,3 +174,90 @@ def dataset_for_record_file(rec):
         return load_dataset(folder)
     except (OSError, ValueError):
         return None
+
+
+def _list_paths(lst):
+    paths = {}
+    with open(lst, encoding="utf-8") as f:
+        for line in f:
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) >= 3 and fields[0].isdigit():
+                paths[int(fields[0])] = fields[-1]
+    return paths
+
+
+def damaged_records(split):
+    """Images of ``split`` whose records no longer match the checksums ``prepare`` recorded.
+
+    The whole record file is read once; when its sha256 matches nothing else is done.
+
+    Parameters
+    ----------
+    split : Split
+
+    Returns
+    -------
+    list of str
+        Image paths as in the split's ``.lst`` (relative to the dataset's ``image_root``); empty
+        when the file is intact.
+
+    Raises
+    ------
+    RecordFileError
+        When no checksums were recorded for the split, or its index or checksum list is unreadable
+        or does not fit the record file.
+    """
+    if not split.sha256 or not split.checksums:
+        raise RecordFileError(
+            split.rec, "no checksums were recorded for it (prepared by an older gluon-inception)",
+            hint="Run `gluon-inception prepare` again with --overwrite to record them.",
+        )
+    keys, offsets = read_index(split.idx)
+    digest, crcs = record_checksums(split.rec, offsets)
+    if digest == split.sha256:
+        return []
+    expected = read_checksums(split.checksums)
+    if len(expected) != len(crcs):
+        raise RecordFileError(
+            split.rec, "its index lists %d records but %d checksums were recorded (%s)"
+            % (len(crcs), len(expected), split.checksums),
+        )
+    bad = [key for key, got, want in zip(keys, crcs, expected) if got != want]
+    if not bad:
+        raise RecordFileError(split.rec, "its sha256 differs from dataset.json although every record matches its "
+                                         "checksum: bytes outside the records changed")
+    names = _list_paths(split.lst)
+    return [names.get(key, "record %d" % key) for key in bad]
+
+
+def verify_dataset(info, splits=None):
+    """Check the record files of a prepared dataset against the checksums ``prepare`` recorded.
+
+    Parameters
+    ----------
+    info : DatasetInfo
+    splits : list of str, optional
+        Default: every split.
+
+    Raises
+    ------
+    RecordFileError
+        Naming the record file and the first damaged images (their paths from the ``.lst``).
+
+    Examples
+    --------
+    >>> from gluon_inception.data import load_dataset, verify_dataset
+    >>> verify_dataset(load_dataset("data/imagenet"))  # doctest: +SKIP
+    """
+    for name in splits or info.split_names:
+        split = info.split(name)
+        bad = damaged_records(split)
+        if bad:
+            raise RecordFileError(split.rec, damage_message(bad))
+
+
+def damage_message(images):
+    """``"N damaged record(s): IMAGE, ..."`` for :func:`damaged_records`'s result."""
+    shown = ", ".join(images[:5]) + (" and %d more" % (len(images) - 5) if len(images) > 5 else "")
+    return ("%d damaged record(s), the image(s) %s: they no longer match the checksums `prepare` recorded "
+            "(damaged on disk or in a copy)" % (len(images), shown))

@@ -14,9 +14,9 @@ import shutil
 
 import numpy as np
 
-from ..fileio import atomic_open
+from ..fileio import atomic_open, file_lock
 from .dataset import DATASET_FILE, load_dataset
-from .prepare import exclusive_lock, prepare_dataset
+from .prepare import prepare_dataset
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ def prepare_demo(root=None, image_size=64, workers=None, seed=0):
     os.makedirs(root, exist_ok=True)
     # Several processes (e.g. every Horovod rank) may call this at once: one builds, the others
     # wait and then find the dataset complete.
-    with exclusive_lock(os.path.join(root, _DEMO_LOCK), root):
+    with file_lock(os.path.join(root, _DEMO_LOCK), what="the demo dataset in %s" % root):
         if _demo_is_complete(root, image_size, seed):
             return root
         source = os.path.join(root, "source")

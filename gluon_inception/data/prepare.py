@@ -14,7 +14,6 @@ The ``.lst`` files use im2rec's format (``index<TAB>label<TAB>path``, paths rela
 records from them by hand. Records are built by that same tool, shipped inside the MXNet wheel
 (``mxnet/tools/im2rec.py``), in a staging folder and moved into place only when complete.
 """
-import contextlib
 import csv
 import hashlib
 import json
@@ -26,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..fileio import atomic_open
+from ..fileio import atomic_open, atomic_path, file_lock, remove_stale_partials
 from .dataset import DATASET_FILE, FORMAT_NAME, FORMAT_VERSION, load_dataset
-from .records import RecordFileError, check_record_file, read_image_record
+from .records import RecordFileError, check_record_file, read_image_record, record_checksums, write_checksums
 
 log = logging.getLogger(__name__)
 
@@ -36,31 +35,11 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 SKIPPED_REPORT = "skipped.tsv"
 STAGING_DIR = ".staging"
 LOCK_FILE = ".prepare.lock"
+CHECKSUMS = ".crc32"
 
 
 class PrepareError(ValueError):
     """Input folders or options that cannot be turned into a dataset (the message says why)."""
-
-
-@contextlib.contextmanager
-def exclusive_lock(path, what):
-    """Hold an exclusive lock on ``path`` (created if needed), waiting as long as another process holds it.
-
-    Several processes (every Horovod rank, say) may prepare the same folder at once: one works,
-    the others wait and then find the work done.
-    """
-    import portalocker
-
-    with open(path, "a") as handle:
-        try:
-            portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
-        except portalocker.exceptions.LockException:
-            log.info("waiting for another process that is preparing %s", what)
-            portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE)
-        try:
-            yield
-        finally:
-            portalocker.unlock(handle)
 
 
 # ----------------------------------------------------------------------------- listing images
@@ -493,11 +472,18 @@ def _split_is_complete(output, name, recipe):
     return info.size == done.get("rec_bytes")
 
 
+def _record_checksums(rec, offsets, crc_path):
+    """Write ``rec``'s per-record CRC-32 list to ``crc_path``; return the file's sha256."""
+    digest, crcs = record_checksums(rec, offsets)
+    write_checksums(crc_path, crcs)
+    return digest
+
+
 def _build_split(output, name, items, image_root, recipe, image_size, quality, workers, im2rec):
     """Build one split in the staging folder, then move it into place; returns its marker dict."""
     staging = os.path.join(output, STAGING_DIR)
     os.makedirs(staging, exist_ok=True)
-    for ext in (".lst", ".rec", ".idx", ".log"):
+    for ext in (".lst", ".rec", ".idx", ".log", CHECKSUMS):
         path = os.path.join(staging, name + ext)
         if os.path.exists(path):
             os.remove(path)
@@ -539,10 +525,11 @@ def _build_split(output, name, items, image_root, recipe, image_size, quality, w
         "recipe": recipe,
         "count": len(kept),
         "rec_bytes": info.size,
+        "rec_sha256": _record_checksums(rec, info.offsets, os.path.join(staging, name + CHECKSUMS)),
         "skipped": [{"path": p, "reason": r} for p, r in skipped],
         "class_counts": np.bincount([int(label) for _, label, _ in kept], minlength=recipe["num_classes"]).tolist(),
     }
-    for ext in (".rec", ".idx", ".lst"):
+    for ext in (".rec", ".idx", ".lst", CHECKSUMS):
         staged = os.path.join(staging, name + ext)
         with open(staged, "rb") as f:
             os.fsync(f.fileno())  # on disk before the marker says complete
@@ -637,7 +624,8 @@ def prepare_dataset(train_dir, output, val_dir=None, val_labels=None, val_per_cl
     image_root = os.path.commonpath([train_dir] + ([val_dir] if val_dir else []))
 
     os.makedirs(output, exist_ok=True)
-    with exclusive_lock(os.path.join(output, LOCK_FILE), output):
+    # Several processes (every Horovod rank, say) may prepare one folder: one works, the others wait.
+    with file_lock(os.path.join(output, LOCK_FILE), what="the preparation of %s" % output):
         return _prepare_locked(output, classes, splits, image_root, image_size, quality, workers, seed,
                                stats_images, im2rec, overwrite, extra_meta,
                                {"train_dir": train_dir, "val_dir": val_dir,
@@ -646,6 +634,7 @@ def prepare_dataset(train_dir, output, val_dir=None, val_labels=None, val_per_cl
 
 def _prepare_locked(output, classes, splits, image_root, image_size, quality, workers, seed, stats_images, im2rec,
                     overwrite, extra_meta, source):
+    remove_stale_partials(output)  # temporary files of a preparation that was killed
     numbered = {name: [(i, float(label), path) for i, (label, path) in enumerate(items)]
                 for name, items in splits.items()}
     recipes = {
@@ -666,7 +655,8 @@ def _prepare_locked(output, classes, splits, image_root, image_size, quality, wo
     if not todo and os.path.isfile(dataset_json):
         try:
             info = load_dataset(output)
-            if info.classes == classes and set(info.split_names) == set(numbered):
+            if (info.classes == classes and set(info.split_names) == set(numbered)
+                    and all(info.split(n).sha256 for n in numbered)):
                 log.info("%s is complete; nothing to do", output)
                 return info
         except (OSError, ValueError):
@@ -686,6 +676,13 @@ def _prepare_locked(output, classes, splits, image_root, image_size, quality, wo
     for name in numbered:
         with open(os.path.join(output, name + ".json"), encoding="utf-8") as f:
             markers[name] = json.load(f)
+        if "rec_sha256" not in markers[name] or not os.path.isfile(os.path.join(output, name + CHECKSUMS)):
+            log.info("%s: recording the checksums of its records (built by an older version)", name)
+            info = check_record_file(os.path.join(output, name + ".rec"))
+            with atomic_path(os.path.join(output, name + CHECKSUMS)) as tmp:
+                markers[name]["rec_sha256"] = _record_checksums(info.rec, info.offsets, tmp)
+            with atomic_open(os.path.join(output, name + ".json"), "w", encoding="utf-8") as f:
+                json.dump(markers[name], f, indent=1)
 
     log.info("train: computing the per-channel mean and std")
     mean, std, stats_count = record_statistics(os.path.join(output, "train.rec"), max_images=stats_images,
@@ -711,6 +708,7 @@ def _prepare_locked(output, classes, splits, image_root, image_size, quality, wo
         "stats": {"split": "train", "images": stats_count, "over": "all pixels, RGB, 0-255"},
         "splits": {
             name: {"rec": name + ".rec", "idx": name + ".idx", "lst": name + ".lst", "count": markers[name]["count"],
+                   "sha256": markers[name]["rec_sha256"], "checksums": name + CHECKSUMS,
                    "class_counts": markers[name]["class_counts"], "skipped": len(markers[name]["skipped"])}
             for name in numbered
         },

@@ -22,7 +22,7 @@ DTYPES = ("float32", "float16")
 FINAL_EVALS = ("auto", "test", "val", "none")
 
 # Keys that say how THIS invocation runs, never taken from a checkpoint's saved config on resume.
-RUN_CONTROL_KEYS = ("checkpoints", "prefix", "resume", "start_epoch", "recipe")
+RUN_CONTROL_KEYS = ("checkpoints", "prefix", "resume", "start_epoch", "recipe", "verify_data")
 
 RECIPE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
 
@@ -63,6 +63,9 @@ class TrainConfig:
         "where the demo dataset is built (default: $MXNET_HOME/datasets/gluon-inception-demo)",
         "data",
         metavar="DIR",
+    )
+    verify_data: bool = _opt(
+        False, "before training, check the record files against the checksums `prepare` recorded", "data"
     )
     image_size: int = _opt(224, "side of the square crop the network sees", "data")
     batch_size: int = _opt(64, "images per rank per step (global batch = this x ranks)", "data")

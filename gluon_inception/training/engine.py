@@ -42,6 +42,7 @@ from ..checkpoint import (
     save_checkpoint,
     verify_checkpoint_files,
 )
+from ..fileio import remove_stale_partials
 from .config import ConfigError, merge_for_resume
 from .logs import RunLog
 from .metrics import MetricSums, batch_stats
@@ -298,6 +299,7 @@ class Training:
     def _locate_checkpoint(self):
         cfg = self.cfg
         folder, prefix = cfg.checkpoints, cfg.prefix
+        remove_stale_partials(folder)  # temporary files of checkpoint writers that were killed
         if cfg.start_epoch:
             paths = find_checkpoint(folder, prefix, cfg.start_epoch)
             return _plain_meta(read_checkpoint_meta(paths["params"]))
@@ -336,7 +338,7 @@ class Training:
         if data is not None:
             self.data = data
             return data
-        from ..data import default_demo_root, load_dataset, prepare_demo
+        from ..data import default_demo_root, load_dataset, prepare_demo, verify_dataset
 
         cfg = self.cfg
         if cfg.demo:
@@ -352,6 +354,8 @@ class Training:
                     "(it holds dataset.json), or --demo" % root
                 )
         info = load_dataset(root)
+        if cfg.verify_data and self.dist.is_root:
+            verify_dataset(info)  # raises naming the damaged images; the other ranks end with this one
         self.data = DatasetSource(info, cfg, self.dist)
         if cfg.demo:
             self.log.info(_demo_banner(info))

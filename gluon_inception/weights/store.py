@@ -15,9 +15,10 @@ published URLs. A mirror is a base URL or a local folder laid out like the sourc
 
 Every transfer goes to a temporary file in the cache folder, is verified against the entry's
 checksum and only then renamed into place, so the cache holds complete, verified files or
-nothing. Processes that fetch the same file at once serialise on a lock file (portalocker,
-``flock``); the kernel releases the lock of a process that dies, and the lock file is removed
-when its holder is done.
+nothing. Each source has an overall deadline and a minimum transfer rate: a mirror that trickles
+is abandoned and the next source tried. Processes that fetch the same file at once serialise on a
+lock file (:func:`gluon_inception.fileio.file_lock`); the kernel releases the lock of a process
+that dies, and its holder removes temporary files left by killed downloads.
 """
 
 import contextlib
@@ -34,15 +35,15 @@ import urllib.parse
 import urllib.request
 import zipfile
 
-import portalocker
-
 from .._version import __version__
-from ..fileio import atomic_path, file_digest
+from ..fileio import LockTimeoutError, atomic_path, file_digest, file_lock, partial_prefix, remove_stale_partials
 
 __all__ = [
     "ENV_ROOT",
     "ENV_MIRRORS",
     "ENV_LOCK_TIMEOUT",
+    "ENV_DEADLINE",
+    "ENV_MIN_RATE",
     "PretrainedError",
     "ChecksumError",
     "DownloadError",
@@ -70,6 +71,13 @@ ENV_LOCK_TIMEOUT = "GLUON_INCEPTION_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 600.0
 #: Seconds a connection may stay silent before the transfer counts as failed.
 SOCKET_TIMEOUT = 60.0
+#: Environment variable: seconds one source may take for the whole file before the next is tried.
+ENV_DEADLINE = "GLUON_INCEPTION_DOWNLOAD_DEADLINE"
+DEFAULT_DEADLINE = 1800.0
+#: Environment variable: bytes per second a transfer must keep up (averaged over RATE_WINDOW seconds).
+ENV_MIN_RATE = "GLUON_INCEPTION_MIN_RATE"
+DEFAULT_MIN_RATE = 4096.0
+RATE_WINDOW = 30.0
 
 
 class PretrainedError(RuntimeError):
@@ -98,10 +106,6 @@ class CorruptWeightsError(PretrainedError):
 
 class UnsafeArchiveError(PretrainedError):
     """An archive holds a member that would be written outside the target folder."""
-
-
-class LockTimeoutError(PretrainedError):
-    """Another process held the download lock for longer than the timeout."""
 
 
 class _AttemptFailed(Exception):
@@ -246,11 +250,49 @@ def _progress_bar(total, desc, progress):
     return tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=None if progress is None else not progress)
 
 
-def _download(url, dest, progress=None):
-
-    request = urllib.request.Request(url, headers={"User-Agent": "gluon-inception/" + __version__})
+def _env_float(name, default):
+    value = os.environ.get(name)
     try:
-        with urllib.request.urlopen(request, timeout=SOCKET_TIMEOUT) as response, open(dest, "wb") as out:
+        return float(value) if value else default
+    except ValueError:
+        raise PretrainedError("$%s=%r is not a number" % (name, value)) from None
+
+
+class _Pace:
+    """Abandons a transfer past its deadline or slower than the minimum rate over a window."""
+
+    def __init__(self):
+        self.deadline = _env_float(ENV_DEADLINE, DEFAULT_DEADLINE)
+        self.min_rate = _env_float(ENV_MIN_RATE, DEFAULT_MIN_RATE)
+        self.start = self.window_start = time.monotonic()
+        self.window_bytes = 0
+
+    def socket_timeout(self):
+        return max(0.1, min(SOCKET_TIMEOUT, self.deadline))
+
+    def check(self, received, nbytes):
+        now = time.monotonic()
+        if now - self.start > self.deadline:
+            raise _AttemptFailed(
+                "network", "abandoned after the %.0f s deadline with %d bytes received ($%s sets it)"
+                % (self.deadline, received, ENV_DEADLINE)
+            )
+        self.window_bytes += nbytes
+        if now - self.window_start >= min(RATE_WINDOW, self.deadline):
+            rate = self.window_bytes / (now - self.window_start)
+            if rate < self.min_rate:
+                raise _AttemptFailed(
+                    "network", "abandoned: %.0f bytes/s is below the minimum of %.0f ($%s sets it)"
+                    % (rate, self.min_rate, ENV_MIN_RATE)
+                )
+            self.window_start, self.window_bytes = now, 0
+
+
+def _download(url, dest, progress=None):
+    request = urllib.request.Request(url, headers={"User-Agent": "gluon-inception/" + __version__})
+    pace = _Pace()
+    try:
+        with urllib.request.urlopen(request, timeout=pace.socket_timeout()) as response, open(dest, "wb") as out:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             received = 0
@@ -258,7 +300,7 @@ def _download(url, dest, progress=None):
             try:
                 while True:
                     try:
-                        chunk = response.read(1 << 20)
+                        chunk = response.read1(1 << 20)  # what one receive brings: a trickle cannot hide
                     except http.client.IncompleteRead as err:
                         received += len(err.partial)
                         chunk = b""
@@ -268,6 +310,7 @@ def _download(url, dest, progress=None):
                     received += len(chunk)
                     if bar is not None:
                         bar.update(len(chunk))
+                    pace.check(received, len(chunk))
             finally:
                 if bar is not None:
                     bar.close()
@@ -303,7 +346,7 @@ def _fetch_one(source, entry, target, progress=None):
     archived = source.lower().endswith(".zip") and not entry.file_name.lower().endswith(".zip")
     with atomic_path(target) as tmp:
         if archived:
-            fd, tmp_zip = tempfile.mkstemp(prefix="." + entry.file_name + ".", suffix=".zip.partial", dir=root)
+            fd, tmp_zip = tempfile.mkstemp(prefix=partial_prefix(entry.file_name), suffix=".zip.partial", dir=root)
             os.close(fd)
             try:
                 _transfer(source, tmp_zip, progress)
@@ -363,80 +406,6 @@ def _failure(entry, target, attempts):
     )
 
 
-# -- locking ------------------------------------------------------------------------------------
-def _lock_holder(path):
-    try:
-        with open(path) as f:
-            return f.read().strip() or "unknown"
-    except OSError:
-        return "unknown"
-
-
-@contextlib.contextmanager
-def file_lock(path, timeout=None, poll_interval=0.1):
-    """Hold an exclusive cross-process lock on ``path`` (created, and removed on release).
-
-    The lock is ``flock`` through portalocker, so the kernel releases it when its holder dies:
-    a lock file left by a killed process is taken over at once. While held, the file names the
-    holder (pid, host, time) for the timeout message.
-
-    Parameters
-    ----------
-    path : str
-        The lock file.
-    timeout : float, optional
-        Seconds to wait; default ``$GLUON_INCEPTION_LOCK_TIMEOUT`` or 600.
-
-    Raises
-    ------
-    LockTimeoutError
-        When another holder keeps it longer than ``timeout``; the message names the holder.
-    """
-    if timeout is None:
-        timeout = float(os.environ.get(ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT))
-    deadline = time.monotonic() + timeout
-    flags = portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
-    while True:
-        handle = open(path, "a+")
-        try:
-            portalocker.lock(handle, flags)
-        except portalocker.exceptions.LockException:
-            handle.close()
-            if time.monotonic() >= deadline:
-                raise LockTimeoutError(
-                    "waited %.0f s for %s, held by %s. It may still be downloading: wait longer with "
-                    "%s=SECONDS. If that process is gone (on another host sharing this folder, say), "
-                    "delete the lock file and retry." % (timeout, path, _lock_holder(path), ENV_LOCK_TIMEOUT)
-                ) from None
-            time.sleep(poll_interval)
-            continue
-        # The previous holder removes the file before it unlocks; if it did so after we opened it,
-        # we hold a lock on a deleted file and must start over on the new one.
-        try:
-            current = os.stat(path)
-        except FileNotFoundError:
-            current = None
-        mine = os.fstat(handle.fileno())
-        if current is None or (current.st_ino, current.st_dev) != (mine.st_ino, mine.st_dev):
-            portalocker.unlock(handle)
-            handle.close()
-            continue
-        break
-    try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(
-            "pid %d on %s since %s\n" % (os.getpid(), socket.gethostname(), time.strftime("%Y-%m-%d %H:%M:%S"))
-        )
-        handle.flush()
-        yield path
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
-        portalocker.unlock(handle)
-        handle.close()
-
-
 # -- public entry points ------------------------------------------------------------------------
 def fetch(entry, root=None, mirrors=None, lock_timeout=None, progress=None):
     """Path of ``entry``'s verified file in the cache, fetched first if needed.
@@ -493,7 +462,11 @@ def fetch(entry, root=None, mirrors=None, lock_timeout=None, progress=None):
             "cannot create the cache folder %s (%s): pass root=... or set $%s to a writable folder"
             % (root, err.strerror or err, ENV_ROOT)
         ) from None
-    with file_lock(target + ".lock", timeout=lock_timeout):
+    if lock_timeout is None:
+        lock_timeout = _env_float(ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT)
+    hint = "It may still be downloading: wait longer with %s=SECONDS." % ENV_LOCK_TIMEOUT
+    with file_lock(target + ".lock", timeout=lock_timeout, what="the download of " + entry.file_name, hint=hint):
+        remove_stale_partials(root)
         if os.path.isfile(target):
             matches, algorithm, expected, got = verify(target, entry)
             if matches:
@@ -520,6 +493,8 @@ def fetch(entry, root=None, mirrors=None, lock_timeout=None, progress=None):
 def purge(file_names, root=None):
     """Delete the given weight files from the cache, with their lock and partial files.
 
+    Temporary files that killed downloads left behind (of any file) go too.
+
     Parameters
     ----------
     file_names : iterable of str
@@ -536,8 +511,8 @@ def purge(file_names, root=None):
     root = cache_root(root)
     if not os.path.isdir(root):
         return []
+    removed = remove_stale_partials(root)
     present = os.listdir(root)
-    removed = []
     for name in file_names:
         doomed = [name, name + ".lock"]
         doomed += [p for p in present if p.startswith("." + name + ".") and p.endswith(".partial")]
