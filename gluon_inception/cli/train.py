@@ -20,7 +20,10 @@ def main(args):
     if args.list_recipes:
         print(format_recipes())
         return 0
-    return run_cli(lambda: run_training(config_from_args(args)))
+    def train():
+        run_training(config_from_args(args))  # its result (the final evaluation) is logged, not an exit status
+
+    return run_cli(train)
 
 
 def format_recipes():

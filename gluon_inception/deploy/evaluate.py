@@ -95,14 +95,13 @@ def evaluate_batches(net, batches, ctx=None, dist=None, crops=1, name="eval"):
         logits = net(batch.data[0].as_in_context(ctx))
         logits = (logits[0] if isinstance(logits, (tuple, list)) else logits).astype("float32")
         labels, pad, classes = batch.label[0].as_in_context(ctx), batch.pad or 0, logits.shape[1]
-        log_probs = scores = mx.nd.log_softmax(logits)
+        log_probs = mx.nd.log_softmax(logits)
+        scores = logits  # rank by the logits: a float32 softmax could round close ones into a tie
         if crops > 1:  # the log of each image's probabilities averaged over its crops
             log_probs = log_probs.reshape((-1, crops, classes))
             top = log_probs.max(axis=1, keepdims=True)
             log_probs = top + mx.nd.log(mx.nd.exp(log_probs - top).mean(axis=1, keepdims=True))
             log_probs = scores = log_probs.reshape((-1, classes))
-        else:
-            scores = logits  # rank by the logits: a float32 softmax could round close ones into a tie
         n = labels.shape[0] - pad
         bad = ((labels[:n] < 0) + (labels[:n] >= classes)).sum() if n > 0 else mx.nd.zeros((1,), ctx=ctx)
         stats = batch_stats(-mx.nd.pick(log_probs, labels, axis=1), scores, labels, pad)

@@ -84,7 +84,7 @@ def _seed_for(*values):
 class DatasetSource:
     """The data a :class:`Training` needs, from a folder prepared by ``gluon-inception prepare``.
 
-    A stand-in with the same attributes and methods (``num_classes``, ``classes``,
+    A stand-in with the same attributes and methods (``num_classes``, ``classes``, ``preprocessing``,
     ``describe()``, ``train_iter(epoch)``, ``eval_iter(split)``, ``has_split(name)``) can be
     passed to :meth:`Training.open_data` instead, e.g. in-memory data in tests.
 
