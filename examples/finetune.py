@@ -11,13 +11,15 @@ One process, on GPU 0 when there is one; see docs/tutorials/finetune.rst.
 """
 
 import argparse
+import dataclasses
 import sys
 
 from gluon_inception import googlenet
 from gluon_inception._compat import mx
 from gluon_inception.checkpoint import save_checkpoint
 from gluon_inception.data import build_train_iter, build_val_iter, load_dataset
-from gluon_inception.training import MetricSums, batch_stats
+from gluon_inception.deploy.evaluate import evaluate_batches
+from gluon_inception.deploy.metrics import MetricSums, batch_stats
 
 
 def parse_args(argv=None):
@@ -38,17 +40,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def evaluate(net, batches, ctx):
-    sums = MetricSums()
-    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
-    batches.reset()
-    for batch in batches:
-        data, label = batch.data[0].as_in_context(ctx), batch.label[0].as_in_context(ctx)
-        logits = net(data)
-        sums.add(batch_stats(loss_fn(logits, label), logits, label, pad=batch.pad).asnumpy())
-    return sums.summary()
-
-
 def main(argv=None):
     args = parse_args(argv)
     pretrained = True if args.pretrained.lower() == "true" else args.pretrained
@@ -57,13 +48,12 @@ def main(argv=None):
     # 1. data: the prepared dataset, normalised the way the pretrained weights expect.
     info = load_dataset(args.data)
     net = googlenet(pretrained=pretrained, classes=info.num_classes, ctx=ctx)
-    cfg = net.pretrained_cfg
-    mean = [255 * m for m in cfg.mean]  # the registry states them for 0-1 pixels
-    std = [255 * s for s in cfg.std]
-    shape = (3, args.image_size, args.image_size)
-    resize = round(args.image_size * cfg.resize / cfg.crop)  # 256 for 224, as the weights were evaluated
-    train = build_train_iter(info.split("train"), args.batch_size, shape, preset="inception", mean=mean, std=std)
-    val = build_val_iter(info.split("val"), args.batch_size, shape, resize=resize, mean=mean, std=std)
+    pre = net.pretrained_cfg.preprocessing  # the weights' own, scaled to --image-size (256 for 224)
+    resize = round(args.image_size * pre.resize / pre.crop_size)
+    pre = dataclasses.replace(pre, crop_size=args.image_size, resize=resize)
+    train = build_train_iter(info.split("train"), args.batch_size, pre.data_shape, preset="inception", mean=pre.mean,
+                             std=pre.std)  # fmt: skip
+    val = build_val_iter(info.split("val"), args.batch_size, preprocessing=pre)
 
     # 2. model and trainer: the new classifier learns faster than the pretrained layers.
     net.output.collect_params().setattr("lr_mult", args.head_lr_mult)
@@ -73,9 +63,9 @@ def main(argv=None):
     meta = {
         "model": {"name": "googlenet", "topology": net.topology, "classes": info.num_classes,
                   "aux_logits": False, "dropout": net.dropout_rate},
-        "data": {"mean": mean, "std": std, "data_shape": list(shape), "resize": resize, "classes": info.classes,
-                 "root": info.root},
-        "pretrained": cfg.name,
+        "data": {"classes": info.classes, "root": info.root},
+        "preprocessing": pre.to_dict(),
+        "pretrained": net.pretrained_cfg.name,
     }  # fmt: skip
 
     # 3. loop: train an epoch, validate, write a checkpoint.
@@ -90,12 +80,13 @@ def main(argv=None):
             loss.backward()
             trainer.step(data.shape[0])
             sums.add(batch_stats(loss, logits, label).asnumpy())
-        t, v = sums.summary(), evaluate(net, val, ctx)
+        val.reset()
+        t, v = sums.summary(), evaluate_batches(net, val, ctx)
         print(
             "epoch %d/%d  train loss %.4f top-1 %.2f%%  | val loss %.4f top-1 %.2f%% top-5 %.2f%%"
-            % (epoch, args.epochs, t["loss"], 100 * t["top1"], v["loss"], 100 * v["top1"], 100 * v["top5"])
+            % (epoch, args.epochs, t["loss"], 100 * t["top1"], v.cross_entropy, 100 * v.top1, 100 * v.top5)
         )
-        meta.update(lr=trainer.learning_rate, metrics={"train": t, "val": v})
+        meta.update(lr=trainer.learning_rate, metrics={"train": t, "val": v.to_dict()})
         paths = save_checkpoint(args.checkpoints, args.prefix, epoch, net, trainer, meta)
         print("checkpoint %s" % paths["params"])
     return 0

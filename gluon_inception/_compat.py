@@ -1,4 +1,4 @@
-"""Import MXNet safely on every supported Python.
+"""Import MXNet safely on every supported Python, and work around its 1.9.1 quirks.
 
 MXNet 1.9.1 still refers to numpy aliases (``np.bool``, ``np.int`` ...) that numpy 1.24
 removed. numpy 1.23.5 keeps them but has no wheel for Python 3.12, so on 3.12 we run on
@@ -45,4 +45,14 @@ except ImportError as err:  # pragma: no cover - depends on the environment
 
 PY312 = sys.version_info >= (3, 12)
 
-__all__ = ["mx", "np", "PY312"]
+
+def wait_for_parameters():
+    """Wait until every queued MXNet operation has finished; call it before reading or saving parameters.
+
+    Under ``hybridize(static_alloc=True)`` MXNet 1.9.1 can leave the BatchNorm running-statistics
+    updates of the last training step queued: parameters read right afterwards are stale.
+    """
+    mx.nd.waitall()
+
+
+__all__ = ["mx", "np", "PY312", "wait_for_parameters"]

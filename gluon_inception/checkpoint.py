@@ -4,7 +4,7 @@ A checkpoint of epoch N in folder ``DIR`` with prefix ``NAME`` is three files::
 
     NAME-0003.params   the network (Gluon ``save_parameters``)
     NAME-0003.states   the trainer/optimizer state (``Trainer.save_states`` format)
-    NAME-0003.json     metadata: epoch, lr, metrics, config, model, data, file digests
+    NAME-0003.json     metadata: epoch, lr, metrics, config, model, data, preprocessing, file digests
 
 Each is written through :mod:`gluon_inception.fileio`, and the ``.json`` comes last: a checkpoint
 without its ``.json`` (a crash mid-write) is incomplete and never picked on resume. Before writing,
@@ -21,7 +21,7 @@ import shutil
 import tempfile
 
 from . import fileio
-from ._compat import mx, np
+from ._compat import mx, np, wait_for_parameters
 from ._version import __version__
 
 #: Version of the ``.json`` layout.
@@ -275,9 +275,7 @@ def _write_checkpoint(paths, prefix, epoch, net, trainer, meta):
     # they are being written; remove it first so the checkpoint reads as incomplete meanwhile.
     if os.path.exists(paths["meta"]):
         os.remove(paths["meta"])
-    # With static_alloc, BatchNorm's running statistics may still have writes pending: reading
-    # them before those land saves stale values.
-    mx.nd.waitall()
+    wait_for_parameters()
     with fileio.atomic_path(paths["params"]) as tmp:
         net.save_parameters(tmp)
     files = {"params": {"name": os.path.basename(paths["params"]), "sha256": fileio.file_digest(paths["params"])}}

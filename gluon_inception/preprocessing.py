@@ -5,14 +5,14 @@ crop, subtract the mean, divide by the standard deviation). Pretrained entries c
 checkpoints store one, and evaluation, prediction and export read it, so every command
 applies exactly what the weights were trained with.
 """
-import math
 from dataclasses import asdict, dataclass
 
 from ._compat import mx, np
 
-#: ImageNet RGB statistics on the 0-255 scale (the values most ImageNet weights expect).
-IMAGENET_MEAN = (123.675, 116.28, 103.53)
-IMAGENET_STD = (58.395, 57.12, 57.375)
+#: ImageNet RGB statistics as published, for pixels on the 0-1 scale; :class:`Preprocessing`
+#: (0-255 pixels) and the torchvision topology's input affine derive from these.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # OpenCV interpolation codes, as mx.image and ImageRecordIter number them.
 INTERPOLATIONS = {"nearest": 0, "bilinear": 1, "bicubic": 2, "area": 3, "lanczos": 4}
@@ -29,7 +29,7 @@ class Preprocessing:
     Parameters
     ----------
     mean, std : tuple of 3 floats
-        Per-channel RGB statistics on the 0-255 scale.
+        Per-channel RGB statistics on the 0-255 scale; default: ImageNet's.
     crop_size : int
         Side of the square the network sees.
     resize : int
@@ -44,8 +44,8 @@ class Preprocessing:
     (256, (3, 224, 224))
     """
 
-    mean: tuple = IMAGENET_MEAN
-    std: tuple = IMAGENET_STD
+    mean: tuple = tuple(255 * v for v in IMAGENET_MEAN)
+    std: tuple = tuple(255 * v for v in IMAGENET_STD)
     crop_size: int = 224
     resize: int = None
     interpolation: str = "bilinear"
@@ -80,6 +80,11 @@ class Preprocessing:
         """The OpenCV interpolation code."""
         return INTERPOLATIONS[self.interpolation]
 
+    @property
+    def affine(self):
+        """``(scale, shift)`` per channel with ``(x - mean) / std == x * scale + shift``."""
+        return tuple(1.0 / s for s in self.std), tuple(-m / s for m, s in zip(self.mean, self.std))
+
     def to_dict(self):
         """A JSON-ready dict; :meth:`from_dict` reads it back."""
         out = asdict(self)
@@ -91,51 +96,6 @@ class Preprocessing:
         """Build from :meth:`to_dict`'s output (unknown keys are ignored)."""
         known = {k: values[k] for k in ("mean", "std", "crop_size", "resize", "interpolation") if k in values}
         return cls(**known)
-
-    @classmethod
-    def from_pretrained_cfg(cls, cfg):
-        """Build from the metadata of a pretrained entry (dict or object with attributes).
-
-        Understands ``mean``/``std`` on the 0-1 or the 0-255 scale (0-1 when every value is
-        at most 1, or when ``input_scale``/``scale`` says so), a crop size given as ``crop``,
-        ``crop_size``, ``input_size`` (an int or a ``(3, H, W)`` shape) or ``data_shape``,
-        and a resize given as ``resize``/``resize_size`` or as ``crop_pct``.
-        """
-        get = cfg.get if isinstance(cfg, dict) else (lambda k, d=None: getattr(cfg, k, d))
-        mean, std = get("mean"), get("std")
-        if mean is None or std is None:
-            raise ValueError("the pretrained entry names no mean/std: %r" % (cfg,))
-        scale = get("input_scale", get("scale", None))
-        if scale is None:
-            scale = 1.0 if max(list(mean) + list(std)) <= 1.0 else 255.0
-        if isinstance(scale, str):
-            scale = 1.0 if scale.strip() in ("0-1", "[0,1]", "1") else 255.0
-        factor = 255.0 / float(scale)
-        crop = _first_int(get("crop"), get("crop_size"), get("input_size"), get("data_shape"), default=224)
-        resize = get("resize", get("resize_size", None))
-        if resize is None and get("crop_pct") is not None:
-            resize = int(math.floor(crop / float(get("crop_pct"))))
-        resize = _first_int(resize, default=None)
-        interpolation = get("interpolation", "bilinear") or "bilinear"
-        return cls(
-            mean=[v * factor for v in mean],
-            std=[v * factor for v in std],
-            crop_size=crop,
-            resize=resize,
-            interpolation=interpolation if interpolation in INTERPOLATIONS else "bilinear",
-        )
-
-    @classmethod
-    def from_checkpoint_meta(cls, meta):
-        """Build from a checkpoint's meta (``meta["data"]``: mean/std on 0-255, data_shape)."""
-        data = meta.get("data") or {}
-        if data.get("mean") is None or data.get("std") is None:
-            raise ValueError("the checkpoint's meta has no data mean/std; it cannot say how to preprocess images")
-        crop = _first_int(data.get("data_shape"), data.get("crop_size"), default=224)
-        resize = _first_int(data.get("resize"), data.get("image_size"), default=None)
-        if resize is not None and resize < crop:
-            resize = None
-        return cls(mean=data["mean"], std=data["std"], crop_size=crop, resize=resize)
 
     # -- array work -------------------------------------------------------------------------
     def normalize(self, batch):
@@ -160,16 +120,6 @@ class Preprocessing:
     def ten_crop(self, image):
         """Resize, then the 10 crops of :func:`ten_crops`: (10, crop, crop, 3) uint8."""
         return ten_crops(self.resize_image(image), self.crop_size)
-
-
-def _first_int(*values, default):
-    for value in values:
-        if value is None:
-            continue
-        if isinstance(value, (list, tuple)):
-            value = value[-1]
-        return int(value)
-    return default
 
 
 def resize_short(image, size, interp=1):

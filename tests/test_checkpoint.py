@@ -22,7 +22,8 @@ from gluon_inception.checkpoint import (
     restore_trainer_states,
     save_checkpoint,
 )
-from gluon_inception.zoo import load_model_from_checkpoint
+from gluon_inception.preprocessing import Preprocessing
+from gluon_inception.zoo import ModelSourceError, load_checkpoint_model, load_model_from_checkpoint
 
 
 def _small_trainer(optimizer="adam", seed=0):
@@ -54,7 +55,8 @@ def _meta(net):
         "lr": 0.1,
         "metrics": {"val": {"top1": 0.5}},
         "config": {"lr": 0.1},
-        "data": {"mean": [1, 2, 3], "std": [1, 1, 1], "data_shape": [3, 32, 32], "classes": ["a", "b", "c"]},
+        "data": {"classes": ["a", "b", "c"]},
+        "preprocessing": Preprocessing(mean=[1, 2, 3], std=[1, 1, 1], crop_size=32).to_dict(),
     }
 
 
@@ -68,6 +70,18 @@ def test_saved_checkpoint_reloads_the_same_network(tmp_path, tiny_net):
         np.testing.assert_allclose(net(x).asnumpy(), tiny_net(x).asnumpy(), rtol=1e-5, atol=1e-6)
     assert meta["epoch"] == 3 and meta["model"]["topology"] == "gluoncv"
     assert meta["data"]["classes"] == ["a", "b", "c"] and meta["metrics"]["val"]["top1"] == 0.5
+
+
+def test_a_checkpoint_carries_its_preprocessing_as_the_one_type(tmp_path, tiny_net):
+    save_checkpoint(tmp_path / "a", "gn", 1, tiny_net, meta=_meta(tiny_net))
+    loaded = load_checkpoint_model(str(tmp_path / "a"))
+    assert loaded.preprocessing == Preprocessing(mean=[1, 2, 3], std=[1, 1, 1], crop_size=32)
+    assert loaded.class_names == ["a", "b", "c"]
+    meta = _meta(tiny_net)
+    del meta["preprocessing"]
+    save_checkpoint(tmp_path / "b", "gn", 1, tiny_net, meta=meta)
+    with pytest.raises(ModelSourceError, match="records no preprocessing"):
+        load_checkpoint_model(str(tmp_path / "b"))
 
 
 def test_checkpoint_without_its_json_is_never_picked(tmp_path, tiny_net):

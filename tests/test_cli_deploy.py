@@ -57,6 +57,20 @@ def test_evaluate_command_prints_a_table_and_writes_the_library_numbers(tmp_path
     assert got["preprocessing"]["crop_size"] == 32
 
 
+def test_evaluate_command_repeats_the_validation_that_training_recorded(tmp_path, checkpoint):
+    """Training's validation and ``gluon-inception evaluate`` are one code path: same checkpoint, same numbers."""
+    report = tmp_path / "report.json"
+    proc = run_cli("evaluate", "--checkpoint", checkpoint, "--data", demo_dataset().root, "--split", "val",
+                   "--batch-size", "64", "--report", str(report))  # the batch size training validated with
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(report.read_text())["results"]["1-crop"]
+    with open(checkpoint[: -len(".params")] + ".json") as f:
+        recorded = json.load(f)["metrics"]["val"]
+    assert got["count"] == recorded["samples"] == 200
+    assert (got["top1"], got["top5"]) == (recorded["top1"], recorded["top5"])
+    assert got["cross_entropy"] == pytest.approx(recorded["loss"], rel=1e-5)
+
+
 def _expected_probs(model, path):
     """Preprocessing done independently with OpenCV and numpy: resize the shorter side, centre crop."""
     pre = model.preprocessing

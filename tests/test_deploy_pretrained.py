@@ -16,8 +16,9 @@ from gluon_inception.weights import store, unregister_pretrained
 from gluon_inception.zoo import load_pretrained_model
 
 # Deliberately unusual values, so that a command falling back to defaults would show.
-ENTRY_MEAN, ENTRY_STD = (0.40, 0.50, 0.60), (0.20, 0.25, 0.30)
+ENTRY_MEAN, ENTRY_STD = (102.0, 127.5, 153.0), (51.0, 63.75, 76.5)
 ENTRY_RESIZE, ENTRY_CROP = 40, 32
+ENTRY_PRE = Preprocessing(mean=ENTRY_MEAN, std=ENTRY_STD, crop_size=ENTRY_CROP, resize=ENTRY_RESIZE)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def weights(tmp_path_factory):
     path.rename(root / file_name)
     entry = get_pretrained("googlenet_gluoncv_in1k").replace(
         name="deploy_test_in1k", format="gluon_inception", file_name=file_name, mirror_path=file_name,
-        sha1=None, sha256=digest, mean=ENTRY_MEAN, std=ENTRY_STD, resize=ENTRY_RESIZE, crop=ENTRY_CROP,
+        sha1=None, sha256=digest, preprocessing=ENTRY_PRE,
     )  # fmt: skip
     register_pretrained(entry)
     yield str(root), entry
@@ -48,10 +49,7 @@ def offline_store(weights, monkeypatch):
 
 def test_the_entrys_preprocessing_and_imagenet_names_are_used(weights):
     loaded = load_pretrained_model("deploy_test_in1k")
-    pre = loaded.preprocessing
-    assert pre.mean == pytest.approx([255 * v for v in ENTRY_MEAN])
-    assert pre.std == pytest.approx([255 * v for v in ENTRY_STD])
-    assert (pre.resize, pre.crop_size) == (ENTRY_RESIZE, ENTRY_CROP)
+    assert loaded.preprocessing is ENTRY_PRE
     assert len(loaded.class_names) == 1000 and loaded.class_names[0] != "class 0"
     assert loaded.source == {"pretrained": "deploy_test_in1k"}
 
@@ -67,8 +65,7 @@ def test_evaluate_from_pretrained_uses_the_entrys_preprocessing(weights, tmp_pat
     # The same numbers from preprocessing written out by hand from the entry.
     net = googlenet(classes=1000, topology="gluoncv")
     net.load_parameters(weights[0] + "/" + weights[1].file_name)
-    by_hand = Preprocessing(mean=[255 * v for v in ENTRY_MEAN], std=[255 * v for v in ENTRY_STD],
-                            crop_size=ENTRY_CROP, resize=ENTRY_RESIZE)
+    by_hand = Preprocessing(mean=ENTRY_MEAN, std=ENTRY_STD, crop_size=ENTRY_CROP, resize=ENTRY_RESIZE)
     expected = evaluate(net, rec, by_hand, crops=(1, 10))
     for mode in (1, 10):
         row = got["results"]["%d-crop" % mode]

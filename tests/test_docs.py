@@ -162,7 +162,8 @@ def test_model_zoo_table_matches_the_weight_registry(html):
         assert row[0].startswith(entry["name"] + (" (default):" if entry["default"] else ":"))
         assert row[1:5] == ["%s / %s" % (entry["top1"], entry["top5"]), entry["topology"], entry["file_name"],
                             entry["checksum"]]  # fmt: skip
-        assert "resize %d" % entry["resize"] in row[5] and "crop %d" % entry["crop"] in row[5]
+        pre = entry["preprocessing"]
+        assert "resize %d" % pre["resize"] in row[5] and "crop %d" % pre["crop_size"] in row[5]
         assert row[6] == entry["license"]
     for entry in entries:  # every field in the entry's own section
         assert 'id="zoo-%s"' % entry["name"].replace("_", "-") in page

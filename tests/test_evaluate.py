@@ -1,5 +1,6 @@
-"""Evaluation: rank-1/rank-5/cross-entropy counted right, 10-crop over the right crops, ranks summed."""
+"""Evaluation: rank-1/rank-5/cross-entropy counted right (ties too), 10-crop over the right crops, ranks summed."""
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ from conftest import require
 
 from gluon_inception import googlenet
 from gluon_inception._compat import mx
-from gluon_inception.deploy.evaluate import TenCropReader, evaluate, format_table, write_report
+from gluon_inception.deploy.evaluate import TenCropReader, evaluate, evaluate_batches, format_table, write_report
+from gluon_inception.deploy.metrics import MetricSums, batch_stats
 from gluon_inception.preprocessing import Preprocessing
 
 CROP, SHORT = 32, 40
@@ -184,8 +186,8 @@ def test_three_ranks_give_the_single_process_result(tmp_path, net):
     rec = write_rec(str(tmp_path), images, [i % CLASSES for i in range(13)])
     meta = {
         "model": {"name": "googlenet", "topology": "gluoncv", "classes": CLASSES, "aux_logits": False},
-        "data": {"mean": list(PRE.mean), "std": list(PRE.std), "data_shape": [3, CROP, CROP], "resize": SHORT,
-                 "classes": [str(i) for i in range(CLASSES)]},
+        "data": {"classes": [str(i) for i in range(CLASSES)]},
+        "preprocessing": PRE.to_dict(),
     }
     checkpoint = save_checkpoint(str(tmp_path / "run"), "net", 1, net, meta=meta)["params"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -210,3 +212,83 @@ def test_three_ranks_give_the_single_process_result(tmp_path, net):
     # And both equal the library's own single-process numbers.
     expected = evaluate(net, rec, PRE, crops=(1, 10))
     assert one["results"]["10-crop"]["cross_entropy"] == pytest.approx(expected[10].cross_entropy, rel=1e-5)
+
+
+# -- metrics -----------------------------------------------------------------------------------
+def test_batch_stats_ignore_padding_rows():
+    logits = mx.nd.array([[0.1, 0.9, 0, 0, 0, 0], [0.9, 0.1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1]])
+    loss = mx.nd.array([1.0, 2.0, 30.0])
+    labels = mx.nd.array([1, 1, 5])
+    full = batch_stats(loss, logits, labels).asnumpy()
+    padded = batch_stats(loss, logits, labels, pad=1).asnumpy()
+    np.testing.assert_allclose(full, [33, 2, 3, 3])
+    np.testing.assert_allclose(padded, [3, 1, 2, 2])
+
+
+def test_top5_becomes_top_k_with_fewer_classes():
+    stats = batch_stats(mx.nd.zeros(2), mx.nd.array([[1, 0, 0], [1, 0, 0]]), mx.nd.array([2, 0])).asnumpy()
+    assert stats[2] == 2  # every label is within the top 3 of 3 classes
+
+
+def test_metric_sums_turn_sums_into_means():
+    sums = MetricSums()
+    sums.add(np.array([[2.0, 1, 2, 2], [4.0, 2, 2, 2]]))
+    assert sums.summary() == {"loss": 1.5, "top1": 0.75, "top5": 1.0, "samples": 4}
+    assert math.isnan(MetricSums().summary()["loss"])
+
+
+def test_a_tie_with_the_true_class_counts_as_the_expected_hit_of_a_random_order():
+    scores = mx.nd.array([[2, 2, 2, 2, 0, 0, 0, 0], [3, 1, 1, 1, 1, 1, 1, 0], [5, 5, 0, 0, 0, 0, 0, 0]])
+    stats = batch_stats(mx.nd.zeros(3), scores, mx.nd.array([1, 2, 1])).asnumpy()
+    # row 1: 4 tied at the top -> top-1 1/4, top-5 1; row 2: 1 higher, 6 tied -> top-1 0, top-5 4/6;
+    # row 3: 2 tied at the top -> top-1 1/2, top-5 1.
+    np.testing.assert_allclose(stats, [0, 1 / 4 + 1 / 2, 1 + 4 / 6 + 1, 3], rtol=1e-6)
+
+
+def test_constant_scores_get_the_chance_rate_and_nan_scores_no_hit():
+    stats = batch_stats(mx.nd.zeros(4), mx.nd.zeros((4, 10)), mx.nd.array([0, 3, 6, 9])).asnumpy()
+    np.testing.assert_allclose(stats, [0, 4 * 0.1, 4 * 0.5, 4], rtol=1e-6)
+    nan = batch_stats(mx.nd.zeros(1), mx.nd.array([[float("nan"), 0.0]]), mx.nd.array([0])).asnumpy()
+    assert nan[1] == 0 and nan[2] == 0
+
+
+class ConstantNet:
+    """Logits that are all equal: every class ties with every other."""
+
+    def __call__(self, x):
+        return mx.nd.zeros((x.shape[0], 4))
+
+
+def _batches(labels, batch_size=3):
+    """DataBatches of tiny images with the last one padded, as build_val_iter makes them."""
+    out = []
+    for first in range(0, len(labels), batch_size):
+        chunk = list(labels[first : first + batch_size])
+        pad = batch_size - len(chunk)
+        out.append(mx.io.DataBatch([mx.nd.zeros((batch_size, 3, 4, 4))], [mx.nd.array(chunk + [0] * pad)], pad=pad))
+    return out
+
+
+def test_training_validation_and_evaluate_count_ties_the_same_way(tmp_path):
+    from gluon_inception.dist import Dist
+    from gluon_inception.training import TrainConfig, Training
+
+    labels = [0, 1, 2, 3, 1, 2, 3]
+    direct = evaluate_batches(ConstantNet(), _batches(labels))
+    assert (direct.count, direct.top1, direct.top5) == (7, pytest.approx(0.25), pytest.approx(1.0))
+    assert direct.cross_entropy == pytest.approx(math.log(4), rel=1e-5)  # summed in float32 on the device
+
+    class Data:
+        num_classes = 4
+
+        def eval_iter(self, split):
+            return _batches(labels)
+
+    run = Training(TrainConfig(data="x", checkpoints=str(tmp_path)).finalize(), Dist(None))
+    run.data, run.net = Data(), ConstantNet()
+    try:
+        val = run.evaluate("val")
+    finally:
+        run.close()
+    assert val == {"loss": direct.cross_entropy, "top1": direct.top1, "top5": direct.top5, "samples": 7,
+                   "split": "val"}

@@ -6,22 +6,28 @@ from gluon_inception.deploy.images import NotAnImageError, decode_image, list_im
 from gluon_inception.preprocessing import Preprocessing, center_crop, ten_crops
 
 
-def test_preprocessing_from_a_pretrained_entry_scales_0_1_statistics_to_pixels():
-    entry = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225), "resize": 256, "crop": 224}
-    pre = Preprocessing.from_pretrained_cfg(entry)
-    assert pre.mean == pytest.approx((123.675, 116.28, 103.53))
-    assert pre.std == pytest.approx((58.395, 57.12, 57.375))
-    assert (pre.resize, pre.crop_size, pre.data_shape) == (256, 224, (3, 224, 224))
-    assert Preprocessing.from_pretrained_cfg({"mean": (120, 110, 100), "std": (60, 60, 60), "crop_pct": 0.875,
-                                              "crop_size": 224}).resize == 256
+def test_imagenet_statistics_are_defined_once_and_derived_everywhere():
+    from gluon_inception.models.googlenet import INPUT_AFFINES
+    from gluon_inception.preprocessing import IMAGENET_MEAN, IMAGENET_STD
+    from gluon_inception.weights import get_pretrained
+
+    pre = Preprocessing()
+    assert pre.mean == pytest.approx((123.675, 116.28, 103.53)) and pre.std == pytest.approx((58.395, 57.12, 57.375))
+    assert pre.mean == tuple(255 * v for v in IMAGENET_MEAN) and pre.std == tuple(255 * v for v in IMAGENET_STD)
+    assert get_pretrained("googlenet_gluoncv_in1k").preprocessing == pre
+    assert INPUT_AFFINES["torchvision"][0] == tuple(s / 0.5 for s in IMAGENET_STD)
 
 
-def test_preprocessing_from_checkpoint_meta_and_bad_values():
-    meta = {"data": {"mean": [10, 20, 30], "std": [1, 1, 1], "data_shape": [3, 56, 56], "resize": 64}}
-    pre = Preprocessing.from_checkpoint_meta(meta)
-    assert (pre.crop_size, pre.resize, pre.mean) == (56, 64, (10.0, 20.0, 30.0))
-    with pytest.raises(ValueError, match="no data mean/std"):
-        Preprocessing.from_checkpoint_meta({"data": {}})
+def test_preprocessing_round_trips_through_its_dict_and_its_affine_is_its_normalisation():
+    pre = Preprocessing(mean=[10, 20, 30], std=[1, 2, 4], crop_size=56, resize=64, interpolation="bicubic")
+    assert Preprocessing.from_dict(pre.to_dict()) == pre
+    assert (pre.resize, pre.data_shape, pre.interp) == (64, (3, 56, 56), 2)
+    x = np.random.RandomState(0).uniform(0, 255, (2, 3, 4, 4)).astype(np.float32)
+    scale, shift = (np.array(v, np.float32).reshape(1, 3, 1, 1) for v in pre.affine)
+    np.testing.assert_allclose(x * scale + shift, pre.normalize(x), rtol=1e-5, atol=1e-4)
+
+
+def test_bad_preprocessing_values_are_refused():
     with pytest.raises(ValueError, match="crop_size <= resize"):
         Preprocessing(crop_size=64, resize=32)
     with pytest.raises(ValueError, match="std values must be positive"):

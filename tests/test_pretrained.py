@@ -21,6 +21,7 @@ from loopback import WeightServer
 from gluon_inception import cli, get_pretrained, googlenet, list_pretrained, register_pretrained
 from gluon_inception._compat import mx
 from gluon_inception.fileio import file_digest
+from gluon_inception.preprocessing import Preprocessing
 from gluon_inception.weights import (
     ChecksumError,
     CorruptWeightsError,
@@ -167,10 +168,7 @@ def test_true_is_the_most_accurate_imagenet_entry_and_names_are_listed():
             "top1",
             "top5",
             "accuracy_note",
-            "mean",
-            "std",
-            "resize",
-            "crop",
+            "preprocessing",
             "license",
             "source",
             "provenance",
@@ -194,7 +192,7 @@ def test_an_unknown_name_lists_the_known_ones():
 
 def test_names_and_entry_are_attached(release, registered, cached):
     net = googlenet(pretrained=registered.name, root=cached)
-    assert net.pretrained_cfg.name == registered.name and net.pretrained_cfg.mean == (0.485, 0.456, 0.406)
+    assert net.pretrained_cfg.name == registered.name and net.pretrained_cfg.preprocessing == Preprocessing()
     assert len(net.class_names) == 1000 and net.class_names[0] == "tench" and net.class_ids[0] == "n01440764"
     top = int(net(release.x).asnumpy()[0].argmax())
     assert isinstance(net.class_names[top], str)

@@ -1,19 +1,15 @@
-"""Training configuration, recipes, learning-rate schedules and metric sums (in-process, fast)."""
+"""Training configuration, recipes, learning-rate schedules (in-process, fast)."""
 import argparse
 import json
 import math
 
-import numpy as np
 import pytest
 
-from gluon_inception._compat import mx
 from gluon_inception.training import (
     ConfigError,
     LRSchedule,
-    MetricSums,
     TrainConfig,
     add_arguments,
-    batch_stats,
     config_from_args,
     list_recipes,
     load_recipe,
@@ -163,26 +159,3 @@ def test_new_lr_on_resume_sets_the_rate_and_keeps_the_shape():
     sched.override_from(epoch=2, lr=0.02)
     assert sched.at_epoch(2) == pytest.approx(0.02)
     assert sched.at_epoch(4) == pytest.approx(0.002)  # the drop at 4 still happens
-
-
-# -- metrics -----------------------------------------------------------------------------------
-def test_batch_stats_ignore_padding_rows():
-    logits = mx.nd.array([[0.1, 0.9, 0, 0, 0, 0], [0.9, 0.1, 0, 0, 0, 0], [0, 0, 0, 0, 0, 1]])
-    loss = mx.nd.array([1.0, 2.0, 30.0])
-    labels = mx.nd.array([1, 1, 5])
-    full = batch_stats(loss, logits, labels).asnumpy()
-    padded = batch_stats(loss, logits, labels, pad=1).asnumpy()
-    np.testing.assert_allclose(full, [33, 2, 3, 3])
-    np.testing.assert_allclose(padded, [3, 1, 2, 2])
-
-
-def test_top5_becomes_top_k_with_fewer_classes():
-    stats = batch_stats(mx.nd.zeros(2), mx.nd.array([[1, 0, 0], [1, 0, 0]]), mx.nd.array([2, 0])).asnumpy()
-    assert stats[2] == 2  # every label is within the top 3 of 3 classes
-
-
-def test_metric_sums_turn_sums_into_means():
-    sums = MetricSums()
-    sums.add(np.array([[2.0, 1, 2, 2], [4.0, 2, 2, 2]]))
-    assert sums.summary() == {"loss": 1.5, "top1": 0.75, "top5": 1.0, "samples": 4}
-    assert math.isnan(MetricSums().summary()["loss"])

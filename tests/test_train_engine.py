@@ -10,10 +10,13 @@ import pytest
 
 from gluon_inception._compat import mx
 from gluon_inception.checkpoint import save_checkpoint
+from gluon_inception.data import load_dataset
+from gluon_inception.deploy.evaluate import evaluate
 from gluon_inception.dist import Dist
+from gluon_inception.preprocessing import Preprocessing
 from gluon_inception.training import ConfigError, TrainConfig, Training
 from gluon_inception.training.engine import NO_DATA_MESSAGE
-from gluon_inception.zoo import load_model_from_checkpoint
+from gluon_inception.zoo import load_checkpoint_model, load_model_from_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SINGLE = Dist(None)  # never initialise Horovod inside the test process
@@ -145,7 +148,7 @@ def single_process_run(train_tiny_dataset, tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_single_process_trains_checkpoints_and_evaluates(single_process_run):
+def test_single_process_trains_checkpoints_and_evaluates(single_process_run, train_tiny_dataset):
     proc, out = single_process_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "final evaluation on the test split, 16 images: top-1" in proc.stdout
@@ -159,6 +162,14 @@ def test_single_process_trains_checkpoints_and_evaluates(single_process_run):
     assert meta["epoch"] == 2 and meta["model"]["classes"] == 4 and meta["config"]["label_smoothing"] == 0.1
     assert meta["data"]["classes"] == ["blue", "green", "red", "yellow"]
     assert os.path.isfile(out / "tiny.log") and "epoch 2/2" in open(out / "tiny.log").read()
+    info = load_dataset(train_tiny_dataset)  # --augment chapter: mean subtraction only
+    assert meta["preprocessing"] == Preprocessing(info.mean, (1, 1, 1), crop_size=32).to_dict()
+    # The final evaluation and the library's evaluate() on the saved network are one code path.
+    loaded = load_checkpoint_model(str(out))
+    loaded.net.hybridize(static_alloc=True, static_shape=True)
+    again = evaluate(loaded.net, info.split("test"), loaded.preprocessing, batch_size=4)[1]
+    assert (again.count, again.top1, again.top5) == (16, lines[-1]["top1"], lines[-1]["top5"])
+    assert again.cross_entropy == pytest.approx(lines[-1]["loss"], rel=1e-5)
 
 
 @pytest.mark.slow

@@ -348,12 +348,13 @@ def _triple(values):
 
 
 def _preprocessing(row, detail=False):
-    text = "resize %s (%s), centre crop %s; RGB 0-1, mean %s, std %s" % (
-        row["resize"],
-        row["interpolation"],
-        row["crop"],
-        _triple(row["mean"]),
-        _triple(row["std"]),
+    pre = row["preprocessing"]
+    text = "resize %s (%s), centre crop %s; RGB 0-255, mean %s, std %s" % (
+        pre["resize"],
+        pre["interpolation"],
+        pre["crop_size"],
+        _triple(pre["mean"]),
+        _triple(pre["std"]),
     )
     if row.get("input_transform"):
         text += "; re-scaled inside the network" + (": %s" % row["input_transform"] if detail else "")

@@ -57,8 +57,7 @@ def convert_precision(loaded, precision, calib_source, calib_batches, batch_size
     if precision == "int8":
         from ..data import build_val_iter
 
-        it = build_val_iter(calib_source, batch_size, data_shape=pre.data_shape, resize=pre.resize, mean=pre.mean,
-                            std=pre.std, num_threads=threads, inter_method=pre.interp)
+        it = build_val_iter(calib_source, batch_size, preprocessing=pre, num_threads=threads)
         return quantize_int8(loaded.net, it, num_calib_batches=calib_batches, batch_size=batch_size)
     if precision == "bfloat16":
         return to_bfloat16(loaded.net, input_shape=(1,) + pre.data_shape)

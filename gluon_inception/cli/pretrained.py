@@ -25,11 +25,12 @@ def markdown_table(rows):
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        preprocessing = "resize %d, crop %d, mean %s, std %s%s" % (
-            row["resize"],
-            row["crop"],
-            tuple(row["mean"]),
-            tuple(row["std"]),
+        pre = row["preprocessing"]
+        preprocessing = "resize %d, crop %d, mean %s, std %s (0-255)%s" % (
+            pre["resize"],
+            pre["crop_size"],
+            tuple(round(v, 3) for v in pre["mean"]),
+            tuple(round(v, 3) for v in pre["std"]),
             "; re-scaled inside the network" if row["input_transform"] else "",
         )
         lines.append(

@@ -320,7 +320,7 @@ def build_train_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), preset=
 
 
 def build_val_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), resize=None, mean=None, std=None, dist=None,
-                   num_threads=None, preset=None, **overrides):
+                   num_threads=None, preset=None, preprocessing=None, **overrides):
     """An evaluation iterator: shorter side resized, centre crop, no shuffle, every sample exactly once.
 
     All ranks run ``len(it)`` = ceil(records in the largest shard / ``batch_size``) batches; a
@@ -346,6 +346,8 @@ def build_val_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), resize=No
         Decoding threads; default: the cores available to this rank.
     preset : {None, "inception", "chapter"}
         Only selects the default normalisation to match a training preset.
+    preprocessing : gluon_inception.preprocessing.Preprocessing, optional
+        Gives ``data_shape``, ``resize``, ``mean``, ``std`` and the interpolation instead.
     **overrides
         Any other ``mx.io.ImageRecordIter`` argument.
 
@@ -364,6 +366,10 @@ def build_val_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), resize=No
     >>> for batch in it:  # doctest: +SKIP
     ...     real = batch.data[0].shape[0] - batch.pad
     """
+    if preprocessing is not None:
+        data_shape, resize, mean, std = (preprocessing.data_shape, preprocessing.resize, preprocessing.mean,
+                                         preprocessing.std)
+        overrides.setdefault("inter_method", preprocessing.interp)
     name, info, dataset, sizes, rank, kwargs = _common(split_or_rec, batch_size, data_shape, dist, num_threads,
                                                        "build_val_iter")
     if preset is not None and preset not in PRESETS:

@@ -18,8 +18,11 @@ import time
 from dataclasses import asdict, dataclass
 
 from .._compat import mx, np
+from ..data import build_val_iter, check_record_file, shard_sizes
+from ..data.records import read_image_record
 from ..fileio import write_json
 from .images import decode_image
+from .metrics import MetricSums, batch_stats
 
 log = logging.getLogger(__name__)
 
@@ -57,59 +60,65 @@ class EvalResult:
         return asdict(self)
 
 
-class _Counts:
-    """Running sums: images, rank-1 hits, rank-5 hits, summed cross-entropy."""
+def evaluate_batches(net, batches, ctx=None, dist=None, crops=1, name="eval"):
+    """Rank-1/rank-5/cross-entropy of ``net`` over batches: the one evaluation loop.
 
-    def __init__(self):
-        self.values = np.zeros(4, dtype=np.float64)
+    ``gluon-inception evaluate`` and training's validation both come here, so they count the
+    same way (:func:`gluon_inception.deploy.metrics.batch_stats`, ties included). Nothing waits
+    for the device until the end, when the sums are allreduced once.
 
-    def add(self, probs, labels, log_probs=None):
-        """Add a batch of class probabilities (N, C) and integer labels (N,)."""
-        probs = np.asarray(probs, dtype=np.float64)
-        labels = np.asarray(labels).astype(np.int64)
-        if probs.shape[0] == 0:
-            return
-        classes = probs.shape[1]
-        if labels.min() < 0 or labels.max() >= classes:
-            raise ValueError(
-                "a label (%d..%d) lies outside the network's %d classes: the record file and the model do "
-                "not belong together" % (labels.min(), labels.max(), classes)
-            )
-        k = min(5, classes)
-        true_p = probs[np.arange(len(labels)), labels]
-        # The true class is in the top k when fewer than k classes have a strictly higher probability.
-        rank = (probs > true_p[:, None]).sum(axis=1)
-        if log_probs is None:
-            log_true = np.log(np.maximum(true_p, 1e-300))
-        else:
-            log_true = np.asarray(log_probs, dtype=np.float64)[np.arange(len(labels)), labels]
-        self.values += [len(labels), (rank < 1).sum(), (rank < k).sum(), -log_true.sum()]
+    Parameters
+    ----------
+    net : callable
+        NCHW float32 NDArray of normalised images -> logits ``(N, classes)`` (or a tuple whose
+        first item they are).
+    batches : iterable
+        ``mx.io.DataBatch`` objects (``data[0]``, ``label[0]``, ``pad``), e.g. from
+        :func:`gluon_inception.data.build_val_iter`; with ``crops > 1`` each image's crops are
+        consecutive rows of ``data[0]`` and ``label[0]`` holds one label per image.
+    ctx : mxnet.Context, optional
+    dist : gluon_inception.dist.Dist, optional
+        Ranks to sum across; ``None`` is a single process.
+    crops : int, default 1
+        Crops per image; their softmax is averaged.
+    name : str
+        Name of the allreduce (the same on every rank).
 
-    def result(self, crops, seconds, dist=None, name="eval"):
-        totals = self.values if dist is None else dist.allreduce_sum(self.values, name=name)
-        n = totals[0]
-        if n == 0:
-            raise ValueError("no images were evaluated")
-        return EvalResult(
-            crops=crops,
-            count=int(round(n)),
-            top1=float(totals[1] / n),
-            top5=float(totals[2] / n),
-            cross_entropy=float(totals[3] / n),
-            seconds=seconds,
+    Returns
+    -------
+    EvalResult
+    """
+    ctx = ctx or mx.cpu()
+    start = time.perf_counter()
+    total, classes = mx.nd.zeros((5,), ctx=ctx), 0
+    for batch in batches:
+        logits = net(batch.data[0].as_in_context(ctx))
+        logits = (logits[0] if isinstance(logits, (tuple, list)) else logits).astype("float32")
+        labels, pad, classes = batch.label[0].as_in_context(ctx), batch.pad or 0, logits.shape[1]
+        log_probs = mx.nd.log_softmax(logits)
+        scores = logits  # rank by the logits: a float32 softmax could round close ones into a tie
+        if crops > 1:  # the log of each image's probabilities averaged over its crops
+            log_probs = log_probs.reshape((-1, crops, classes))
+            top = log_probs.max(axis=1, keepdims=True)
+            log_probs = top + mx.nd.log(mx.nd.exp(log_probs - top).mean(axis=1, keepdims=True))
+            log_probs = scores = log_probs.reshape((-1, classes))
+        n = labels.shape[0] - pad
+        bad = ((labels[:n] < 0) + (labels[:n] >= classes)).sum() if n > 0 else mx.nd.zeros((1,), ctx=ctx)
+        stats = batch_stats(-mx.nd.pick(log_probs, labels, axis=1), scores, labels, pad)
+        total += mx.nd.concat(stats, bad.reshape((1,)), dim=0)
+    totals = total.asnumpy().astype(np.float64)
+    totals = totals if dist is None else dist.allreduce_sum(totals, name=name)
+    if totals[4]:
+        raise ValueError(
+            "%d labels lie outside the network's %d classes: the record file and the model do not belong "
+            "together" % (totals[4], classes)
         )
-
-
-def log_softmax(logits):
-    """Row-wise log-softmax of a 2-D array, computed stably in float64."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-
-
-def softmax(logits):
-    """Row-wise softmax of a 2-D array, computed stably in float64."""
-    return np.exp(log_softmax(logits))
+    sums = MetricSums()
+    sums.add(totals[:4])
+    if sums.samples == 0:
+        raise ValueError("no images were evaluated")
+    s = sums.summary()
+    return EvalResult(crops, s["samples"], s["top1"], s["top5"], s["loss"], time.perf_counter() - start)
 
 
 def evaluate_center_crop(net, split_or_rec, preprocessing, batch_size=32, dist=None, ctx=None, num_threads=None):
@@ -136,30 +145,8 @@ def evaluate_center_crop(net, split_or_rec, preprocessing, batch_size=32, dist=N
     -------
     EvalResult
     """
-    from ..data import build_val_iter
-
-    ctx = ctx or mx.cpu()
-    start = time.perf_counter()
-    it = build_val_iter(
-        split_or_rec,
-        batch_size,
-        data_shape=preprocessing.data_shape,
-        resize=preprocessing.resize,
-        mean=preprocessing.mean,
-        std=preprocessing.std,
-        dist=dist,
-        num_threads=num_threads,
-        inter_method=preprocessing.interp,
-    )
-    counts = _Counts()
-    for batch in it:
-        real = batch.data[0].shape[0] - (batch.pad or 0)
-        logits = net(batch.data[0].as_in_context(ctx)).asnumpy()[:real]
-        if real == 0:
-            continue
-        log_probs = log_softmax(logits)
-        counts.add(np.exp(log_probs), batch.label[0].asnumpy()[:real], log_probs=log_probs)
-    return counts.result(1, time.perf_counter() - start, dist, name="eval_1crop")
+    it = build_val_iter(split_or_rec, batch_size, preprocessing=preprocessing, dist=dist, num_threads=num_threads)
+    return evaluate_batches(net, it, ctx, dist, crops=1, name="eval_1crop")
 
 
 class TenCropReader:
@@ -186,8 +173,6 @@ class TenCropReader:
     """
 
     def __init__(self, rec, preprocessing, batch_size=8, dist=None, idx=None):
-        from ..data import check_record_file, shard_sizes
-
         self.info = check_record_file(rec, idx)
         self.preprocessing = preprocessing
         self.batch_size = int(batch_size)
@@ -204,8 +189,6 @@ class TenCropReader:
         return math.ceil(len(self.offsets) / self.batch_size)
 
     def _image(self, f, offset):
-        from ..data.records import read_image_record
-
         label, data = read_image_record(f, offset)
         if isinstance(label, (list, tuple)):
             label = label[0]
@@ -213,8 +196,6 @@ class TenCropReader:
         return self.preprocessing.ten_crop(image), int(label)
 
     def __iter__(self):
-        mean = np.asarray(self.preprocessing.mean, dtype=np.float32).reshape(1, 3, 1, 1)
-        std = np.asarray(self.preprocessing.std, dtype=np.float32).reshape(1, 3, 1, 1)
         with open(self.info.rec, "rb") as f:
             for first in range(0, len(self.offsets), self.batch_size):
                 crops, labels = [], []
@@ -223,7 +204,7 @@ class TenCropReader:
                     crops.append(ten)
                     labels.append(label)
                 stacked = np.concatenate(crops).astype(np.float32).transpose(0, 3, 1, 2)
-                yield (stacked - mean) / std, np.asarray(labels, dtype=np.int64)
+                yield self.preprocessing.normalize(stacked), np.asarray(labels, dtype=np.int64)
 
 
 def evaluate_ten_crop(net, rec, preprocessing, batch_size=8, dist=None, ctx=None):
@@ -245,16 +226,9 @@ def evaluate_ten_crop(net, rec, preprocessing, batch_size=8, dist=None, ctx=None
     -------
     EvalResult
     """
-    ctx = ctx or mx.cpu()
-    rec_path = getattr(rec, "rec", rec)
-    idx = getattr(rec, "idx", None)
-    start = time.perf_counter()
-    counts = _Counts()
-    for crops, labels in TenCropReader(rec_path, preprocessing, batch_size, dist=dist, idx=idx):
-        logits = net(mx.nd.array(crops, ctx=ctx)).asnumpy()
-        probs = softmax(logits).reshape(len(labels), 10, -1).mean(axis=1)
-        counts.add(probs, labels)
-    return counts.result(10, time.perf_counter() - start, dist, name="eval_10crop")
+    reader = TenCropReader(getattr(rec, "rec", rec), preprocessing, batch_size, dist, getattr(rec, "idx", None))
+    batches = (mx.io.DataBatch([mx.nd.array(crops)], [mx.nd.array(labels)], pad=0) for crops, labels in reader)
+    return evaluate_batches(net, batches, ctx, dist, crops=10, name="eval_10crop")
 
 
 def evaluate(net, split_or_rec, preprocessing, crops=(1,), batch_size=32, dist=None, ctx=None, num_threads=None):

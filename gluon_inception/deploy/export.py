@@ -15,8 +15,9 @@ import shutil
 import tempfile
 import warnings
 
-from .._compat import mx, np
+from .._compat import mx, np, wait_for_parameters
 from ..fileio import atomic_path, write_json
+from ..models.blocks import ChannelAffine
 from .graph import params_context, trace_graph
 
 #: The onnx release ``mx.onnx.export_model`` of MXNet 1.9.1 works with (newer ones removed APIs it uses).
@@ -28,33 +29,12 @@ class ExportError(RuntimeError):
     """An export that cannot be done or did not reproduce the network's outputs."""
 
 
-class NormalizeInput(mx.gluon.HybridBlock):
-    """``(x - mean) / std`` per RGB channel, as ``x * (1 / std) + (-mean / std)``.
-
-    Parameters
-    ----------
-    mean, std : sequence of 3 floats
-        Per-channel statistics on the scale of the input (0-255 for pixels).
-    """
-
-    def __init__(self, mean, std, **kwargs):
-        super().__init__(**kwargs)
-        mean = np.asarray(mean, dtype=np.float64).reshape(1, 3, 1, 1)
-        std = np.asarray(std, dtype=np.float64).reshape(1, 3, 1, 1)
-        with self.name_scope():
-            self.scale = self.params.get_constant("scale", (1.0 / std).astype(np.float32))
-            self.shift = self.params.get_constant("shift", (-mean / std).astype(np.float32))
-
-    def hybrid_forward(self, F, x, scale, shift):
-        return F.broadcast_add(F.broadcast_mul(x, scale), shift)
-
-
 class WithPreprocessing(mx.gluon.HybridBlock):
-    """A network with :class:`NormalizeInput` in front: it takes NCHW RGB pixels, 0-255.
+    """A network with a :class:`~gluon_inception.ChannelAffine` normalisation in front: it takes NCHW RGB pixels, 0-255.
 
     Attributes
     ----------
-    normalize : NormalizeInput
+    normalize : ChannelAffine
     net : mxnet.gluon.HybridBlock
         The wrapped network (parameters shared, not copied).
     preprocessing : Preprocessing
@@ -64,14 +44,14 @@ class WithPreprocessing(mx.gluon.HybridBlock):
         super().__init__(**kwargs)
         self.preprocessing = preprocessing
         with self.name_scope():
-            self.normalize = NormalizeInput(preprocessing.mean, preprocessing.std, prefix="normalize_")
+            self.normalize = ChannelAffine(*preprocessing.affine, prefix="normalize_")
         self.net = net
 
     def hybrid_forward(self, F, x):
         return self.net(self.normalize(x))
 
 
-def bake_preprocessing(net, preprocessing, ctx=None):
+def bake_preprocessing(net, preprocessing):
     """Return ``net`` with the mean/std normalisation of ``preprocessing`` as its first layer.
 
     Resizing and cropping stay outside the graph: feed ``crop_size`` x ``crop_size`` RGB
@@ -81,8 +61,6 @@ def bake_preprocessing(net, preprocessing, ctx=None):
     ----------
     net : mxnet.gluon.HybridBlock
     preprocessing : Preprocessing
-    ctx : mxnet.Context, optional
-        Where the normalisation constants live (the CPU by default).
 
     Returns
     -------
@@ -97,9 +75,7 @@ def bake_preprocessing(net, preprocessing, ctx=None):
     >>> baked(mx.nd.full((1, 3, 64, 64), 128.0)).shape
     (1, 3)
     """
-    wrapped = WithPreprocessing(net, preprocessing)
-    wrapped.normalize.initialize(ctx=ctx or mx.cpu())
-    return wrapped
+    return WithPreprocessing(net, preprocessing)
 
 
 def _input_shape(net, preprocessing, input_shape):
@@ -118,9 +94,7 @@ def _write_mxnet_files(net, prefix):
     tmp_dir = tempfile.mkdtemp(prefix=".export-", dir=folder)
     try:
         tmp_prefix = os.path.join(tmp_dir, "net")
-        # Under hybridize(static_alloc=True) MXNet 1.9.1 reads BatchNorm running statistics without
-        # waiting for the training steps still queued to update them; wait for everything first.
-        mx.nd.waitall()
+        wait_for_parameters()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*is not found in the graph")
             net.export(tmp_prefix, epoch=0)
@@ -479,7 +453,6 @@ def _is_quantized(net):
 
 __all__ = [
     "ExportError",
-    "NormalizeInput",
     "WithPreprocessing",
     "bake_preprocessing",
     "check_onnx",

@@ -7,7 +7,6 @@ import os
 from dataclasses import dataclass, field
 
 from .._compat import mx, np
-from .evaluate import softmax
 from .images import NotAnImageError, list_image_files, read_image
 
 
@@ -108,7 +107,8 @@ def predict_images(net, paths, preprocessing, class_names=None, topk=5, batch_si
         if not pending:
             return
         crops = np.stack([crop for _, crop in pending]).astype(np.float32).transpose(0, 3, 1, 2)
-        probs = softmax(net(mx.nd.array(preprocessing.normalize(crops), ctx=ctx)).asnumpy())
+        logits = net(mx.nd.array(preprocessing.normalize(crops), ctx=ctx)).astype("float64")
+        probs = mx.nd.softmax(logits).asnumpy()
         k = min(int(topk), probs.shape[1])
         for (path, _), row in zip(pending, probs):
             top = np.argsort(-row, kind="stable")[:k]

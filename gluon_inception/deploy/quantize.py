@@ -10,7 +10,7 @@ import contextlib
 import logging
 import warnings
 
-from .._compat import mx, np
+from .._compat import mx, np, wait_for_parameters
 from .graph import trace_graph
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def quantize_int8(
     # Calibration visits whole batches only: trim to a multiple of the batch size.
     usable = data.shape[0] - data.shape[0] % batch_size
     calib_iter = mx.io.NDArrayIter(data=data[:usable], batch_size=batch_size, data_name="data")
-    mx.nd.waitall()  # BatchNorm statistics of a just-trained static_alloc network may still be queued
+    wait_for_parameters()
     with warnings.catch_warnings(), _keeps_hybridization(net):
         warnings.filterwarnings("ignore", message=".*deprecated after MXNet 2.0")
         warnings.filterwarnings("ignore", message="Cannot decide type")
@@ -223,7 +223,7 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
     with _keeps_hybridization(net):
         if not net._cached_graph:
             trace_graph(net, input_shape)
-        mx.nd.waitall()  # see quantize_int8
+        wait_for_parameters()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Cannot decide type")
             bnet = amp.convert_hybrid_block(net, target_dtype="bfloat16", ctx=ctx or mx.cpu())

@@ -254,6 +254,8 @@ class ChannelAffine(mx.gluon.HybridBlock):
     (``transform_input=True``) re-scales its ImageNet-normalised input to ``(x - 0.5) / 0.5``
     before the first convolution. Folding that into the first convolution would not be exact
     (its zero padding would then pad with the wrong value), so it stays a separate step.
+    :func:`~gluon_inception.deploy.export.bake_preprocessing` puts one in front of a network for
+    the ``(x - mean) / std`` of its :class:`~gluon_inception.preprocessing.Preprocessing`.
 
     Parameters
     ----------

@@ -7,7 +7,8 @@ import math
 import warnings
 from collections import OrderedDict
 
-from .._compat import mx
+from .._compat import mx, wait_for_parameters
+from ..preprocessing import IMAGENET_MEAN, IMAGENET_STD
 from .blocks import AuxHead, ChannelAffine, ConvBN, Inception
 
 nn = mx.gluon.nn
@@ -39,11 +40,10 @@ TOPOLOGIES = {
 
 #: torchvision's ``transform_input``: ImageNet-normalised ``(x - mean) / std`` becomes
 #: ``(x - 0.5) / 0.5``, i.e. ``x * (std / 0.5) + (mean - 0.5) / 0.5`` per channel.
-_IMAGENET_MEAN, _IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 INPUT_AFFINES = {
     "torchvision": (
-        tuple(s / 0.5 for s in _IMAGENET_STD),
-        tuple((m - 0.5) / 0.5 for m in _IMAGENET_MEAN),
+        tuple(s / 0.5 for s in IMAGENET_STD),
+        tuple((m - 0.5) / 0.5 for m in IMAGENET_MEAN),
     ),
 }
 
@@ -279,9 +279,8 @@ class GoogLeNet(mx.gluon.HybridBlock):
             self._get_graph(mx.sym.var("data"))
         sym = self._cached_graph[1]
         # MXNet's own export takes the values from the cached op, which exists only after a
-        # hybridized forward pass; read them from the parameters instead. waitall: with
-        # static_alloc, pending writes to BatchNorm's running statistics must land first.
-        mx.nd.waitall()
+        # hybridized forward pass; read them from the parameters instead.
+        wait_for_parameters()
         arg_names, aux_names = set(sym.list_arguments()), set(sym.list_auxiliary_states())
         values = {}
         for param in self.collect_params().values():

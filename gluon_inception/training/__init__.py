@@ -1,4 +1,4 @@
-"""Training GoogLeNet with Horovod: configuration, recipes, schedules, metrics and the engine.
+"""Training GoogLeNet with Horovod: configuration, recipes, schedules and the engine.
 
 The engine (:class:`Training`) is shared by ``examples/train_imagenet.py`` and
 ``gluon-inception train``. See ``docs/training.rst`` for the recipes and the reasoning behind them.
@@ -14,20 +14,17 @@ from .config import (
     merge_for_resume,
 )
 from .engine import DatasetSource, NonFiniteLoss, Training, TrainingStopped, run_training
-from .metrics import MetricSums, batch_stats
 from .schedules import LRSchedule, lr_scale_factor
 
 __all__ = [
     "ConfigError",
     "DatasetSource",
     "LRSchedule",
-    "MetricSums",
     "NonFiniteLoss",
     "TrainConfig",
     "Training",
     "TrainingStopped",
     "add_arguments",
-    "batch_stats",
     "config_from_args",
     "list_recipes",
     "load_recipe",

@@ -42,10 +42,12 @@ from ..checkpoint import (
     save_checkpoint,
     verify_checkpoint_files,
 )
+from ..deploy.evaluate import evaluate_batches
+from ..deploy.metrics import MetricSums, batch_stats
 from ..fileio import remove_stale_partials
+from ..preprocessing import Preprocessing
 from .config import ConfigError, merge_for_resume
 from .logs import RunLog
-from .metrics import MetricSums, batch_stats
 from .schedules import LRSchedule
 
 autograd = mx.autograd
@@ -83,7 +85,7 @@ def _seed_for(*values):
 class DatasetSource:
     """The data a :class:`Training` needs, from a folder prepared by ``gluon-inception prepare``.
 
-    A stand-in with the same attributes and methods (``num_classes``, ``classes``,
+    A stand-in with the same attributes and methods (``num_classes``, ``classes``, ``preprocessing``,
     ``describe()``, ``train_iter(epoch)``, ``eval_iter(split)``, ``has_split(name)``) can be
     passed to :meth:`Training.open_data` instead, e.g. in-memory data in tests.
 
@@ -130,6 +132,11 @@ class DatasetSource:
             **overrides,
         )
 
+    @property
+    def preprocessing(self):
+        """How evaluation turns an image into input; checkpoints store it."""
+        return Preprocessing(self.mean, self.std, self.cfg.image_size, self.cfg.val_resize)
+
     def eval_iter(self, split):
         """The (cached) evaluation iterator of ``split``, reset to its start."""
         from ..data import build_val_iter
@@ -138,10 +145,7 @@ class DatasetSource:
             self._eval_iters[split] = build_val_iter(
                 self.info.split(split),
                 self.cfg.batch_size,
-                data_shape=self.data_shape,
-                resize=self.cfg.val_resize,
-                mean=self.mean,
-                std=self.std,
+                preprocessing=self.preprocessing,
                 dist=self.dist,
                 num_threads=self.cfg.data_threads,
             )
@@ -150,18 +154,9 @@ class DatasetSource:
         return it
 
     def describe(self):
-        """What a checkpoint records about the data (for evaluation and export)."""
-        crop = self.cfg.image_size
-        return {
-            "root": self.info.root,
-            "classes": self.classes,
-            "num_classes": self.num_classes,
-            "mean": list(self.mean),
-            "std": list(self.std),
-            "data_shape": list(self.data_shape),
-            "resize": self.cfg.val_resize or int(round(crop / 0.875)),
-            "demo": bool(self.cfg.demo),
-        }
+        """What a checkpoint records about the data besides its :attr:`preprocessing`."""
+        return {"root": self.info.root, "classes": self.classes, "num_classes": self.num_classes,
+                "demo": bool(self.cfg.demo)}  # fmt: skip
 
 
 class _DebugHooks:
@@ -671,26 +666,15 @@ class Training:
     def evaluate(self, split):
         """Loss, top-1 and top-5 on a whole split, every image counted once over all ranks.
 
+        The same loop as ``gluon-inception evaluate`` (:func:`~gluon_inception.deploy.evaluate.evaluate_batches`).
+
         Returns
         -------
         dict
             ``loss``, ``top1``, ``top5`` (fractions), ``samples``, ``split``.
         """
-        it = self.data.eval_iter(split)
-        total = mx.nd.zeros((4,), ctx=self.ctx)
-        for batch in it:
-            x = batch.data[0].as_in_context(self.ctx)
-            y = batch.label[0].as_in_context(self.ctx)
-            logits = self.net(x)
-            if isinstance(logits, (tuple, list)):
-                logits = logits[0]
-            logits = logits.astype("float32")
-            total += batch_stats(self._ce_sparse(logits, y), logits, y, batch.pad)
-        sums = MetricSums()
-        sums.add(self.dist.allreduce_sum(total.asnumpy(), name="eval_" + split))
-        result = sums.summary()
-        result["split"] = split
-        return result
+        r = evaluate_batches(self.net, self.data.eval_iter(split), self.ctx, self.dist, name="eval_" + split)
+        return {"loss": r.cross_entropy, "top1": r.top1, "top5": r.top5, "samples": r.count, "split": split}
 
     def validate(self, epoch):
         """Evaluate on the ``val`` split when due (every ``--val-every`` epochs and after the last).
@@ -755,6 +739,7 @@ class Training:
             "config": cfg.to_dict(),
             "model": _model_meta(self.net),
             "data": self.data.describe(),
+            "preprocessing": self.data.preprocessing.to_dict(),
             "optimizer": {"name": cfg.optimizer, "num_update": int(self.trainer._optimizer.num_update)},
             "ranks": self.dist.size,
         }

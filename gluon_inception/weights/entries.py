@@ -20,6 +20,7 @@ from collections import OrderedDict
 from typing import Optional, Tuple
 
 from ..models.googlenet import TOPOLOGIES
+from ..preprocessing import Preprocessing
 from . import store
 from .convert import FORMATS
 from .store import (  # noqa: F401  (re-exported: the errors users catch)
@@ -44,8 +45,6 @@ __all__ = [
     "purge",
 ]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 
@@ -95,12 +94,9 @@ class PretrainedEntry:
         Accuracy (percent) its source published.
     accuracy_note : str
         How that accuracy was measured.
-    mean, std : tuple of float
-        Per-channel RGB normalisation of 0-1 pixel values the network expects.
-    resize, crop : int
-        Evaluation preprocessing: shorter side resized to ``resize``, centre crop ``crop``.
-    interpolation : str
-        Resize interpolation.
+    preprocessing : Preprocessing
+        How images become input for these weights, as they were evaluated (default: ImageNet's
+        mean/std, shorter side 256, centre crop 224, bilinear).
     input_transform : str
         Any re-scaling done inside the network (empty when none).
     num_params : int
@@ -139,11 +135,7 @@ class PretrainedEntry:
     top1: Optional[float] = None
     top5: Optional[float] = None
     accuracy_note: str = ""
-    mean: Tuple[float, float, float] = IMAGENET_MEAN
-    std: Tuple[float, float, float] = IMAGENET_STD
-    resize: int = 256
-    crop: int = 224
-    interpolation: str = "bilinear"
+    preprocessing: Preprocessing = Preprocessing()
     input_transform: str = ""
     num_params: int = 6624904
     license: str = ""
@@ -165,8 +157,8 @@ class PretrainedEntry:
             raise ValueError("entry %r: file_name must be a bare file name, got %r" % (self.name, self.file_name))
         set_("urls", (self.urls,) if isinstance(self.urls, str) else tuple(self.urls))
         set_("mirror_path", self.mirror_path or self.file_name)
-        set_("mean", tuple(float(v) for v in self.mean))
-        set_("std", tuple(float(v) for v in self.std))
+        if not isinstance(self.preprocessing, Preprocessing):
+            raise TypeError("entry %r: preprocessing must be a Preprocessing, got %r" % (self.name, self.preprocessing))
         for field, length in (("sha256", 64), ("sha1", 40), ("sha256_prefix", None)):
             value = getattr(self, field)
             if value is None:
@@ -194,11 +186,12 @@ class PretrainedEntry:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self):
-        """The entry as JSON-friendly data (tuples become lists), plus ``checksum``."""
-        data = dataclasses.asdict(self)
+        """The entry as JSON-friendly data (tuples become lists, ``preprocessing`` a dict), plus ``checksum``."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         for key, value in data.items():
             if isinstance(value, tuple):
                 data[key] = list(value)
+        data["preprocessing"] = self.preprocessing.to_dict()
         algorithm, value, is_prefix = self.checksum or (None, None, False)
         data["checksum"] = None if algorithm is None else "%s%s:%s" % (algorithm, "-prefix" if is_prefix else "", value)
         return data
@@ -273,7 +266,7 @@ def get_pretrained(name):
     --------
     >>> from gluon_inception import get_pretrained
     >>> entry = get_pretrained("googlenet_torchvision_in1k")
-    >>> entry.topology, entry.top1, entry.crop
+    >>> entry.topology, entry.top1, entry.preprocessing.crop_size
     ('torchvision', 69.778, 224)
     """
     try:

@@ -91,19 +91,15 @@ def load_checkpoint_model(path, topology=None, classes=None, ctx=None):
     conflicts = _architecture_conflicts(model, {"topology": topology, "classes": classes})
     if conflicts:
         raise ModelSourceError(_conflict_message("checkpoint %s" % path, conflicts))
-    data = meta.get("data") or {}
-    names = data.get("classes")
+    if not meta.get("preprocessing"):
+        raise ModelSourceError("checkpoint %s records no preprocessing: it was not written by this package's "
+                               "training; load it with load_model_from_checkpoint and give a Preprocessing" % path)
+    names = (meta.get("data") or {}).get("classes")
     if names is not None and len(names) != model.get("classes", len(names)):
         names = None
     params = (meta.get("paths") or {}).get("params") or path
     source = {"checkpoint": os.path.abspath(params), "epoch": meta.get("epoch"), "model": model}
-    return LoadedModel(net, Preprocessing.from_checkpoint_meta(meta), names, source, class_ids=names)
-
-
-def _pretrained_cfg_value(cfg, key, default=None):
-    if isinstance(cfg, dict):
-        return cfg.get(key, default)
-    return getattr(cfg, key, default)
+    return LoadedModel(net, Preprocessing.from_dict(meta["preprocessing"]), names, source, class_ids=names)
 
 
 def load_pretrained_model(name=None, topology=None, classes=None, ctx=None):
@@ -123,14 +119,13 @@ def load_pretrained_model(name=None, topology=None, classes=None, ctx=None):
     LoadedModel
     """
     net = googlenet(pretrained=name or True, ctx=ctx)
-    cfg = getattr(net, "pretrained_cfg", None) or {}
-    actual = {"topology": getattr(net, "topology", None), "classes": getattr(net, "classes", None)}
+    entry = net.pretrained_cfg
+    actual = {"topology": net.topology, "classes": net.classes}
     conflicts = _architecture_conflicts(actual, {"topology": topology, "classes": classes})
-    entry = _pretrained_cfg_value(cfg, "name", name or "default")
     if conflicts:
-        raise ModelSourceError(_conflict_message("pretrained entry %r" % entry, conflicts))
+        raise ModelSourceError(_conflict_message("pretrained entry %r" % entry.name, conflicts))
     names, ids = getattr(net, "class_names", None), getattr(net, "class_ids", None)
-    return LoadedModel(net, Preprocessing.from_pretrained_cfg(cfg), names, {"pretrained": entry}, class_ids=ids)
+    return LoadedModel(net, entry.preprocessing, names, {"pretrained": entry.name}, class_ids=ids)
 
 
 def load_model_from_checkpoint(path, ctx=None, prefix=None):
@@ -152,7 +147,8 @@ def load_model_from_checkpoint(path, ctx=None, prefix=None):
         Initialised, in inference mode unless ``autograd.record()`` is active.
     meta : dict
         The checkpoint's metadata: ``model`` (name, topology, classes, aux_logits), ``epoch``,
-        ``lr``, ``metrics``, ``config``, ``data`` (mean, std, data_shape, classes), ``paths``.
+        ``lr``, ``metrics``, ``config``, ``preprocessing`` (:meth:`Preprocessing.to_dict`),
+        ``data`` (classes, root), ``paths``.
 
     Raises
     ------
