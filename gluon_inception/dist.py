@@ -133,6 +133,32 @@ def launched_by_horovod():
     return any(var in os.environ for var in _LAUNCHER_VARS)
 
 
+def is_root_process():
+    """True unless this process is a rank other than 0, asking the launcher before Horovod starts.
+
+    Returns
+    -------
+    bool
+    """
+    if _CURRENT is not None:
+        return _CURRENT.is_root
+    return all(os.environ.get(var, "0") == "0" for var in _LAUNCHER_VARS)
+
+
+def settle():
+    """Let this rank's pending operations finish before it exits on an error.
+
+    Collectives run asynchronously: a rank that exits while one is in flight makes it fail on the
+    others, and MXNet reports that at exit as a traceback. Errors of those operations are dropped
+    here, since the error being reported is the one that matters.
+    """
+    if _CURRENT is not None and _CURRENT.distributed:
+        try:
+            mx.nd.waitall()
+        except mx.base.MXNetError:
+            pass
+
+
 def get(use_horovod=True):
     """Return the job's :class:`Dist`, initialising Horovod on first use.
 

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..errors import UsageError
 from ..fileio import atomic_open
 from .dataset import DATASET_FILE, FORMAT_NAME, FORMAT_VERSION, load_dataset
 from .records import RecordFileError, check_record_file, read_image_record
@@ -38,7 +39,7 @@ STAGING_DIR = ".staging"
 LOCK_FILE = ".prepare.lock"
 
 
-class PrepareError(ValueError):
+class PrepareError(UsageError):
     """Input folders or options that cannot be turned into a dataset (the message says why)."""
 
 

@@ -15,6 +15,8 @@ payload that itself contains the magic number is split into several parts (flag 
 import os
 import struct
 
+from ..errors import UsageError
+
 RECORDIO_MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", RECORDIO_MAGIC)
 _LENGTH_MASK = (1 << 29) - 1
@@ -28,7 +30,7 @@ REBUILD_HINT = (
 )
 
 
-class RecordFileError(ValueError):
+class RecordFileError(UsageError):
     """A ``.rec`` or ``.idx`` file that is missing, empty, truncated or not a RecordIO file.
 
     Attributes

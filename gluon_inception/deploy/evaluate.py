@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from .._compat import mx, np
+from ..errors import UsageError
 from ..fileio import write_json
 from .images import decode_image
 
@@ -71,7 +72,7 @@ class _Counts:
             return
         classes = probs.shape[1]
         if labels.min() < 0 or labels.max() >= classes:
-            raise ValueError(
+            raise UsageError(
                 "a label (%d..%d) lies outside the network's %d classes: the record file and the model do "
                 "not belong together" % (labels.min(), labels.max(), classes)
             )
@@ -89,7 +90,7 @@ class _Counts:
         totals = self.values if dist is None else dist.allreduce_sum(self.values, name=name)
         n = totals[0]
         if n == 0:
-            raise ValueError("no images were evaluated")
+            raise UsageError("no images were evaluated")
         return EvalResult(
             crops=crops,
             count=int(round(n)),
@@ -194,7 +195,7 @@ class TenCropReader:
         rank, size = (dist.rank, dist.size) if dist is not None else (0, 1)
         sizes = shard_sizes(self.info.count, size)
         if min(sizes) == 0:
-            raise ValueError(
+            raise UsageError(
                 "%s holds %d records, too few to give each of %d ranks a shard" % (rec, self.info.count, size)
             )
         begin = sum(sizes[:rank])
@@ -289,7 +290,7 @@ def evaluate(net, split_or_rec, preprocessing, crops=(1,), batch_size=32, dist=N
     results = {}
     for mode in crops:
         if mode not in CROP_MODES:
-            raise ValueError("crops must be 1 or 10, got %r" % (mode,))
+            raise UsageError("crops must be 1 or 10, got %r" % (mode,))
         if mode == 1:
             results[1] = evaluate_center_crop(net, split_or_rec, preprocessing, batch_size, dist, ctx, num_threads)
         else:

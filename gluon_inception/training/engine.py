@@ -42,6 +42,7 @@ from ..checkpoint import (
     save_checkpoint,
     verify_checkpoint_files,
 )
+from ..errors import GluonInceptionError
 from .config import ConfigError, merge_for_resume
 from .logs import RunLog
 from .metrics import MetricSums, batch_stats
@@ -58,7 +59,7 @@ NO_DATA_MESSAGE = (
 )
 
 
-class TrainingStopped(RuntimeError):
+class TrainingStopped(GluonInceptionError, RuntimeError):
     """Training stopped on purpose (a guard fired); the last good checkpoint is intact.
 
     Attributes

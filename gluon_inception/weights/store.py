@@ -37,6 +37,7 @@ import zipfile
 import portalocker
 
 from .._version import __version__
+from ..errors import USAGE, GluonInceptionError
 from ..fileio import atomic_path, file_digest
 
 __all__ = [
@@ -72,7 +73,7 @@ DEFAULT_LOCK_TIMEOUT = 600.0
 SOCKET_TIMEOUT = 60.0
 
 
-class PretrainedError(RuntimeError):
+class PretrainedError(GluonInceptionError, RuntimeError):
     """Base class of the store's errors: pretrained weights could not be provided."""
 
 
@@ -94,6 +95,8 @@ class TruncatedDownloadError(DownloadError):
 
 class CorruptWeightsError(PretrainedError):
     """A weight file cannot be read: damaged, truncated, or not the format it should be."""
+
+    exit_code = USAGE  # downloads are verified first, so an unreadable file is one a user gave
 
 
 class UnsafeArchiveError(PretrainedError):
