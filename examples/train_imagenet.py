@@ -13,7 +13,8 @@ The stages below are methods of gluon_inception.training.Training; read it for t
 import sys
 
 from gluon_inception import training
-from gluon_inception.cli.train import parse_args, run_cli
+from gluon_inception.cli import run
+from gluon_inception.cli.train import parse_args
 
 
 def main(argv=None):
@@ -41,4 +42,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run(main))  # errors -> one line and the documented exit status, as gluon-inception does

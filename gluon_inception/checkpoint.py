@@ -23,6 +23,7 @@ import tempfile
 from . import fileio
 from ._compat import mx, np, wait_for_parameters
 from ._version import __version__
+from .errors import UsageError
 
 #: Version of the ``.json`` layout.
 CHECKPOINT_FORMAT = 1
@@ -30,7 +31,7 @@ CHECKPOINT_FORMAT = 1
 _NAME_RE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d{4,})\.json$")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UsageError):
     """A checkpoint is missing, incomplete, damaged or does not fit what it is loaded into."""
 
 

@@ -5,6 +5,7 @@ Horovod itself, so the same code runs under ``horovodrun -np N`` and as a plain 
 """
 import logging
 import os
+import threading
 
 import numpy as np
 
@@ -131,6 +132,43 @@ def launched_by_horovod():
     bool
     """
     return any(var in os.environ for var in _LAUNCHER_VARS)
+
+
+def is_root_process():
+    """True unless this process is a rank other than 0, asking the launcher before Horovod starts.
+
+    Returns
+    -------
+    bool
+    """
+    if _CURRENT is not None:
+        return _CURRENT.is_root
+    return all(os.environ.get(var, "0") == "0" for var in _LAUNCHER_VARS)
+
+
+def settle(timeout=30.0):
+    """Before this rank exits on an error: wait for the other ranks and for pending operations.
+
+    When every rank hit the error (the usual case: they run the same code on the same data),
+    this is a barrier, so rank 0 has printed the message before any rank leaves and the launcher
+    stops the job. Pending collectives finish too: one left in flight fails on the other ranks,
+    and MXNet reports that at exit as a traceback. When the other ranks are elsewhere, it gives
+    up after ``timeout`` seconds; errors of the collectives themselves are dropped, since the
+    error being reported is the one that matters.
+    """
+    if _CURRENT is None or not _CURRENT.distributed:
+        return
+
+    def wait():
+        try:
+            _CURRENT.barrier("settle_on_error")
+            mx.nd.waitall()
+        except mx.base.MXNetError:
+            pass
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    waiter.join(timeout)
 
 
 def get(use_horovod=True):

@@ -16,6 +16,8 @@ import time
 
 import portalocker
 
+from .errors import GluonInceptionError
+
 log = logging.getLogger(__name__)
 
 #: Seconds after which a temporary file whose owner cannot be checked (another host, an old name)
@@ -24,7 +26,7 @@ STALE_AGE = 24 * 3600.0
 _PARTIAL_RE = re.compile(r"^\..+\.(?P<pid>\d+)@(?P<host>[A-Za-z0-9_-]+)\.[A-Za-z0-9_.]+\.partial$")
 
 
-class LockTimeoutError(TimeoutError):
+class LockTimeoutError(GluonInceptionError, TimeoutError):
     """Another process held a lock for longer than the timeout; the message names it."""
 
 

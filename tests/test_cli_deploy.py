@@ -128,7 +128,7 @@ def test_predict_files_and_a_folder_with_a_non_image_in_it(tmp_path, checkpoint,
 
 def test_predict_with_only_non_images_fails(tmp_path, checkpoint, capsys):
     (tmp_path / "notes.txt").write_text("hello")
-    assert cli.main(["predict", str(tmp_path), "--checkpoint", checkpoint]) == 1
+    assert cli.main(["predict", str(tmp_path), "--checkpoint", checkpoint]) == 2
     assert "notes.txt" in capsys.readouterr().err
 
 
@@ -171,17 +171,17 @@ def test_export_int8_then_evaluate_it(tmp_path, checkpoint, model):
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     missing = str(tmp_path / "nope-0003.params")
-    assert cli.main(["export", "--checkpoint", missing, "-o", str(tmp_path / "x")]) == 1
+    assert cli.main(["export", "--checkpoint", missing, "-o", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "checkpoint %s does not exist" % missing in err
-    assert cli.main(["evaluate", "--checkpoint", missing, "--rec", str(tmp_path / "a.rec")]) == 1
+    assert cli.main(["evaluate", "--checkpoint", missing, "--rec", str(tmp_path / "a.rec")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 
 def test_checkpoint_and_requested_architecture_disagree_names_the_options(tmp_path, checkpoint, capsys):
     code = cli.main(["export", "--checkpoint", checkpoint, "--topology", "paper", "--classes", "1000",
                      "-o", str(tmp_path / "x")])
-    assert code == 1
+    assert code == 2
     err = capsys.readouterr().err
     assert "topology: checkpoint" in err and "has 'gluoncv', you asked for 'paper'" in err
     assert "classes: checkpoint" in err and "has 10, you asked for 1000" in err
@@ -207,9 +207,9 @@ def test_onnx_export_without_onnx_installed_says_how_to_install(tmp_path, checkp
 
 def test_int8_with_onnx_or_without_calibration_is_refused(tmp_path, checkpoint, capsys):
     assert cli.main(["export", "--checkpoint", checkpoint, "--int8", "--format", "onnx", "--calib-data", "x.rec",
-                     "-o", str(tmp_path / "m.onnx")]) == 1
+                     "-o", str(tmp_path / "m.onnx")]) == 2
     assert "--format mxnet only" in capsys.readouterr().err
-    assert cli.main(["export", "--checkpoint", checkpoint, "--int8", "-o", str(tmp_path / "m")]) == 1
+    assert cli.main(["export", "--checkpoint", checkpoint, "--int8", "-o", str(tmp_path / "m")]) == 2
     assert "--int8 needs --calib-data" in capsys.readouterr().err
 
 

@@ -263,10 +263,10 @@ def test_validation_ground_truth_problems_are_clear_errors(tmp_path):
     _tree_error(tmp_path, "class folders that the training set lacks: bird", val_dir=str(tmp_path / "val_folders"))
 
 
-def test_cli_reports_bad_input_with_exit_code_1(tmp_path, capsys):
+def test_cli_reports_bad_input_with_exit_code_2(tmp_path, capsys):
     from gluon_inception.cli import main
 
-    assert main(["prepare", str(tmp_path / "nope"), str(tmp_path / "out")]) == 1
+    assert main(["prepare", str(tmp_path / "nope"), str(tmp_path / "out")]) == 2
     assert "image folder %s does not exist" % (tmp_path / "nope") in capsys.readouterr().err
     assert main(["prepare", str(tmp_path / "out")]) == 2
 

@@ -156,7 +156,7 @@ def test_unknown_topology_lists_the_allowed_ones():
 def test_registry():
     assert {"googlenet", "googlenet_paper", "googlenet_gluoncv"} <= set(list_models())
     assert get_model("GoogLeNet_GluonCV", classes=4).topology == "gluoncv"
-    with pytest.raises(ValueError, match="known models are .*googlenet"):
+    with pytest.raises(ValueError, match="unknown model 'resnet50': known names are .*googlenet"):
         get_model("resnet50")
 
 

@@ -212,3 +212,31 @@ def test_after_the_writer_rank_is_killed_mid_checkpoint_the_next_start_leaves_no
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert not [n for n in os.listdir(folder) if n.endswith(".partial")]
     assert list_checkpoints(str(folder))[-1] == ("googlenet", 2)
+
+
+def _rank_errors(proc):
+    """The ``error:`` lines the ranks printed, and each rank's exit status as horovodrun reports it."""
+    errors = [line for line in proc.stderr.splitlines() if "<stderr>:error: " in line]
+    lines = (proc.stdout + proc.stderr).splitlines()
+    statuses = sorted(line.split()[-1].rstrip(".") for line in lines if " exit with status code " in line)
+    return errors, statuses
+
+
+@pytest.mark.parametrize("case", ["jpeg-folder", "too-small"])
+def test_a_usage_error_is_one_line_from_rank_0_and_exit_2_on_every_rank(case, train_tiny_dataset, tmp_path):
+    if case == "jpeg-folder":
+        from PIL import Image
+
+        data = tmp_path / "jpegs"
+        data.mkdir()
+        for i in range(3):
+            Image.new("RGB", (40, 40), (i * 80, 0, 0)).save(data / ("%d.jpg" % i))
+        data, extra, expected = str(data), (), "has no dataset.json"
+    else:  # 56 training images over 3 ranks: 18 or 19 per shard, fewer than one batch of 32
+        data, extra, expected = train_tiny_dataset, ("--batch-size", "32"), "fewer than one batch of 32"
+    proc, _ = _launch(data, tmp_path / "ckpt", *extra, timeout=180)
+    errors, statuses = _rank_errors(proc)
+    assert len(errors) == 1 and errors[0].startswith("[0]<stderr>:error: ") and expected in errors[0], proc.stderr
+    assert "2" in statuses and set(statuses) <= {"2", "-15"}, proc.stderr  # -15: stopped by horovodrun first
+    assert not [line for line in proc.stderr.splitlines() if line.startswith("[") and "Traceback" in line]
+    assert not os.path.exists(tmp_path / "ckpt" / "googlenet-0001.params")

@@ -16,16 +16,10 @@ def configure_parser(parser):
 
 def main(args):
     import json
-    import sys
 
     from ..weights.convert import convert_file, metadata_path
-    from ..weights.store import PretrainedError
 
-    try:
-        meta = convert_file(args.src, args.out, args.source_format)
-    except (PretrainedError, ValueError, FileNotFoundError) as err:
-        print("gluon-inception convert: %s" % err, file=sys.stderr)
-        return 1
+    meta = convert_file(args.src, args.out, args.source_format)
     if args.json:
         print(json.dumps(meta, indent=2))
         return 0

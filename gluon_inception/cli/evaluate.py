@@ -1,7 +1,8 @@
 """``gluon-inception evaluate``: rank-1/rank-5 accuracy and cross-entropy on a record file."""
 import logging
 import os
-import sys
+
+from ..errors import UsageError
 
 PRECISIONS = ("float32", "int8", "bfloat16")
 
@@ -33,7 +34,7 @@ def _resolve_split(args):
 
     if args.rec is not None:
         if args.split is not None:
-            raise ValueError("--split chooses a split of --data; with --rec the file itself is evaluated")
+            raise UsageError("--split chooses a split of --data; with --rec the file itself is evaluated")
         return args.rec, None
     info = load_dataset(args.data)
     name = args.split or ("val" if info.has_split("val") else "test")
@@ -45,7 +46,7 @@ def _calibration_source(args, info):
         return args.calib_data
     if info is not None and info.has_split("train"):
         return info.split("train")
-    raise ValueError("--precision int8 needs calibration images: give --calib-data REC (a few hundred images "
+    raise UsageError("--precision int8 needs calibration images: give --calib-data REC (a few hundred images "
                      "of the training distribution), or --data ROOT with a train split")
 
 
@@ -67,32 +68,21 @@ def convert_precision(loaded, precision, calib_source, calib_batches, batch_size
 
 def main(args):
     from .. import dist
-    from ..data import RecordFileError
     from ..deploy.evaluate import evaluate, format_table, write_report
-    from ..deploy.export import ExportError
-    from ..deploy.quantize import QuantizationError
-    from ..zoo.sources import ModelSourceError
-    from ._common import load_model_from_args
+    from ._common import check_classes, load_model_from_args
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     d = dist.get(use_horovod=dist.launched_by_horovod())
-    try:
-        if args.precision != "float32" and d.context().device_type != "cpu":
-            raise ValueError("--precision %s runs on the CPU only" % args.precision)
-        split, info = _resolve_split(args)
-        loaded = load_model_from_args(args, ctx=d.context())
-        if info is not None and loaded.class_ids is not None and list(loaded.class_ids) != info.classes:
-            raise ValueError(
-                "the weights' classes (%s, ...) are not the dataset's (%s, ...): labels would be compared with "
-                "the wrong outputs. Evaluate on data prepared with the same classes in the same order."
-                % (", ".join(map(str, loaded.class_ids[:3])), ", ".join(info.classes[:3])))
-        calib = _calibration_source(args, info) if args.precision == "int8" else None
-        net = convert_precision(loaded, args.precision, calib, args.calib_batches, args.batch_size, args.threads)
-        results = evaluate(net, split, loaded.preprocessing, crops=tuple(dict.fromkeys(args.crops)),
-                           batch_size=args.batch_size, dist=d, ctx=d.context(), num_threads=args.threads)
-    except (ModelSourceError, RecordFileError, OSError, ValueError, ExportError, QuantizationError) as err:
-        print("error: %s" % err, file=sys.stderr)
-        return 1
+    if args.precision != "float32" and d.context().device_type != "cpu":
+        raise UsageError("--precision %s runs on the CPU only" % args.precision)
+    split, info = _resolve_split(args)
+    loaded = load_model_from_args(args, ctx=d.context())
+    if info is not None and loaded.class_ids is not None:
+        check_classes("the weights'", loaded.class_ids, "the dataset's", info.classes)
+    calib = _calibration_source(args, info) if args.precision == "int8" else None
+    net = convert_precision(loaded, args.precision, calib, args.calib_batches, args.batch_size, args.threads)
+    results = evaluate(net, split, loaded.preprocessing, crops=tuple(dict.fromkeys(args.crops)),
+                       batch_size=args.batch_size, dist=d, ctx=d.context(), num_threads=args.threads)
     rec = getattr(split, "rec", split)
     if d.is_root:
         title = "%s on %s (%s, %d rank%s)" % (_describe(loaded.source), os.path.basename(rec), args.precision,
@@ -101,11 +91,7 @@ def main(args):
         if args.report:
             extra = {"source": loaded.source, "data": os.path.abspath(rec), "precision": args.precision,
                      "ranks": d.size, "preprocessing": loaded.preprocessing.to_dict()}
-            try:
-                write_report(args.report, results, extra=extra, dist=d)
-            except OSError as err:
-                print("error: cannot write the report %s: %s" % (args.report, err), file=sys.stderr)
-                return 1
+            write_report(args.report, results, extra=extra, dist=d)
             print("report written to %s" % args.report)
     return 0
 

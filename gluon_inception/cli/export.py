@@ -1,6 +1,7 @@
 """``gluon-inception export``: MXNet symbol + params or ONNX, optionally INT8 or with preprocessing baked in."""
 import os
-import sys
+
+from ..errors import UsageError
 
 
 def configure_parser(parser):
@@ -23,43 +24,35 @@ def configure_parser(parser):
 
 
 def main(args):
-    from ..data import RecordFileError
-    from ..deploy.export import ExportError, bake_preprocessing, export_mxnet, export_onnx, require_onnx
-    from ..deploy.quantize import QuantizationError
-    from ..zoo.sources import ModelSourceError
+    from ..deploy.export import bake_preprocessing, export_mxnet, export_onnx, require_onnx
     from ._common import load_model_from_args
 
-    try:
-        if args.int8 and args.format == "onnx":
-            raise ExportError("--int8 exports to --format mxnet only: MXNet's INT8 operators have no ONNX form")
-        if args.int8 and not args.calib_data:
-            raise ExportError("--int8 needs --calib-data REC: a few hundred images to calibrate the INT8 ranges on")
-        if args.format == "onnx":
-            require_onnx()  # fail before loading weights when onnx is missing
-        loaded = load_model_from_args(args)
-        pre = loaded.preprocessing
-        net = loaded.net
-        if args.int8:
-            from .evaluate import convert_precision
+    if args.int8 and args.format == "onnx":
+        raise UsageError("--int8 exports to --format mxnet only: MXNet's INT8 operators have no ONNX form")
+    if args.int8 and not args.calib_data:
+        raise UsageError("--int8 needs --calib-data REC: a few hundred images to calibrate the INT8 ranges on")
+    if args.format == "onnx":
+        require_onnx()  # fail before loading weights when onnx is missing
+    loaded = load_model_from_args(args)
+    pre = loaded.preprocessing
+    net = loaded.net
+    if args.int8:
+        from .evaluate import convert_precision
 
-            net = convert_precision(loaded, "int8", _calib_source(args.calib_data), args.calib_batches,
-                                    args.batch_size)
-        if args.bake_preprocessing:
-            net = bake_preprocessing(net, pre)
-        metadata = {"source": loaded.source, "precision": "int8" if args.int8 else "float32"}
-        if args.format == "mxnet":
-            files = export_mxnet(net, args.output, preprocessing=pre, classes=loaded.class_names, metadata=metadata)
-            for key in ("symbol", "params", "meta"):
-                print("%-7s %s" % (key, files[key]))
-        else:
-            result = export_onnx(net, args.output, preprocessing=pre, classes=loaded.class_names, metadata=metadata,
-                                 check=not args.no_check)
-            print("onnx    %s" % result["path"])
-            if result["max_abs_diff"] is not None:
-                print("checked in onnxruntime: largest logit difference from MXNet %.2g" % result["max_abs_diff"])
-    except (ModelSourceError, ExportError, QuantizationError, RecordFileError, OSError, ValueError) as err:
-        print("error: %s" % err, file=sys.stderr)
-        return 1
+        net = convert_precision(loaded, "int8", _calib_source(args.calib_data), args.calib_batches, args.batch_size)
+    if args.bake_preprocessing:
+        net = bake_preprocessing(net, pre)
+    metadata = {"source": loaded.source, "precision": "int8" if args.int8 else "float32"}
+    if args.format == "mxnet":
+        files = export_mxnet(net, args.output, preprocessing=pre, classes=loaded.class_names, metadata=metadata)
+        for key in ("symbol", "params", "meta"):
+            print("%-7s %s" % (key, files[key]))
+    else:
+        result = export_onnx(net, args.output, preprocessing=pre, classes=loaded.class_names, metadata=metadata,
+                             check=not args.no_check)
+        print("onnx    %s" % result["path"])
+        if result["max_abs_diff"] is not None:
+            print("checked in onnxruntime: largest logit difference from MXNet %.2g" % result["max_abs_diff"])
     return 0
 
 

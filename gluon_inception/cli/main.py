@@ -1,14 +1,32 @@
 """The ``gluon-inception`` console script.
 
 Each subcommand lives in its own module that defines ``configure_parser(parser)`` and
-``main(args) -> int``; modules are imported only when their subcommand runs, so
-``gluon-inception --help`` stays fast.
+``main(args) -> int``; a module is imported only when its subcommand runs or shows its help
+(the program's own ``--help`` imports none of them).
+
+Errors end here, in one place (:func:`run`): a library error
+(:class:`~gluon_inception.errors.GluonInceptionError`) or an operating-system error becomes one
+``error: ...`` line on stderr, printed by rank 0 only in a multi-rank run, and an exit status:
+
+====  ================================================================================
+0     success
+1     a failure at run time (download, export, full disk, another OS error)
+2     a usage error: bad option, missing or invalid data, checkpoint or weights
+3     training stopped on purpose (a NaN/inf loss); the last good checkpoint is intact
+130   interrupted (Ctrl-C)
+141   the output was closed early (``gluon-inception ... | head``)
+====  ================================================================================
+
+Set ``GLUON_INCEPTION_TRACEBACK=1`` to get the full traceback instead of the one line.
 """
 import argparse
 import importlib
+import os
 import sys
 
+from .. import dist
 from .._version import __version__
+from ..errors import GluonInceptionError
 
 # name -> (module, one-line help). Later features add their subcommand here.
 #: Subcommand name -> (module that implements it, one-line help).
@@ -26,8 +44,13 @@ COMMANDS = {
 }
 
 
-def build_parser():
+def build_parser(only=None):
     """The ``gluon-inception`` argument parser, with one subparser per entry of :data:`COMMANDS`.
+
+    Parameters
+    ----------
+    only : str, optional
+        Configure (and import the module of) this subcommand only; the others stay listed.
 
     Returns
     -------
@@ -49,7 +72,8 @@ def build_parser():
     for name, (module_name, help_text) in COMMANDS.items():
         sp = sub.add_parser(name, help=help_text, description=help_text)
         sp.set_defaults(_module=module_name)
-        importlib.import_module(module_name).configure_parser(sp)
+        if only in (None, name):
+            importlib.import_module(module_name).configure_parser(sp)
     return parser
 
 
@@ -64,24 +88,52 @@ def main(argv=None):
     Returns
     -------
     int
-        The exit status: 0 on success, 2 without a subcommand, 130 on Ctrl-C.
+        The exit status (see the module's table): 2 also without a subcommand.
 
     Examples
     --------
     >>> from gluon_inception.cli import main
     >>> main(["info"])  # doctest: +SKIP
     """
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((arg for arg in argv if not arg.startswith("-")), "")
+    parser = build_parser(only=command)
     args = parser.parse_args(argv)
     if not getattr(args, "_module", None):
         parser.print_help()
         return 2
-    module = importlib.import_module(args._module)
+    return run(importlib.import_module(args._module).main, args)
+
+
+def run(main, *args):
+    """Call ``main(*args)`` and turn what ends it into the documented exit status.
+
+    The one place where errors become an ``error:`` line (see the module's docstring); also
+    used by ``examples/train_imagenet.py``.
+
+    Returns
+    -------
+    int
+        ``main``'s result (0 when it returns None), or the status of the error that ended it.
+    """
     try:
-        return module.main(args) or 0
+        status = main(*args) or 0
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's shutdown
+        return status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader (``head``) is gone: send what is left of stdout nowhere, quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (GluonInceptionError, OSError) as err:
+        if os.environ.get("GLUON_INCEPTION_TRACEBACK"):
+            raise
+        if dist.is_root_process():  # every rank hits the same error; one line is enough
+            print("error: %s" % err, file=sys.stderr, flush=True)
+        dist.settle()
+        return getattr(err, "exit_code", 1)
 
 
 if __name__ == "__main__":

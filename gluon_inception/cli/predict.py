@@ -2,6 +2,8 @@
 import json
 import sys
 
+from ..errors import USAGE
+
 
 def configure_parser(parser):
     from ._common import add_model_arguments
@@ -15,17 +17,12 @@ def configure_parser(parser):
 
 def main(args):
     from ..deploy.predict import format_predictions, predict_images
-    from ..zoo.sources import ModelSourceError
     from ._common import load_model_from_args
 
-    try:
-        loaded = load_model_from_args(args)
-        loaded.net.hybridize(static_alloc=True)
-        predictions, failures = predict_images(loaded.net, args.paths, loaded.preprocessing, loaded.class_names,
-                                               topk=args.topk, batch_size=args.batch_size)
-    except (ModelSourceError, OSError, ValueError) as err:
-        print("error: %s" % err, file=sys.stderr)
-        return 1
+    loaded = load_model_from_args(args)
+    loaded.net.hybridize(static_alloc=True)
+    predictions, failures = predict_images(loaded.net, args.paths, loaded.preprocessing, loaded.class_names,
+                                           topk=args.topk, batch_size=args.batch_size)
     if args.json:
         print(json.dumps({"predictions": [p.to_dict() for p in predictions],
                           "skipped": [f.to_dict() for f in failures]}, indent=2))
@@ -37,4 +34,4 @@ def main(args):
         if skipped:
             print(skipped, file=sys.stderr)
         print("%d image(s) predicted, %d file(s) skipped" % (len(predictions), len(failures)), file=sys.stderr)
-    return 0 if predictions or not failures else 1
+    return 0 if predictions or not failures else USAGE  # nothing given was an image

@@ -1,6 +1,7 @@
 """``gluon-inception prepare``: image folders (or the embedded demo) -> record files + dataset.json."""
 import logging
-import sys
+
+from ..errors import UsageError
 
 
 def configure_parser(parser):
@@ -33,32 +34,26 @@ def configure_parser(parser):
 
 
 def main(args):
-    from ..data import PrepareError, RecordFileError, load_dataset, prepare_dataset, prepare_demo
+    from ..data import load_dataset, prepare_dataset, prepare_demo
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    try:
-        if args.demo:
-            if len(args.paths) > 1:
-                print("error: --demo builds its own images; give at most OUTPUT", file=sys.stderr)
-                return 2
-            output = args.paths[0] if args.paths else None
-            info = load_dataset(prepare_demo(output, image_size=args.image_size or 64, workers=args.workers,
-                                             seed=args.seed))
-        else:
-            if len(args.paths) != 2:
-                print("error: give TRAIN_DIR and OUTPUT (or --demo [OUTPUT])", file=sys.stderr)
-                return 2
-            train_dir, output = args.paths
-            info = prepare_dataset(
-                train_dir, output, val_dir=args.val_dir, val_labels=args.val_labels,
-                val_per_class=args.val_per_class, train_per_class=args.train_per_class,
-                test_per_class=args.test_per_class, image_size=args.image_size or 256, quality=args.quality,
-                workers=args.workers, seed=args.seed, stats_images=args.stats_images, im2rec=args.im2rec,
-                overwrite=args.overwrite,
-            )
-    except (PrepareError, RecordFileError, FileNotFoundError) as err:
-        print("error: %s" % err, file=sys.stderr)
-        return 1
+    if args.demo:
+        if len(args.paths) > 1:
+            raise UsageError("--demo builds its own images; give at most OUTPUT")
+        output = args.paths[0] if args.paths else None
+        info = load_dataset(prepare_demo(output, image_size=args.image_size or 64, workers=args.workers,
+                                         seed=args.seed))
+    else:
+        if len(args.paths) != 2:
+            raise UsageError("give TRAIN_DIR and OUTPUT (or --demo [OUTPUT])")
+        train_dir, output = args.paths
+        info = prepare_dataset(
+            train_dir, output, val_dir=args.val_dir, val_labels=args.val_labels,
+            val_per_class=args.val_per_class, train_per_class=args.train_per_class,
+            test_per_class=args.test_per_class, image_size=args.image_size or 256, quality=args.quality,
+            workers=args.workers, seed=args.seed, stats_images=args.stats_images, im2rec=args.im2rec,
+            overwrite=args.overwrite,
+        )
     print("dataset   %s" % info.root)
     print("classes   %d" % info.num_classes)
     for name in info.split_names:

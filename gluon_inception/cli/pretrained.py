@@ -59,7 +59,6 @@ def _short_checksum(checksum):
 
 def main(args):
     import json
-    import sys
 
     from .. import weights as pretrained
     from ..weights import store
@@ -88,15 +87,11 @@ def main(args):
             )
         print("cache: %s" % store.cache_root())
         return 0
-    try:
-        if args.action == "fetch":
-            names = args.names or [pretrained.default_pretrained().name]
-            for name in names:
-                print(store.fetch(pretrained.get_pretrained(name), root=args.root))
-            return 0
-        for path in pretrained.purge(root=args.root, names=args.names or None):
-            print("removed %s" % path)
+    if args.action == "fetch":
+        names = args.names or [pretrained.default_pretrained().name]
+        for name in names:
+            print(store.fetch(pretrained.get_pretrained(name), root=args.root))
         return 0
-    except (store.PretrainedError, store.LockTimeoutError, ValueError) as err:
-        print("gluon-inception pretrained: %s" % err, file=sys.stderr)
-        return 1
+    for path in pretrained.purge(root=args.root, names=args.names or None):
+        print("removed %s" % path)
+    return 0

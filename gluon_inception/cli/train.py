@@ -3,12 +3,9 @@
 Both take the same flags (:func:`gluon_inception.training.config.add_arguments`).
 """
 import argparse
-import os
 import sys
 
-from ..checkpoint import CheckpointError
-from ..data import PrepareError, RecordFileError
-from ..training import ConfigError, TrainingStopped, config_from_args, list_recipes, run_training
+from ..training import config_from_args, list_recipes, run_training
 from ..training.config import add_arguments
 
 
@@ -20,10 +17,8 @@ def main(args):
     if args.list_recipes:
         print(format_recipes())
         return 0
-    def train():
-        run_training(config_from_args(args))
-
-    return run_cli(train)
+    run_training(config_from_args(args))  # returns the final evaluation, which is not an exit status
+    return 0
 
 
 def format_recipes():
@@ -49,25 +44,3 @@ def parse_args(argv=None, prog=None):
         sys.exit(0)
     return config_from_args(args)
 
-
-def run_cli(main, *args):
-    """Call ``main(*args)`` and turn the errors a user can fix into a message and an exit status.
-
-    Returns
-    -------
-    int
-        ``main``'s result (0 when it returns None); 2 for a bad option, missing data or checkpoint;
-        3 when training stopped on purpose (:class:`TrainingStopped`, e.g. a NaN loss).
-    """
-    # Every rank hits the same error; one copy of the message is enough.
-    loud = os.environ.get("HOROVOD_RANK", "0") == "0"
-    try:
-        return main(*args) or 0
-    except TrainingStopped as err:
-        if loud:
-            print("error: %s" % err, file=sys.stderr, flush=True)
-        return err.exit_code
-    except (ConfigError, CheckpointError, PrepareError, RecordFileError) as err:
-        if loud:
-            print("error: %s" % err, file=sys.stderr, flush=True)
-        return 2

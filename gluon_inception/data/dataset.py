@@ -8,6 +8,7 @@ import json
 import os
 from typing import NamedTuple, Optional
 
+from ..errors import MissingInputError, UsageError
 from .records import REBUILD_HINT, RecordFileError, read_checksums, read_index, record_checksums
 
 DATASET_FILE = "dataset.json"
@@ -99,7 +100,7 @@ class DatasetInfo:
             When there is no such split; the message lists the splits that exist.
         """
         if name not in self._splits:
-            raise ValueError(
+            raise UsageError(
                 "dataset %s has no %r split; it has: %s" % (self.root, name, ", ".join(self.split_names) or "none")
             )
         return self._splits[name]
@@ -143,10 +144,10 @@ def load_dataset(root):
     """
     root = os.path.abspath(os.fspath(root))
     if not os.path.isdir(root):
-        raise FileNotFoundError("dataset folder %s does not exist. %s" % (root, REBUILD_HINT))
+        raise MissingInputError("dataset folder %s does not exist. %s" % (root, REBUILD_HINT))
     path = os.path.join(root, DATASET_FILE)
     if not os.path.isfile(path):
-        raise FileNotFoundError(
+        raise MissingInputError(
             "%s has no %s, so it is not a complete prepared dataset (preparation never ran there or was "
             "interrupted; re-running it resumes). %s" % (root, DATASET_FILE, REBUILD_HINT)
         )
@@ -154,11 +155,11 @@ def load_dataset(root):
         with open(path, encoding="utf-8") as f:
             meta = json.load(f)
     except (OSError, ValueError) as err:
-        raise ValueError("%s is not readable JSON (%s). %s" % (path, err, REBUILD_HINT)) from err
+        raise UsageError("%s is not readable JSON (%s). %s" % (path, err, REBUILD_HINT)) from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise ValueError("%s is not a gluon-inception dataset description. %s" % (path, REBUILD_HINT))
+        raise UsageError("%s is not a gluon-inception dataset description. %s" % (path, REBUILD_HINT))
     if int(meta.get("version", 0)) > FORMAT_VERSION:
-        raise ValueError(
+        raise UsageError(
             "%s was written by a newer gluon-inception (format version %s; this one reads %d): upgrade "
             "gluon-inception" % (path, meta.get("version"), FORMAT_VERSION)
         )

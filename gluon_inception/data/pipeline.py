@@ -18,6 +18,7 @@ import os
 import numpy as np
 
 from .._compat import mx
+from ..errors import UsageError
 from .dataset import Split, dataset_for_record_file
 from .records import RecordFileError, check_record_file, default_index_path
 
@@ -62,7 +63,7 @@ def augmentation(preset):
             "min_aspect_ratio": 3.0 / 4.0, "max_aspect_ratio": 4.0 / 3.0,
             "rand_mirror": True, "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "pca_noise": 0.1,
         }
-    raise ValueError("unknown augmentation preset %r; choose one of %s" % (preset, ", ".join(PRESETS)))
+    raise UsageError("unknown augmentation preset %r; choose one of %s" % (preset, ", ".join(PRESETS)))
 
 
 def threads_per_rank(dist=None):
@@ -94,21 +95,21 @@ def _resolve(split_or_rec):
 def _normalisation(mean, std, dataset, what):
     if mean is None:
         if dataset is None:
-            raise ValueError("%s: no dataset.json next to the record file, so pass mean=(r, g, b) (0-255 scale)"
+            raise UsageError("%s: no dataset.json next to the record file, so pass mean=(r, g, b) (0-255 scale)"
                              % what)
         mean = dataset.mean
     if std is None:
         std = dataset.std if dataset is not None else (1.0, 1.0, 1.0)
     mean, std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
     if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-        raise ValueError("mean and std must be three RGB values with std > 0, got mean=%r std=%r" % (mean, std))
+        raise UsageError("mean and std must be three RGB values with std > 0, got mean=%r std=%r" % (mean, std))
     return mean, std
 
 
 def _check_shape(data_shape):
     shape = tuple(int(v) for v in data_shape)
     if len(shape) != 3 or shape[0] != 3 or min(shape) < 1:
-        raise ValueError("data_shape must be (3, height, width), got %r" % (data_shape,))
+        raise UsageError("data_shape must be (3, height, width), got %r" % (data_shape,))
     return shape
 
 
@@ -224,13 +225,13 @@ def _common(split_or_rec, batch_size, data_shape, dist, num_threads, what):
     name, rec, idx, expected, dataset = _resolve(split_or_rec)
     batch_size = int(batch_size)
     if batch_size < 1:
-        raise ValueError("batch_size must be positive, got %d" % batch_size)
+        raise UsageError("batch_size must be positive, got %d" % batch_size)
     data_shape = _check_shape(data_shape)
     info = check_record_file(rec, idx, expected_count=expected)
     rank, size = (dist.rank, dist.size) if dist is not None else (0, 1)
     sizes = shard_sizes(info.count, size)
     if min(sizes) == 0:
-        raise ValueError(
+        raise UsageError(
             "%s: the %s split has %d records, too few to give each of %d ranks a shard" % (what, name, info.count, size)
         )
     threads = int(num_threads) if num_threads else threads_per_rank(dist)
@@ -298,13 +299,13 @@ def build_train_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), preset=
     mean, std = _normalisation(mean, std, dataset, "build_train_iter")
     crop = max(kwargs["data_shape"][1:])
     if preset == "chapter" and dataset is not None and dataset.image_size < crop and "resize" not in overrides:
-        raise ValueError(
+        raise UsageError(
             "the chapter preset crops %d pixels out of images stored at %d (shorter side): prepare the records "
             "with a larger image size or use a smaller data_shape" % (crop, dataset.image_size)
         )
     num_batches = min(sizes) // int(batch_size)
     if num_batches == 0:
-        raise ValueError(
+        raise UsageError(
             "build_train_iter: the smallest shard of %s holds %d records, fewer than one batch of %d; use a "
             "smaller batch size or fewer ranks" % (info.rec, min(sizes), batch_size)
         )
@@ -373,7 +374,7 @@ def build_val_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), resize=No
     name, info, dataset, sizes, rank, kwargs = _common(split_or_rec, batch_size, data_shape, dist, num_threads,
                                                        "build_val_iter")
     if preset is not None and preset not in PRESETS:
-        raise ValueError("unknown preset %r; choose one of %s" % (preset, ", ".join(PRESETS)))
+        raise UsageError("unknown preset %r; choose one of %s" % (preset, ", ".join(PRESETS)))
     if preset == "chapter" and std is None:
         std = (1.0, 1.0, 1.0)
     mean, std = _normalisation(mean, std, dataset, "build_val_iter")
@@ -381,7 +382,7 @@ def build_val_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), resize=No
     if resize is None:
         resize = int(round(crop / CENTER_CROP_FRACTION))
     if int(resize) < crop:
-        raise ValueError("resize=%d is smaller than the crop %d" % (resize, crop))
+        raise UsageError("resize=%d is smaller than the crop %d" % (resize, crop))
     num_batches = math.ceil(max(sizes) / int(batch_size))
     kwargs.update({"resize": int(resize), "shuffle": False,
                    "mean_r": mean[0], "mean_g": mean[1], "mean_b": mean[2],

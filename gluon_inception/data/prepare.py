@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..errors import UsageError
 from ..fileio import atomic_open, atomic_path, file_lock, remove_stale_partials
 from .dataset import DATASET_FILE, FORMAT_NAME, FORMAT_VERSION, load_dataset
 from .records import RecordFileError, check_record_file, read_image_record, record_checksums, write_checksums
@@ -38,7 +39,7 @@ LOCK_FILE = ".prepare.lock"
 CHECKSUMS = ".crc32"
 
 
-class PrepareError(ValueError):
+class PrepareError(UsageError):
     """Input folders or options that cannot be turned into a dataset (the message says why)."""
 
 

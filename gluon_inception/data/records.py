@@ -21,6 +21,8 @@ import os
 import struct
 import zlib
 
+from ..errors import UsageError
+
 RECORDIO_MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", RECORDIO_MAGIC)
 _LENGTH_MASK = (1 << 29) - 1
@@ -34,7 +36,7 @@ REBUILD_HINT = (
 )
 
 
-class RecordFileError(ValueError):
+class RecordFileError(UsageError):
     """A ``.rec`` or ``.idx`` file that is missing, empty, truncated or not a RecordIO file.
 
     Attributes

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from .._compat import mx, np
 from ..data import build_val_iter, check_record_file, shard_sizes
 from ..data.records import read_image_record
+from ..errors import UsageError
 from ..fileio import write_json
 from .images import decode_image
 from .metrics import MetricSums, batch_stats
@@ -109,14 +110,14 @@ def evaluate_batches(net, batches, ctx=None, dist=None, crops=1, name="eval"):
     totals = total.asnumpy().astype(np.float64)
     totals = totals if dist is None else dist.allreduce_sum(totals, name=name)
     if totals[4]:
-        raise ValueError(
+        raise UsageError(
             "%d labels lie outside the network's %d classes: the record file and the model do not belong "
             "together" % (totals[4], classes)
         )
     sums = MetricSums()
     sums.add(totals[:4])
     if sums.samples == 0:
-        raise ValueError("no images were evaluated")
+        raise UsageError("no images were evaluated")
     s = sums.summary()
     return EvalResult(crops, s["samples"], s["top1"], s["top5"], s["loss"], time.perf_counter() - start)
 
@@ -179,7 +180,7 @@ class TenCropReader:
         rank, size = (dist.rank, dist.size) if dist is not None else (0, 1)
         sizes = shard_sizes(self.info.count, size)
         if min(sizes) == 0:
-            raise ValueError(
+            raise UsageError(
                 "%s holds %d records, too few to give each of %d ranks a shard" % (rec, self.info.count, size)
             )
         begin = sum(sizes[:rank])
@@ -263,7 +264,7 @@ def evaluate(net, split_or_rec, preprocessing, crops=(1,), batch_size=32, dist=N
     results = {}
     for mode in crops:
         if mode not in CROP_MODES:
-            raise ValueError("crops must be 1 or 10, got %r" % (mode,))
+            raise UsageError("crops must be 1 or 10, got %r" % (mode,))
         if mode == 1:
             results[1] = evaluate_center_crop(net, split_or_rec, preprocessing, batch_size, dist, ctx, num_threads)
         else:

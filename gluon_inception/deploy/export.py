@@ -16,6 +16,7 @@ import tempfile
 import warnings
 
 from .._compat import mx, np, wait_for_parameters
+from ..errors import GluonInceptionError, MissingInputError
 from ..fileio import atomic_path, write_json
 from ..models.blocks import ChannelAffine
 from .graph import params_context, trace_graph
@@ -25,7 +26,7 @@ ONNX_VERSION = "1.14.1"
 INSTALL_ONNX = "pip install 'gluon-inception[onnx]'  (onnx==%s and onnxruntime)" % ONNX_VERSION
 
 
-class ExportError(RuntimeError):
+class ExportError(GluonInceptionError, RuntimeError):
     """An export that cannot be done or did not reproduce the network's outputs."""
 
 
@@ -218,7 +219,7 @@ def load_mxnet(prefix, ctx=None):
     symbol, params = prefix + "-symbol.json", prefix + "-0000.params"
     for path in (symbol, params):
         if not os.path.exists(path):
-            raise FileNotFoundError("%s does not exist: is %r the prefix given to export?" % (path, prefix))
+            raise MissingInputError("%s does not exist: is %r the prefix given to export?" % (path, prefix))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Cannot decide type")
         net = mx.gluon.SymbolBlock.imports(symbol, ["data"], params, ctx=ctx or mx.cpu())

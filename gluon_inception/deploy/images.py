@@ -2,9 +2,10 @@
 import os
 
 from .._compat import mx
+from ..errors import MissingInputError, UsageError
 
 
-class NotAnImageError(ValueError):
+class NotAnImageError(UsageError):
     """Raised when a file cannot be decoded as an image.
 
     Attributes
@@ -67,6 +68,6 @@ def list_image_files(paths):
         elif os.path.exists(path):
             files.append(path)
         else:
-            raise FileNotFoundError("%s does not exist (give image files or folders of images)" % path)
+            raise MissingInputError("%s does not exist (give image files or folders of images)" % path)
     return files
 

@@ -11,6 +11,7 @@ import logging
 import warnings
 
 from .._compat import mx, np, wait_for_parameters
+from ..errors import GluonInceptionError
 from .graph import trace_graph
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 CALIB_MODES = ("naive", "entropy")
 
 
-class QuantizationError(RuntimeError):
+class QuantizationError(GluonInceptionError, RuntimeError):
     """Quantization cannot run with the given inputs."""
 
 

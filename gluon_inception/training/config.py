@@ -12,6 +12,8 @@ import json
 import os
 from typing import List, Optional
 
+from ..errors import UsageError
+
 #: Learning rate per optimizer when neither a recipe nor ``--lr`` sets one (reference batch 256).
 DEFAULT_LR = {"sgd": 0.1, "nag": 0.1, "adam": 0.001}
 
@@ -27,7 +29,7 @@ RUN_CONTROL_KEYS = ("checkpoints", "prefix", "resume", "start_epoch", "recipe", 
 RECIPE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "recipes")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """A training option is missing, unknown or contradicts another one."""
 
 

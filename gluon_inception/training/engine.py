@@ -44,6 +44,7 @@ from ..checkpoint import (
 )
 from ..deploy.evaluate import evaluate_batches
 from ..deploy.metrics import MetricSums, batch_stats
+from ..errors import GluonInceptionError
 from ..fileio import remove_stale_partials
 from ..preprocessing import Preprocessing
 from .config import ConfigError, merge_for_resume
@@ -61,7 +62,7 @@ NO_DATA_MESSAGE = (
 )
 
 
-class TrainingStopped(RuntimeError):
+class TrainingStopped(GluonInceptionError, RuntimeError):
     """Training stopped on purpose (a guard fired); the last good checkpoint is intact.
 
     Attributes

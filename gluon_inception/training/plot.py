@@ -7,6 +7,7 @@ import glob
 import math
 import os
 
+from ..errors import MissingInputError, UsageError
 from .logs import read_metrics_log
 
 
@@ -26,11 +27,11 @@ def find_metrics_log(path):
         if len(logs) == 1:
             return logs[0]
         if logs:
-            raise FileNotFoundError(
+            raise MissingInputError(
                 "%s holds several metrics logs (%s): name one" % (path, ", ".join(map(os.path.basename, logs)))
             )
-        raise FileNotFoundError("%s holds no *-metrics.jsonl (written by gluon-inception train)" % path)
-    raise FileNotFoundError("no such metrics log or folder: %s" % path)
+        raise MissingInputError("%s holds no *-metrics.jsonl (written by gluon-inception train)" % path)
+    raise MissingInputError("no such metrics log or folder: %s" % path)
 
 
 def lr_changes(epochs):
@@ -108,7 +109,7 @@ def plot_metrics(log_path, output=None, title=None):
     log_path = find_metrics_log(log_path)
     epochs, events = read_metrics_log(log_path)
     if not epochs:
-        raise ValueError("%s has no epoch records yet: let the run finish an epoch first" % log_path)
+        raise UsageError("%s has no epoch records yet: let the run finish an epoch first" % log_path)
     if output is None:
         output = os.path.splitext(log_path)[0] + ".png"
     fig = Figure(figsize=(9, 9), dpi=100)

@@ -9,6 +9,7 @@ import re
 import zipfile
 
 from .._compat import mx
+from ..errors import MissingInputError, UsageError
 
 _BN = ("gamma", "beta", "running_mean", "running_var")
 
@@ -62,7 +63,7 @@ def from_gluoncv(net, gluoncv_params, allow_missing=()):
         When a tensor is missing or has a different shape, naming both names and shapes.
     """
     if getattr(net, "topology", "gluoncv") != "gluoncv":
-        raise ValueError(
+        raise UsageError(
             "GluonCV's googlenet has 3x3 third branches: build the network with "
             "topology='gluoncv', not %r" % net.topology
         )
@@ -71,14 +72,14 @@ def from_gluoncv(net, gluoncv_params, allow_missing=()):
     for ours, param in net._collect_params_with_prefix().items():
         theirs = _gluoncv_name(ours)
         if theirs is None:
-            raise ValueError("no GluonCV counterpart for our parameter %r" % ours)
+            raise UsageError("no GluonCV counterpart for our parameter %r" % ours)
         if theirs not in gluoncv_params:
             if ours.startswith(allow_missing):
                 continue
-            raise ValueError("GluonCV parameters lack %r (our %r): not a GluonCV googlenet file?" % (theirs, ours))
+            raise UsageError("GluonCV parameters lack %r (our %r): not a GluonCV googlenet file?" % (theirs, ours))
         value = gluoncv_params[theirs]
         if tuple(value.shape) != tuple(param.shape):
-            raise ValueError(
+            raise UsageError(
                 "shape mismatch for %r: GluonCV %r has %s, ours needs %s (wrong number of classes "
                 "or topology?)" % (ours, theirs, tuple(value.shape), tuple(param.shape))
             )
@@ -124,7 +125,7 @@ def from_torchvision(net, state_dict):
         When a tensor is missing or has a different shape, naming both names and shapes.
     """
     if getattr(net, "topology", "torchvision") == "paper":
-        raise ValueError(
+        raise UsageError(
             "torchvision's googlenet has 3x3 third branches: build the network with "
             "topology='torchvision', not 'paper'"
         )
@@ -134,12 +135,12 @@ def from_torchvision(net, state_dict):
             continue
         theirs = _torchvision_name(ours)
         if theirs not in state_dict:
-            raise ValueError(
+            raise UsageError(
                 "torchvision state dict lacks %r (our %r): not a torchvision googlenet state_dict?" % (theirs, ours)
             )
         value = state_dict[theirs]
         if tuple(value.shape) != tuple(param.shape):
-            raise ValueError(
+            raise UsageError(
                 "shape mismatch for %r: torchvision %r has %s, ours needs %s (wrong number of classes?)"
                 % (ours, theirs, tuple(value.shape), tuple(param.shape))
             )
@@ -212,9 +213,9 @@ def read_weights(path, source_format=None):
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError("no weight file at %s" % path)
+        raise MissingInputError("no weight file at %s" % path)
     if source_format not in (None,) + FORMATS:
-        raise ValueError("unknown weight format %r: choose one of %s" % (source_format, ", ".join(FORMATS)))
+        raise UsageError("unknown weight format %r: choose one of %s" % (source_format, ", ".join(FORMATS)))
     if source_format == "torchvision" or (source_format is None and _looks_like_torch(path)):
         from .torch_pth import TorchFileError, UnsafePickleError, load_state_dict
 
@@ -255,7 +256,7 @@ def weights_layout(source_format, params):
         fc, branch3, aux = "output.1.weight", "features.inception3a.branch3.1.conv.weight", "aux1.fc1.weight"
     for key in (fc, branch3):
         if key not in params:
-            raise ValueError("%s weights lack %r: not a GoogLeNet" % (source_format, key))
+            raise UsageError("%s weights lack %r: not a GoogLeNet" % (source_format, key))
     return int(params[fc].shape[0]), int(params[branch3].shape[-1]), aux in params
 
 
@@ -276,9 +277,9 @@ def to_ours(net, source_format, params):
         if ours not in params:
             if ours.startswith(("aux1.", "aux2.")):
                 continue
-            raise ValueError("the weights lack %r" % ours)
+            raise UsageError("the weights lack %r" % ours)
         if tuple(params[ours].shape) != tuple(param.shape):
-            raise ValueError(
+            raise UsageError(
                 "shape mismatch for %r: the file has %s, the network needs %s"
                 % (ours, tuple(params[ours].shape), tuple(param.shape))
             )
@@ -319,11 +320,11 @@ def convert_file(src, out, source_format):
     from ..models.googlenet import GoogLeNet
 
     if source_format not in ("gluoncv", "torchvision"):
-        raise ValueError("convert reads 'gluoncv' or 'torchvision' weights, not %r" % (source_format,))
+        raise UsageError("convert reads 'gluoncv' or 'torchvision' weights, not %r" % (source_format,))
     found, params = read_weights(src, source_format)
     classes, third_kernel, has_aux = weights_layout(found, params)
     if third_kernel != 3:
-        raise ValueError("%s has %dx%d third branches: not a %s googlenet" % (src, third_kernel, third_kernel, found))
+        raise UsageError("%s has %dx%d third branches: not a %s googlenet" % (src, third_kernel, third_kernel, found))
     aux = has_aux and found == "gluoncv"
     topology = "gluoncv" if found == "gluoncv" else "torchvision"
     net = GoogLeNet(classes=classes, topology=topology, aux_logits=aux)

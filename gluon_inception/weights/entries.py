@@ -16,11 +16,11 @@ business of :mod:`gluon_inception.weights.store`.
 import dataclasses
 import os
 import re
-from collections import OrderedDict
 from typing import Optional, Tuple
 
 from ..models.googlenet import TOPOLOGIES
 from ..preprocessing import Preprocessing
+from ..registry import Registry, UnknownNameError
 from . import store
 from .convert import FORMATS
 from .store import (  # noqa: F401  (re-exported: the errors users catch)
@@ -48,7 +48,7 @@ __all__ = [
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 
-class UnknownPretrainedError(ValueError):
+class UnknownPretrainedError(UnknownNameError):
     """No registered entry has that name; the message lists the known ones."""
 
 
@@ -198,7 +198,7 @@ class PretrainedEntry:
 
 
 # -- the registry -------------------------------------------------------------------------------
-_REGISTRY = OrderedDict()
+_REGISTRY = Registry("pretrained entry", UnknownPretrainedError, hint=" (or pass a path to a weight file)")
 
 
 def register_pretrained(entry, overwrite=False):
@@ -208,7 +208,7 @@ def register_pretrained(entry, overwrite=False):
     ----------
     entry : PretrainedEntry
     overwrite : bool, default False
-        Replace an entry of the same name instead of refusing.
+        Replace an entry of the same name (names are case-insensitive) instead of refusing.
 
     Returns
     -------
@@ -233,16 +233,13 @@ def register_pretrained(entry, overwrite=False):
     """
     if not isinstance(entry, PretrainedEntry):
         raise TypeError("register_pretrained takes a PretrainedEntry, got %s" % type(entry).__name__)
-    if entry.name in _REGISTRY and not overwrite:
-        raise ValueError("a pretrained entry named %r exists: pass overwrite=True or pick another name" % entry.name)
-    _REGISTRY[entry.name] = entry
-    return entry
+    return _REGISTRY.register(entry.name, entry, overwrite=overwrite)
 
 
 def unregister_pretrained(name):
-    """Remove and return the entry called ``name``."""
-    get_pretrained(name)
-    return _REGISTRY.pop(name)
+    """Remove and return the entry called ``name`` (case-insensitive; unknown names raise
+    :class:`UnknownPretrainedError`)."""
+    return _REGISTRY.unregister(name)
 
 
 def get_pretrained(name):
@@ -251,7 +248,7 @@ def get_pretrained(name):
     Parameters
     ----------
     name : str
-        An entry name, as :func:`list_pretrained` lists them.
+        An entry name, as :func:`list_pretrained` lists them (case-insensitive).
 
     Returns
     -------
@@ -269,22 +266,21 @@ def get_pretrained(name):
     >>> entry.topology, entry.top1, entry.preprocessing.crop_size
     ('torchvision', 69.778, 224)
     """
-    try:
-        return _REGISTRY[name]
-    except (KeyError, TypeError):
-        raise UnknownPretrainedError(
-            "unknown pretrained weights %r: known entries are %s (or pass a path to a weight file)"
-            % (name, ", ".join(_REGISTRY) or "none")
-        ) from None
+    return _REGISTRY.get(name)
 
 
 def _by_accuracy():
-    ranked = list(_REGISTRY.values())
+    ranked = _REGISTRY.values()
     return sorted(ranked, key=lambda e: -(e.top1 if e.top1 is not None else -1.0))  # stable: ties keep order
 
 
-def default_pretrained():
+def default_pretrained(topology=None):
     """The entry ``pretrained=True`` means: the highest published top-1 on ImageNet-1k.
+
+    Parameters
+    ----------
+    topology : str, optional
+        Only entries of this topology.
 
     Returns
     -------
@@ -297,9 +293,12 @@ def default_pretrained():
     'googlenet_gluoncv_in1k'
     """
     for entry in _by_accuracy():
-        if entry.dataset == "ImageNet-1k" and entry.classes == 1000:
+        if entry.dataset == "ImageNet-1k" and entry.classes == 1000 and topology in (None, entry.topology):
             return entry
-    raise UnknownPretrainedError("no ImageNet-1k entry is registered")
+    raise UnknownPretrainedError(
+        "no ImageNet-1k weights are registered%s; list_pretrained() shows those that are"
+        % (" for topology %r" % topology if topology else "")
+    )
 
 
 def list_pretrained():
@@ -337,7 +336,7 @@ def purge(root=None, names=None):
     list of str
         The paths removed.
     """
-    entries = list(_REGISTRY.values()) if names is None else [get_pretrained(n) for n in names]
+    entries = _REGISTRY.values() if names is None else [get_pretrained(n) for n in names]
     return store.purge([e.file_name for e in entries], root=root)
 
 

@@ -11,6 +11,7 @@ import os
 import warnings
 
 from .._compat import mx
+from ..errors import MissingInputError, UsageError
 from ..models.googlenet import TOPOLOGIES, GoogLeNet
 from . import store
 from .convert import metadata_path, read_weights, to_ours, weights_layout
@@ -46,7 +47,7 @@ def _entry_in_folder(folder, topology):
         for file_name in (entry.file_name, os.path.basename(entry.mirror_path)):
             if os.path.isfile(os.path.join(folder, file_name)):
                 return _Resolved(entry, path=os.path.join(folder, file_name))
-    raise FileNotFoundError(
+    raise MissingInputError(
         "pretrained=%r is a folder without any registered weight file: expected one of %s"
         % (folder, ", ".join(e.file_name for e in _by_accuracy()))
     )
@@ -107,7 +108,7 @@ def resolve_pretrained(pretrained, topology=None):
     Parameters
     ----------
     pretrained : True, str, os.PathLike or PretrainedEntry
-        ``True`` for :func:`default_pretrained`, an entry name, an entry, or a weight file.
+        ``True`` for :func:`default_pretrained` (of ``topology`` when given), an entry name, an entry, or a weight file.
     topology : str, optional
         The topology the caller asked for; None to take the entry's.
 
@@ -128,13 +129,13 @@ def resolve_pretrained(pretrained, topology=None):
 def _resolve(pretrained, topology):
     local = None
     if pretrained is True:
-        resolved = _Resolved(default_pretrained())
+        resolved = _Resolved(default_pretrained(topology))
     elif isinstance(pretrained, PretrainedEntry):
         resolved = _Resolved(pretrained)
     elif isinstance(pretrained, (str, os.PathLike)):
         text = os.fspath(pretrained)
         if isinstance(pretrained, str) and text in _REGISTRY:
-            resolved = _Resolved(_REGISTRY[text])
+            resolved = _Resolved(_REGISTRY.get(text))
         elif os.path.isdir(text):
             resolved = _entry_in_folder(text, topology)
         elif os.path.isfile(text):
@@ -144,13 +145,13 @@ def _resolve(pretrained, topology):
             else:
                 resolved, local = _describe_local_file(text, topology)
         elif os.sep in text or text.endswith((".params", ".pth", ".pt", ".zip")):
-            raise FileNotFoundError("pretrained=%r: no such file" % text)
+            raise MissingInputError("pretrained=%r: no such file" % text)
         else:
             get_pretrained(text)  # raises with the list of known names
     else:
         raise TypeError("pretrained must be True, an entry name, a PretrainedEntry or a path, got %r" % (pretrained,))
     if topology is not None and topology != resolved.topology:
-        raise ValueError(
+        raise UsageError(
             "pretrained weights %r need topology=%r, but topology=%r was passed: leave topology out "
             "(googlenet(pretrained=...) builds the topology the weights need) or choose other weights "
             "(list_pretrained())." % (resolved.entry.name, resolved.topology, topology)
@@ -166,7 +167,7 @@ def _local_copy(resolved, root, mirrors):
     if not resolved.verified:
         return resolved.path
     if not os.path.isfile(resolved.path):
-        raise FileNotFoundError(
+        raise MissingInputError(
             "no %s in %s: put the file of entry %r there, or pass the file itself"
             % (entry.file_name, os.path.dirname(resolved.path), entry.name)
         )
@@ -268,7 +269,7 @@ def _load_into(net, fetched):
         raise CorruptWeightsError("%s: %s" % (path, err)) from None
     needed = TOPOLOGIES[net.topology]["third_kernel"]
     if third_kernel != needed:
-        raise ValueError(
+        raise UsageError(
             "%s holds %dx%d third branches; topology %r has %dx%d ones"
             % (path, third_kernel, third_kernel, net.topology, needed, needed)
         )

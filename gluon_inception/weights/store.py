@@ -36,6 +36,7 @@ import urllib.request
 import zipfile
 
 from .._version import __version__
+from ..errors import USAGE, GluonInceptionError
 from ..fileio import LockTimeoutError, atomic_path, file_digest, file_lock, partial_prefix, remove_stale_partials
 
 __all__ = [
@@ -80,7 +81,7 @@ DEFAULT_MIN_RATE = 4096.0
 RATE_WINDOW = 30.0
 
 
-class PretrainedError(RuntimeError):
+class PretrainedError(GluonInceptionError, RuntimeError):
     """Base class of the store's errors: pretrained weights could not be provided."""
 
 
@@ -102,6 +103,8 @@ class TruncatedDownloadError(DownloadError):
 
 class CorruptWeightsError(PretrainedError):
     """A weight file cannot be read: damaged, truncated, or not the format it should be."""
+
+    exit_code = USAGE  # downloads are verified first, so an unreadable file is one a user gave
 
 
 class UnsafeArchiveError(PretrainedError):

@@ -16,6 +16,8 @@ import zipfile
 
 import numpy as np
 
+from ..errors import UsageError
+
 __all__ = ["UnsafePickleError", "TorchFileError", "load_state_dict"]
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -36,7 +38,7 @@ _STORAGE_DTYPES = {
 }
 
 
-class TorchFileError(ValueError):
+class TorchFileError(UsageError):
     """The file is not a readable PyTorch state dict (damaged, truncated or another format)."""
 
 

@@ -1,22 +1,34 @@
 """Model names and factories: :func:`get_model`, :func:`list_models`, :func:`register_model`.
 
 A factory builds and initialises a network (:mod:`gluon_inception.models`), then, when asked,
-has the weights layer (:mod:`gluon_inception.weights`) load pretrained weights into it.
+has the weights layer (:mod:`gluon_inception.weights`) load pretrained weights into it. Each
+name knows its topology, so it knows which registered weight entries fit it.
 """
+from collections import namedtuple
+
 from .._compat import mx
+from ..errors import UsageError
 from ..models.googlenet import GoogLeNet
+from ..registry import Registry
+from ..weights.entries import list_pretrained
 from ..weights.load import fetch_pretrained, load_pretrained
 
-_MODELS = {}
+_Model = namedtuple("_Model", "factory topology")
+_MODELS = Registry("model")
 
 
-def register_model(name=None):
+def register_model(name=None, topology=None, overwrite=False):
     """Decorator that makes a factory function available to :func:`get_model` by name.
 
     Parameters
     ----------
     name : str, optional
         The registered name (case-insensitive); default: the function's name.
+    topology : str, optional
+        The topology the factory builds, which decides the pretrained entries that fit it; None
+        when the factory lets its caller choose (then every entry fits).
+    overwrite : bool, default False
+        Replace a factory of the same name instead of refusing.
 
     Returns
     -------
@@ -26,7 +38,7 @@ def register_model(name=None):
     Raises
     ------
     ValueError
-        When the name is already registered.
+        When the name is already registered and ``overwrite`` is False.
 
     Examples
     --------
@@ -43,21 +55,41 @@ def register_model(name=None):
     ... def my_googlenet(**kwargs):
     ...     return googlenet(**kwargs)
     Traceback (most recent call last):
-    ValueError: model name 'googlenet' is already registered
+    ValueError: model name 'googlenet' is already registered: pass overwrite=True or pick another name
     """
 
     def wrap(factory):
-        key = (name or factory.__name__).lower()
-        if key in _MODELS:
-            raise ValueError("model name %r is already registered" % key)
-        _MODELS[key] = factory
+        _MODELS.register(name or factory.__name__, _Model(factory, topology), overwrite=overwrite)
         return factory
 
     return wrap
 
 
-def list_models():
+def unregister_model(name):
+    """Remove the model called ``name`` (case-insensitive) and return its factory."""
+    return _MODELS.unregister(name).factory
+
+
+def pretrained_for(name):
+    """Names of the pretrained entries that fit model ``name``, most accurate first.
+
+    Examples
+    --------
+    >>> from gluon_inception.zoo import pretrained_for
+    >>> pretrained_for("googlenet_torchvision"), pretrained_for("googlenet_paper")
+    (['googlenet_torchvision_in1k'], [])
+    """
+    topology = _MODELS.get(name).topology
+    return [row["name"] for row in list_pretrained() if topology in (None, row["topology"])]
+
+
+def list_models(pretrained=False):
     """Sorted names accepted by :func:`get_model`.
+
+    Parameters
+    ----------
+    pretrained : bool, default False
+        Only the names that have pretrained weights (see :func:`pretrained_for`).
 
     Returns
     -------
@@ -68,8 +100,10 @@ def list_models():
     >>> from gluon_inception import list_models
     >>> 'googlenet' in list_models()
     True
+    >>> list_models(pretrained=True)
+    ['googlenet', 'googlenet_gluoncv', 'googlenet_torchvision']
     """
-    return sorted(_MODELS)
+    return sorted(name for name in _MODELS if not pretrained or pretrained_for(name))
 
 
 def get_model(name, **kwargs):
@@ -80,7 +114,8 @@ def get_model(name, **kwargs):
     name : str
         One of :func:`list_models` (case-insensitive).
     **kwargs
-        Passed to the model's factory, e.g. ``classes=10``.
+        Passed to the model's factory, e.g. ``classes=10`` or ``pretrained=True`` (the most
+        accurate entry that fits the name).
 
     Returns
     -------
@@ -89,8 +124,10 @@ def get_model(name, **kwargs):
 
     Raises
     ------
-    ValueError
+    gluon_inception.registry.UnknownNameError
         For an unknown name; the message lists the known ones.
+    gluon_inception.errors.UsageError
+        For ``pretrained=True`` on a name without weights; the message lists the names with weights.
 
     Examples
     --------
@@ -99,10 +136,13 @@ def get_model(name, **kwargs):
     >>> net.topology
     'gluoncv'
     """
-    key = str(name).lower()
-    if key not in _MODELS:
-        raise ValueError("unknown model %r: known models are %s" % (name, ", ".join(list_models())))
-    return _MODELS[key](**kwargs)
+    model = _MODELS.get(name)
+    if kwargs.get("pretrained") is True and not pretrained_for(name):
+        raise UsageError(
+            "model %r has no pretrained weights; these names have: %s"
+            % (name, ", ".join(list_models(pretrained=True)) or "none")
+        )
+    return model.factory(**kwargs)
 
 
 def _initialize(net, ctx, init):
@@ -133,7 +173,8 @@ def googlenet(
         Defaults to MSRA (He) initialisation, ``Xavier(gaussian, in, 2)``.
     pretrained : bool, str, os.PathLike or PretrainedEntry, default False
         ``True`` loads the most accurate ImageNet-1k weights registered (GluonCV's, 72.87% top-1;
-        see :func:`~gluon_inception.weights.list_pretrained`); a name picks an entry
+        see :func:`~gluon_inception.weights.list_pretrained`), or with ``topology`` the most
+        accurate ones of that topology; a name picks an entry
         (``"googlenet_torchvision_in1k"``); a path loads a weight file (ours, GluonCV's
         ``.params``/``.zip``, torchvision's ``.pth``). With ``classes != 1000`` everything but the
         classifier is loaded (fine-tuning); aux heads are initialised, with a warning, when the
@@ -176,7 +217,7 @@ def googlenet(
     return net if fetched is None else load_pretrained(net, fetched)
 
 
-@register_model()
+@register_model(topology="paper")
 def googlenet_paper(**kwargs):
     """:func:`googlenet` with ``topology="paper"`` (true 5x5 branches), as the book chapter built it.
 
@@ -198,7 +239,7 @@ def googlenet_paper(**kwargs):
     return googlenet(topology="paper", **kwargs)
 
 
-@register_model()
+@register_model(topology="gluoncv")
 def googlenet_gluoncv(**kwargs):
     """:func:`googlenet` with ``topology="gluoncv"`` (3x3 third branch), the shape of GluonCV's and
     torchvision's published weights.
@@ -219,3 +260,26 @@ def googlenet_gluoncv(**kwargs):
     'gluoncv'
     """
     return googlenet(topology="gluoncv", **kwargs)
+
+
+@register_model(topology="torchvision")
+def googlenet_torchvision(**kwargs):
+    """:func:`googlenet` with ``topology="torchvision"``: torchvision's network, which re-scales its
+    input itself; ``pretrained=True`` loads torchvision's ImageNet-1k weights.
+
+    Parameters
+    ----------
+    **kwargs
+        Any other argument of :func:`googlenet`.
+
+    Returns
+    -------
+    GoogLeNet
+
+    Examples
+    --------
+    >>> from gluon_inception import get_model
+    >>> get_model("googlenet_torchvision", classes=10).topology
+    'torchvision'
+    """
+    return googlenet(topology="torchvision", **kwargs)

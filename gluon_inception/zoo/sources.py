@@ -4,11 +4,12 @@ from dataclasses import dataclass
 
 from .._compat import mx
 from ..checkpoint import CheckpointError, read_checkpoint_meta, verify_checkpoint_files
+from ..errors import UsageError
 from ..preprocessing import Preprocessing
 from .registry import get_model, googlenet, list_models
 
 
-class ModelSourceError(ValueError):
+class ModelSourceError(UsageError):
     """The weights asked for cannot be loaded: missing checkpoint, conflicting options..."""
 
 
