@@ -20,7 +20,11 @@ def main(args):
     if args.list_recipes:
         print(format_recipes())
         return 0
-    return run_cli(lambda: run_training(config_from_args(args)))
+    return run_cli(_train, args)
+
+
+def _train(args):
+    run_training(config_from_args(args))  # returns None: exit status 0, not the final evaluation
 
 
 def format_recipes():

@@ -7,15 +7,18 @@
   over Horovod ranks.
 - :func:`prepare_demo`: the embedded digits dataset, for running everything without ImageNet.
 - :func:`check_record_file`: validate a ``.rec``/``.idx`` pair up front.
+- :class:`DatasetSource`: a prepared dataset as a training run reads it, sharded over the ranks.
 """
 from .dataset import DatasetInfo, Split, load_dataset
 from .demo import default_demo_root, prepare_demo
 from .pipeline import PRESETS, RecordBatches, augmentation, build_train_iter, build_val_iter, shard_sizes
 from .prepare import PrepareError, prepare_dataset, record_statistics
 from .records import RecordFileError, check_record_file
+from .source import DatasetSource
 
 __all__ = [
     "DatasetInfo",
+    "DatasetSource",
     "PRESETS",
     "PrepareError",
     "RecordBatches",

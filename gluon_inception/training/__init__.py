@@ -13,18 +13,19 @@ from .config import (
     load_recipe,
     merge_for_resume,
 )
-from .engine import DatasetSource, NonFiniteLoss, Training, TrainingStopped, run_training
+from .engine import NonFiniteLoss, Training, TrainingStopped, run_training
+from .hooks import TrainingHooks
 from .metrics import MetricSums, batch_stats
 from .schedules import LRSchedule, lr_scale_factor
 
 __all__ = [
     "ConfigError",
-    "DatasetSource",
     "LRSchedule",
     "MetricSums",
     "NonFiniteLoss",
     "TrainConfig",
     "Training",
+    "TrainingHooks",
     "TrainingStopped",
     "add_arguments",
     "batch_stats",
