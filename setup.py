@@ -45,7 +45,7 @@ EXTRAS = {
     # Horovod must be built against the installed MXNet; see README "Horovod".
     "horovod": ["horovod==0.28.1"],
     "onnx": ["onnx==1.14.1", "onnxruntime>=1.15"],
-    "test": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4"],
+    "test": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4", "import-linter>=2"],
     "docs": ["sphinx>=7,<8", "furo>=2023.9.10", "numpydoc>=1.6"],
 }
 

@@ -24,8 +24,11 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
+import portalocker
 
+from .._compat import mx
 from ..fileio import atomic_open
 from .dataset import DATASET_FILE, FORMAT_NAME, FORMAT_VERSION, load_dataset
 from .records import RecordFileError, check_record_file, read_image_record
@@ -49,8 +52,6 @@ def exclusive_lock(path, what):
     Several processes (every Horovod rank, say) may prepare the same folder at once: one works,
     the others wait and then find the work done.
     """
-    import portalocker
-
     with open(path, "a") as handle:
         try:
             portalocker.lock(handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
@@ -281,21 +282,6 @@ def write_list(path, items, image_root):
             f.write("%d\t%f\t%s\n" % (index, label, rel))
 
 
-def read_list(path, image_root=None):
-    """Read an im2rec ``.lst`` -> list of ``(index, label, path)``; paths joined to ``image_root`` if given."""
-    items = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) < 3:
-                if line.strip():
-                    raise PrepareError("%s line %d is not `index<TAB>label<TAB>path`" % (path, lineno))
-                continue
-            rel = fields[-1]
-            items.append((int(fields[0]), float(fields[1]), os.path.join(image_root, rel) if image_root else rel))
-    return items
-
-
 # ----------------------------------------------------------------------------- im2rec
 
 
@@ -307,8 +293,6 @@ def find_im2rec():
     RuntimeError
         When this MXNet installation does not include it.
     """
-    from .._compat import mx
-
     path = os.path.join(os.path.dirname(os.path.abspath(mx.__file__)), "tools", "im2rec.py")
     if not os.path.isfile(path):
         raise RuntimeError(
@@ -389,8 +373,6 @@ def run_im2rec(lst, image_root, image_size, quality=95, workers=None, im2rec=Non
 
 def _why_unreadable(path):
     """A short reason why OpenCV cannot decode ``path``, or None when it can."""
-    import cv2
-
     try:
         size = os.path.getsize(path)
     except OSError as err:
@@ -410,8 +392,6 @@ def _why_unreadable(path):
 
 
 def _channel_sums(rec, offsets):
-    import cv2
-
     sums = np.zeros(3)
     squares = np.zeros(3)
     pixels = 0

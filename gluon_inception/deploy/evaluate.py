@@ -18,6 +18,8 @@ import time
 from dataclasses import asdict, dataclass
 
 from .._compat import mx, np
+from ..data import build_val_iter, check_record_file, shard_sizes
+from ..data.records import read_image_record
 from ..fileio import write_json
 from .images import decode_image
 
@@ -136,8 +138,6 @@ def evaluate_center_crop(net, split_or_rec, preprocessing, batch_size=32, dist=N
     -------
     EvalResult
     """
-    from ..data import build_val_iter
-
     ctx = ctx or mx.cpu()
     start = time.perf_counter()
     it = build_val_iter(
@@ -186,8 +186,6 @@ class TenCropReader:
     """
 
     def __init__(self, rec, preprocessing, batch_size=8, dist=None, idx=None):
-        from ..data import check_record_file, shard_sizes
-
         self.info = check_record_file(rec, idx)
         self.preprocessing = preprocessing
         self.batch_size = int(batch_size)
@@ -204,8 +202,6 @@ class TenCropReader:
         return math.ceil(len(self.offsets) / self.batch_size)
 
     def _image(self, f, offset):
-        from ..data.records import read_image_record
-
         label, data = read_image_record(f, offset)
         if isinstance(label, (list, tuple)):
             label = label[0]
