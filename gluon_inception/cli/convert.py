@@ -1,4 +1,9 @@
 """``gluon-inception convert``: turn GluonCV or torchvision GoogLeNet weights into ours."""
+import json
+import sys
+
+from ..weights.convert import convert_file, metadata_path
+from ..weights.store import PretrainedError
 
 
 def configure_parser(parser):
@@ -15,12 +20,6 @@ def configure_parser(parser):
 
 
 def main(args):
-    import json
-    import sys
-
-    from ..weights.convert import convert_file, metadata_path
-    from ..weights.store import PretrainedError
-
     try:
         meta = convert_file(args.src, args.out, args.source_format)
     except (PretrainedError, ValueError, FileNotFoundError) as err:

@@ -3,12 +3,18 @@ import logging
 import os
 import sys
 
+from .. import dist
+from ..data import RecordFileError, build_val_iter, load_dataset
+from ..deploy.evaluate import evaluate, format_table, write_report
+from ..deploy.export import ExportError
+from ..deploy.quantize import QuantizationError, quantize_int8, to_bfloat16
+from ..zoo.sources import ModelSourceError
+from ._common import add_model_arguments, load_model_from_args
+
 PRECISIONS = ("float32", "int8", "bfloat16")
 
 
 def configure_parser(parser):
-    from ._common import add_model_arguments
-
     add_model_arguments(parser)
     data = parser.add_argument_group("data (one of)")
     where = data.add_mutually_exclusive_group(required=True)
@@ -29,8 +35,6 @@ def configure_parser(parser):
 
 
 def _resolve_split(args):
-    from ..data import load_dataset
-
     if args.rec is not None:
         if args.split is not None:
             raise ValueError("--split chooses a split of --data; with --rec the file itself is evaluated")
@@ -51,12 +55,8 @@ def _calibration_source(args, info):
 
 def convert_precision(loaded, precision, calib_source, calib_batches, batch_size, threads=None):
     """Return the float32, INT8 or bfloat16 version of ``loaded.net``."""
-    from ..deploy.quantize import quantize_int8, to_bfloat16
-
     pre = loaded.preprocessing
     if precision == "int8":
-        from ..data import build_val_iter
-
         it = build_val_iter(calib_source, batch_size, data_shape=pre.data_shape, resize=pre.resize, mean=pre.mean,
                             std=pre.std, num_threads=threads, inter_method=pre.interp)
         return quantize_int8(loaded.net, it, num_calib_batches=calib_batches, batch_size=batch_size)
@@ -67,14 +67,6 @@ def convert_precision(loaded, precision, calib_source, calib_batches, batch_size
 
 
 def main(args):
-    from .. import dist
-    from ..data import RecordFileError
-    from ..deploy.evaluate import evaluate, format_table, write_report
-    from ..deploy.export import ExportError
-    from ..deploy.quantize import QuantizationError
-    from ..zoo.sources import ModelSourceError
-    from ._common import load_model_from_args
-
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     d = dist.get(use_horovod=dist.launched_by_horovod())
     try:

@@ -2,10 +2,15 @@
 import os
 import sys
 
+from ..data import RecordFileError, load_dataset
+from ..deploy.export import ExportError, bake_preprocessing, export_mxnet, export_onnx, require_onnx
+from ..deploy.quantize import QuantizationError
+from ..zoo.sources import ModelSourceError
+from ._common import add_model_arguments, load_model_from_args
+from .evaluate import convert_precision
+
 
 def configure_parser(parser):
-    from ._common import add_model_arguments
-
     add_model_arguments(parser)
     parser.add_argument("--format", choices=("mxnet", "onnx"), default="mxnet",
                         help="mxnet: PREFIX-symbol.json + PREFIX-0000.params + PREFIX-meta.json; onnx: one .onnx file")
@@ -23,12 +28,6 @@ def configure_parser(parser):
 
 
 def main(args):
-    from ..data import RecordFileError
-    from ..deploy.export import ExportError, bake_preprocessing, export_mxnet, export_onnx, require_onnx
-    from ..deploy.quantize import QuantizationError
-    from ..zoo.sources import ModelSourceError
-    from ._common import load_model_from_args
-
     try:
         if args.int8 and args.format == "onnx":
             raise ExportError("--int8 exports to --format mxnet only: MXNet's INT8 operators have no ONNX form")
@@ -40,8 +39,6 @@ def main(args):
         pre = loaded.preprocessing
         net = loaded.net
         if args.int8:
-            from .evaluate import convert_precision
-
             net = convert_precision(loaded, "int8", _calib_source(args.calib_data), args.calib_batches,
                                     args.batch_size)
         if args.bake_preprocessing:
@@ -65,7 +62,5 @@ def main(args):
 
 def _calib_source(path):
     if os.path.isdir(path):
-        from ..data import load_dataset
-
         return load_dataset(path).split("train")
     return path

@@ -1,6 +1,8 @@
 """``gluon-inception plot LOG``: the chapter-style training figure of a run, as a PNG."""
 import sys
 
+from ..training.plot import plot_metrics
+
 
 def configure_parser(parser):
     parser.add_argument("log", help="a PREFIX-metrics.jsonl written by training, or its checkpoint folder")
@@ -9,8 +11,6 @@ def configure_parser(parser):
 
 
 def main(args):
-    from ..training.plot import plot_metrics
-
     try:
         path = plot_metrics(args.log, args.output, args.title)
     except (FileNotFoundError, ValueError) as err:

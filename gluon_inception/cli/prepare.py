@@ -2,6 +2,8 @@
 import logging
 import sys
 
+from ..data import PrepareError, RecordFileError, load_dataset, prepare_dataset, prepare_demo
+
 
 def configure_parser(parser):
     parser.usage = "%(prog)s TRAIN_DIR OUTPUT [options]  |  %(prog)s --demo [OUTPUT]"
@@ -33,8 +35,6 @@ def configure_parser(parser):
 
 
 def main(args):
-    from ..data import PrepareError, RecordFileError, load_dataset, prepare_dataset, prepare_demo
-
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     try:
         if args.demo:

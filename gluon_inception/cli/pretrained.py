@@ -1,4 +1,9 @@
 """``gluon-inception pretrained``: list, fetch and purge pretrained weights."""
+import json
+import sys
+
+from .. import weights as pretrained
+from ..weights import store
 
 
 def configure_parser(parser):
@@ -57,12 +62,6 @@ def _short_checksum(checksum):
 
 
 def main(args):
-    import json
-    import sys
-
-    from .. import weights as pretrained
-    from ..weights import store
-
     if args.action == "list":
         rows = pretrained.list_pretrained()
         if args.json:
