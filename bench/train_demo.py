@@ -30,7 +30,7 @@ DEFAULT_TORCH_PYTHON = os.environ.get("TORCH_PYTHON", "/work/venv-torch/bin/pyth
 
 
 def _demo_settings():
-    with open(os.path.join(ROOT, "gluon_inception", "recipes", "demo.json")) as f:
+    with open(os.path.join(ROOT, "gluon_inception", "training", "recipes", "demo.json")) as f:
         return json.load(f)["settings"]
 
 
@@ -49,31 +49,26 @@ def gluoncv_googlenet(classes, ctx):
 
 def mxnet_worker(args):
     sys.path.insert(0, ROOT)
+    from gluon_inception.data import load_dataset
     from gluon_inception.training import TrainConfig, Training
+    from gluon_inception.training.logs import metrics_log_path, read_metrics_log
 
     settings = dict(_demo_settings())
     settings.update(epochs=args.epochs, batch_size=args.batch, progress=False, final_eval="test", seed=args.seed)
     cfg = TrainConfig(demo=True, demo_root=args.demo_root, checkpoints=args.output, **settings).finalize()
     start = time.time()
     with Training(cfg) as run:
-        run.open_data()
         net = None
         if args.worker == "gluoncv":
-            net = gluoncv_googlenet(run.data.num_classes, run.ctx)
-        run.build_model(net)
-        run.build_trainer()
-        train_time, val = 0.0, None
-        for epoch in run.epochs():
-            train = run.train_epoch(epoch)
-            train_time += train["time"]
-            val = run.validate(epoch)
-            run.end_epoch(epoch, train, val)
-        test = run.final_evaluation()
+            net = gluoncv_googlenet(load_dataset(args.demo_root).num_classes, run.ctx)
+        test = run.run(net=net)
         if run.dist.is_root:
+            epochs, _ = read_metrics_log(metrics_log_path(cfg.checkpoints, cfg.prefix))
             print(
                 "RESULT " + json.dumps(
-                    {"val_top1": val["top1"], "test_top1": test["top1"], "train_time": train_time,
-                     "run_time": time.time() - start, "ranks": run.dist.size, "batch": cfg.batch_size}
+                    {"val_top1": epochs[-1]["val_top1"], "test_top1": test["top1"],
+                     "train_time": sum(r["time"] for r in epochs), "run_time": time.time() - start,
+                     "ranks": run.dist.size, "batch": cfg.batch_size}
                 ),
                 flush=True,
             )  # fmt: skip

@@ -6,8 +6,10 @@
     python examples/train_imagenet.py --data data/imagenet --recipe chapter-adam \\
         --checkpoints runs/chapter --prefix googlenet --start-epoch 30 --lr 1e-4
 
-`gluon-inception train` takes the same flags; `--help` lists them, `--list-recipes` the recipes.
-The stages below are methods of gluon_inception.training.Training; read it for the details.
+`gluon-inception train` takes the same flags (`--help` lists them, `--list-recipes` the recipes)
+and runs the same stages through Training.run(). They are spelled out here, one method of
+gluon_inception.training.Training each, to show the path of a run; Training.train_step is the
+path of one batch.
 """
 
 import sys
@@ -30,7 +32,8 @@ def main(argv=None):
         run.build_trainer()
         run.restore()  # --resume / --start-epoch N [--lr]: weights and optimizer state on every rank
 
-        # 5. loop: forward, backward, allreduce, update; metrics summed over ranks.
+        # 5. loop: per batch data, forward, loss, backward, allreduce + update (run.train_step);
+        #    metrics summed over ranks.
         for epoch in run.epochs():
             train_metrics = run.train_epoch(epoch)  # stops every rank on a NaN/inf loss
             val_metrics = run.validate(epoch)  # every val image counted once over all ranks

@@ -43,6 +43,8 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         "`pip install gluon-inception[gpu]`." % err
     ) from err
 
+from mxnet.contrib import amp  # noqa: E402  (``import mxnet`` does not load it)
+
 PY312 = sys.version_info >= (3, 12)
 
 
@@ -55,4 +57,4 @@ def wait_for_parameters():
     mx.nd.waitall()
 
 
-__all__ = ["mx", "np", "PY312", "wait_for_parameters"]
+__all__ = ["amp", "mx", "np", "PY312", "wait_for_parameters"]

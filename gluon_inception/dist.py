@@ -5,6 +5,7 @@ Horovod itself, so the same code runs under ``horovodrun -np N`` and as a plain 
 """
 import logging
 import os
+import pickle
 import threading
 
 import numpy as np
@@ -90,8 +91,6 @@ class Dist:
         """
         if self.hvd is None or self.size == 1:
             return obj
-        import pickle
-
         if self.rank == root_rank:
             payload = np.frombuffer(pickle.dumps(obj, protocol=4), dtype=np.uint8)
             length = mx.nd.array([payload.size], dtype="int64")

@@ -1,6 +1,9 @@
 """``gluon-inception check``: compare a prepared dataset's record files with the checksums ``prepare`` recorded."""
 import sys
 
+from ..data import RecordFileError, damaged_records, load_dataset
+from ..data.dataset import damage_message
+
 
 def configure_parser(parser):
     parser.add_argument("dataset", metavar="DATASET", help="folder written by `gluon-inception prepare`")
@@ -9,9 +12,6 @@ def configure_parser(parser):
 
 
 def main(args):
-    from ..data import RecordFileError, damaged_records, load_dataset
-    from ..data.dataset import damage_message
-
     try:
         info = load_dataset(args.dataset)
         names = args.split or info.split_names

@@ -1,4 +1,7 @@
 """``gluon-inception convert``: turn GluonCV or torchvision GoogLeNet weights into ours."""
+import json
+
+from ..weights.convert import convert_file, metadata_path
 
 
 def configure_parser(parser):
@@ -15,9 +18,7 @@ def configure_parser(parser):
 
 
 def main(args):
-    import json
 
-    from ..weights.convert import convert_file, metadata_path
 
     meta = convert_file(args.src, args.out, args.source_format)
     if args.json:

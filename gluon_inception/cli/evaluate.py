@@ -2,14 +2,17 @@
 import logging
 import os
 
+from .. import dist
+from ..data import build_val_iter, load_dataset
+from ..deploy.evaluate import evaluate, format_table, write_report
+from ..deploy.quantize import quantize_int8, to_bfloat16
 from ..errors import UsageError
+from ._common import add_model_arguments, check_classes, load_model_from_args
 
 PRECISIONS = ("float32", "int8", "bfloat16")
 
 
 def configure_parser(parser):
-    from ._common import add_model_arguments
-
     add_model_arguments(parser)
     data = parser.add_argument_group("data (one of)")
     where = data.add_mutually_exclusive_group(required=True)
@@ -30,8 +33,6 @@ def configure_parser(parser):
 
 
 def _resolve_split(args):
-    from ..data import load_dataset
-
     if args.rec is not None:
         if args.split is not None:
             raise UsageError("--split chooses a split of --data; with --rec the file itself is evaluated")
@@ -52,12 +53,8 @@ def _calibration_source(args, info):
 
 def convert_precision(loaded, precision, calib_source, calib_batches, batch_size, threads=None):
     """Return the float32, INT8 or bfloat16 version of ``loaded.net``."""
-    from ..deploy.quantize import quantize_int8, to_bfloat16
-
     pre = loaded.preprocessing
     if precision == "int8":
-        from ..data import build_val_iter
-
         it = build_val_iter(calib_source, batch_size, preprocessing=pre, num_threads=threads)
         return quantize_int8(loaded.net, it, num_calib_batches=calib_batches, batch_size=batch_size)
     if precision == "bfloat16":
@@ -67,10 +64,6 @@ def convert_precision(loaded, precision, calib_source, calib_batches, batch_size
 
 
 def main(args):
-    from .. import dist
-    from ..deploy.evaluate import evaluate, format_table, write_report
-    from ._common import check_classes, load_model_from_args
-
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     d = dist.get(use_horovod=dist.launched_by_horovod())
     if args.precision != "float32" and d.context().device_type != "cpu":

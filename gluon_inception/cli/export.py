@@ -1,12 +1,14 @@
 """``gluon-inception export``: MXNet symbol + params or ONNX, optionally INT8 or with preprocessing baked in."""
 import os
 
+from ..data import load_dataset
+from ..deploy.export import bake_preprocessing, export_mxnet, export_onnx, require_onnx
 from ..errors import UsageError
+from ._common import add_model_arguments, load_model_from_args
+from .evaluate import convert_precision
 
 
 def configure_parser(parser):
-    from ._common import add_model_arguments
-
     add_model_arguments(parser)
     parser.add_argument("--format", choices=("mxnet", "onnx"), default="mxnet",
                         help="mxnet: PREFIX-symbol.json + PREFIX-0000.params + PREFIX-meta.json; onnx: one .onnx file")
@@ -24,9 +26,6 @@ def configure_parser(parser):
 
 
 def main(args):
-    from ..deploy.export import bake_preprocessing, export_mxnet, export_onnx, require_onnx
-    from ._common import load_model_from_args
-
     if args.int8 and args.format == "onnx":
         raise UsageError("--int8 exports to --format mxnet only: MXNet's INT8 operators have no ONNX form")
     if args.int8 and not args.calib_data:
@@ -37,8 +36,6 @@ def main(args):
     pre = loaded.preprocessing
     net = loaded.net
     if args.int8:
-        from .evaluate import convert_precision
-
         net = convert_precision(loaded, "int8", _calib_source(args.calib_data), args.calib_batches, args.batch_size)
     if args.bake_preprocessing:
         net = bake_preprocessing(net, pre)
@@ -58,7 +55,5 @@ def main(args):
 
 def _calib_source(path):
     if os.path.isdir(path):
-        from ..data import load_dataset
-
         return load_dataset(path).split("train")
     return path

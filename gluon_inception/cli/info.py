@@ -1,5 +1,10 @@
 """``gluon-inception info``: what this installation has."""
+import json
 import platform
+
+from .._compat import mx, np
+from .._version import __version__
+from ..zoo import list_models
 
 
 def configure_parser(parser):
@@ -8,10 +13,6 @@ def configure_parser(parser):
 
 def collect():
     """Versions of the stack and the devices MXNet sees, as a dict."""
-    from .._compat import mx, np
-    from .._version import __version__
-    from ..zoo import list_models
-
     info = {
         "gluon_inception": __version__,
         "python": platform.python_version(),
@@ -32,8 +33,6 @@ def collect():
 def main(args):
     info = collect()
     if args.json:
-        import json
-
         print(json.dumps(info, indent=2))
     else:
         for key, value in info.items():

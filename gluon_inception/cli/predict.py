@@ -2,12 +2,12 @@
 import json
 import sys
 
+from ..deploy.predict import format_predictions, predict_images
 from ..errors import USAGE
+from ._common import add_model_arguments, load_model_from_args
 
 
 def configure_parser(parser):
-    from ._common import add_model_arguments
-
     parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and folders of images")
     add_model_arguments(parser)
     parser.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
@@ -16,9 +16,6 @@ def configure_parser(parser):
 
 
 def main(args):
-    from ..deploy.predict import format_predictions, predict_images
-    from ._common import load_model_from_args
-
     loaded = load_model_from_args(args)
     loaded.net.hybridize(static_alloc=True)
     predictions, failures = predict_images(loaded.net, args.paths, loaded.preprocessing, loaded.class_names,

@@ -1,6 +1,7 @@
 """``gluon-inception prepare``: image folders (or the embedded demo) -> record files + dataset.json."""
 import logging
 
+from ..data import load_dataset, prepare_dataset, prepare_demo
 from ..errors import UsageError
 
 
@@ -34,7 +35,6 @@ def configure_parser(parser):
 
 
 def main(args):
-    from ..data import load_dataset, prepare_dataset, prepare_demo
 
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     if args.demo:

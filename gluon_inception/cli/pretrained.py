@@ -1,4 +1,8 @@
 """``gluon-inception pretrained``: list, fetch and purge pretrained weights."""
+import json
+
+from .. import weights as pretrained
+from ..weights import store
 
 
 def configure_parser(parser):
@@ -58,10 +62,7 @@ def _short_checksum(checksum):
 
 
 def main(args):
-    import json
 
-    from .. import weights as pretrained
-    from ..weights import store
 
     if args.action == "list":
         rows = pretrained.list_pretrained()

@@ -8,15 +8,18 @@
 - :func:`prepare_demo`: the embedded digits dataset, for running everything without ImageNet.
 - :func:`check_record_file`: validate a ``.rec``/``.idx`` pair up front; :func:`verify_dataset`
   (``gluon-inception check``): compare the record files with the checksums ``prepare`` recorded.
+- :class:`DatasetSource`: a prepared dataset as a training run reads it, sharded over the ranks.
 """
 from .dataset import DatasetInfo, Split, damaged_records, load_dataset, verify_dataset
 from .demo import default_demo_root, prepare_demo
 from .pipeline import PRESETS, RecordBatches, augmentation, build_train_iter, build_val_iter, shard_sizes
 from .prepare import PrepareError, prepare_dataset, record_statistics
 from .records import RecordFileError, check_record_file
+from .source import DatasetSource
 
 __all__ = [
     "DatasetInfo",
+    "DatasetSource",
     "PRESETS",
     "PrepareError",
     "RecordBatches",

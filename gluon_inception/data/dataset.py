@@ -105,6 +105,10 @@ class DatasetInfo:
             )
         return self._splits[name]
 
+    def counts(self):
+        """The number of images per split as text: ``"train 1297, val 200, test 300"``."""
+        return ", ".join("%s %d" % (n, self._splits[n].count) for n in self.split_names)
+
     @property
     def skipped_report(self):
         """Path of the report listing images that could not be read, or None when none were skipped."""

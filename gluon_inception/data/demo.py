@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 
+import cv2
 import numpy as np
 
 from ..fileio import atomic_open, file_lock
@@ -38,7 +39,6 @@ def default_demo_root():
 
 def _write_source_images(source, image_size, seed):
     """Write the digits as coloured JPEGs into ``source/{train,val}/<digit>/`` (skipped when complete)."""
-    import cv2
     from sklearn.datasets import load_digits
 
     marker = os.path.join(source, _SOURCE_MARKER)
@@ -127,6 +127,19 @@ def prepare_demo(root=None, image_size=64, workers=None, seed=0):
                                  "mirror": False}},
         )
     return root
+
+
+def demo_banner(info):
+    """A framed notice for logs that ``info`` (the demo dataset) is not ImageNet."""
+    bar = "=" * 78
+    return "\n".join([
+        bar,
+        "  DEMO DATA: sklearn digits (UCI handwritten digits 0-9, 8x8 pixels scaled to %dx%d colour"
+        % (info.image_size, info.image_size),
+        "  JPEGs), NOT ImageNet. %d classes; %s." % (info.num_classes, info.counts()),
+        "  For ImageNet: gluon-inception prepare ... then --data DIR (see --help).",
+        bar,
+    ])  # fmt: skip
 
 
 def _demo_is_complete(root, image_size, seed):

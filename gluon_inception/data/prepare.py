@@ -23,8 +23,10 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import cv2
 import numpy as np
 
+from .._compat import mx
 from ..errors import UsageError
 from ..fileio import atomic_open, atomic_path, file_lock, remove_stale_partials
 from .dataset import DATASET_FILE, FORMAT_NAME, FORMAT_VERSION, load_dataset
@@ -261,21 +263,6 @@ def write_list(path, items, image_root):
             f.write("%d\t%f\t%s\n" % (index, label, rel))
 
 
-def read_list(path, image_root=None):
-    """Read an im2rec ``.lst`` -> list of ``(index, label, path)``; paths joined to ``image_root`` if given."""
-    items = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) < 3:
-                if line.strip():
-                    raise PrepareError("%s line %d is not `index<TAB>label<TAB>path`" % (path, lineno))
-                continue
-            rel = fields[-1]
-            items.append((int(fields[0]), float(fields[1]), os.path.join(image_root, rel) if image_root else rel))
-    return items
-
-
 # ----------------------------------------------------------------------------- im2rec
 
 
@@ -287,8 +274,6 @@ def find_im2rec():
     RuntimeError
         When this MXNet installation does not include it.
     """
-    from .._compat import mx
-
     path = os.path.join(os.path.dirname(os.path.abspath(mx.__file__)), "tools", "im2rec.py")
     if not os.path.isfile(path):
         raise RuntimeError(
@@ -369,8 +354,6 @@ def run_im2rec(lst, image_root, image_size, quality=95, workers=None, im2rec=Non
 
 def _why_unreadable(path):
     """A short reason why OpenCV cannot decode ``path``, or None when it can."""
-    import cv2
-
     try:
         size = os.path.getsize(path)
     except OSError as err:
@@ -390,8 +373,6 @@ def _why_unreadable(path):
 
 
 def _channel_sums(rec, offsets):
-    import cv2
-
     sums = np.zeros(3)
     squares = np.zeros(3)
     pixels = 0

@@ -10,6 +10,7 @@
 """
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -389,8 +390,6 @@ def export_onnx(
 
 @contextlib.contextmanager
 def _quiet_exporter():
-    import logging
-
     logger = logging.getLogger()
     level = logger.level
     logger.setLevel(max(level, logging.WARNING))

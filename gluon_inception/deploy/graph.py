@@ -1,4 +1,6 @@
 """Hybridized graphs of Gluon blocks, as export, quantization and bfloat16 conversion need them."""
+import warnings
+
 from .._compat import mx
 
 
@@ -18,8 +20,6 @@ def trace_graph(net, input_shape):
     Export, quantization and bfloat16 conversion read the graph that a hybridized block
     caches on its first call; this makes sure there is one.
     """
-    import warnings
-
     if not getattr(net, "_active", False):
         net.hybridize()
     x = mx.nd.zeros(tuple(input_shape), ctx=params_context(net))

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import warnings
 
-from .._compat import mx, np, wait_for_parameters
+from .._compat import amp, mx, np, wait_for_parameters
 from ..errors import GluonInceptionError
 from .graph import trace_graph
 
@@ -116,8 +116,6 @@ def quantize_int8(
     >>> qnet(mx.nd.random.normal(shape=(1, 3, 64, 64))).shape  # doctest: +SKIP
     (1, 10)
     """
-    from mxnet.contrib import quantization
-
     if calib_mode not in CALIB_MODES:
         raise QuantizationError("unknown calib_mode %r: choose one of %s" % (calib_mode, ", ".join(CALIB_MODES)))
     if isinstance(calib_data, mx.nd.NDArray):
@@ -135,7 +133,7 @@ def quantize_int8(
         warnings.filterwarnings("ignore", message=".*deprecated after MXNet 2.0")
         warnings.filterwarnings("ignore", message="Cannot decide type")
         try:
-            qnet = quantization.quantize_net_v2(
+            qnet = mx.contrib.quantization.quantize_net_v2(
                 net,
                 quantized_dtype=quantized_dtype,
                 quantize_mode="full",
@@ -214,8 +212,6 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
     QuantizationError
         When the CPU has no native bfloat16 (oneDNN would emulate it, far slower than float32).
     """
-    from mxnet.contrib import amp
-
     if not cpu_supports_bf16():
         raise QuantizationError(
             "this CPU has no native bfloat16 (AVX-512 BF16 or AMX): bfloat16 would be emulated and slower "

@@ -209,32 +209,43 @@ class GoogLeNet(mx.gluon.HybridBlock):
             sizes[name] = max(size, 0)
         return sizes
 
+    def _fits(self, size, aux):
+        sizes = self.stage_sizes(size)
+        return all(v >= 1 for v in sizes.values()) and (not aux or 14 <= sizes["inception4a"] <= 16)
+
     def _smallest_input(self):
-        for size in range(1, 1024):
-            if all(v >= 1 for v in self.stage_sizes(size).values()):
-                if not self.aux_logits or 14 <= self.stage_sizes(size)["inception4a"] <= 16:
-                    return size
-        raise AssertionError("no input size fits")  # pragma: no cover
+        return next(size for size in range(1, 1024) if self._fits(size, self.aux_logits))
+
+    def check_input_size(self, size, aux=None):
+        """Raise ValueError when inputs ``size`` pixels high (or wide) do not fit the network.
+
+        Parameters
+        ----------
+        size : int
+        aux : bool, optional
+            Whether the auxiliary heads run (they need 14x14 to 16x16 maps after inception4a);
+            default: when the network has them.
+        """
+        aux = self.aux_logits if aux is None else aux
+        if not self._fits(size, aux=False):
+            raise ValueError(
+                "an input side of %d pixels is too small for GoogLeNet (topology %r): height and width must "
+                "be at least %d" % (size, self.topology, self.min_input_size)
+            )
+        if aux and not self._fits(size, aux=True):
+            raise ValueError(
+                "the auxiliary heads need 14x14 to 16x16 maps after inception4a (inputs of %d to about 250 "
+                "pixels, 224 as in the paper); got %d pixels. Train without aux_logits for other sizes."
+                % (self.min_input_size, size)
+            )
 
     def _check_input(self, shape):
         if len(shape) != 4:
             raise ValueError("GoogLeNet expects a 4-D batch (N, 3, H, W), got shape %s" % (shape,))
         if shape[1] != 3:
             raise ValueError("GoogLeNet expects 3 input channels (RGB) in axis 1, got shape %s" % (shape,))
-        side = min(shape[2], shape[3])
-        if not all(v >= 1 for v in self.stage_sizes(side).values()):
-            raise ValueError(
-                "input of %dx%d is too small for GoogLeNet (topology %r): height and width must be "
-                "at least %d" % (shape[2], shape[3], self.topology, self.min_input_size)
-            )
-        if self._emit_aux:
-            for dim in shape[2:]:
-                if not 14 <= self.stage_sizes(dim)["inception4a"] <= 16:
-                    raise ValueError(
-                        "the auxiliary heads need 14x14 to 16x16 maps after inception4a (inputs of "
-                        "%d to about 250 pixels, 224 as in the paper); got an input of %dx%d. "
-                        "Train without aux_logits for other sizes." % (self.min_input_size, shape[2], shape[3])
-                    )
+        for side in shape[2:]:
+            self.check_input_size(side, aux=self._emit_aux)
 
     # -- forward ----------------------------------------------------------------------------
     def forward(self, x, *args):
@@ -344,3 +355,31 @@ def count_parameters(net, include_running_stats=False):
             continue
         total += int(math.prod(param.shape))
     return total
+
+
+def describe_model(net):
+    """How to rebuild ``net`` (what checkpoints and converted weights record as ``model``).
+
+    Returns
+    -------
+    dict
+        For a :class:`GoogLeNet`: ``name``, ``topology``, ``classes``, ``aux_logits``, ``dropout``;
+        for another network ``name`` None and its ``class``.
+    """
+    if isinstance(net, GoogLeNet):
+        return {
+            "name": "googlenet",
+            "topology": net.topology,
+            "classes": net.classes,
+            "aux_logits": net.aux_logits,
+            "dropout": net.dropout_rate,
+        }
+    return {"name": None, "class": "%s.%s" % (type(net).__module__, type(net).__name__)}
+
+
+def model_summary(net):
+    """One line about ``net`` for logs: the architecture and its number of learnable parameters."""
+    if isinstance(net, GoogLeNet):
+        return "GoogLeNet(topology=%r, classes=%d, aux_logits=%s), %s learnable parameters" % (
+            net.topology, net.classes, net.aux_logits, format(count_parameters(net), ","))  # fmt: skip
+    return type(net).__name__

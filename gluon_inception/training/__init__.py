@@ -13,16 +13,17 @@ from .config import (
     load_recipe,
     merge_for_resume,
 )
-from .engine import DatasetSource, NonFiniteLoss, Training, TrainingStopped, run_training
+from .engine import NonFiniteLoss, Training, TrainingStopped, run_training
+from .hooks import TrainingHooks
 from .schedules import LRSchedule, lr_scale_factor
 
 __all__ = [
     "ConfigError",
-    "DatasetSource",
     "LRSchedule",
     "NonFiniteLoss",
     "TrainConfig",
     "Training",
+    "TrainingHooks",
     "TrainingStopped",
     "add_arguments",
     "config_from_args",

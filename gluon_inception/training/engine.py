@@ -1,18 +1,8 @@
 """The training engine behind ``examples/train_imagenet.py`` and ``gluon-inception train``.
 
-One :class:`Training` object walks a run through its stages, each a method the example script
-calls in order::
-
-    run = Training(cfg)            # ranks (Horovod or one process), logs, resume lookup
-    run.open_data()                # record files -> per-rank iterators (or the demo dataset)
-    run.build_model()              # GoogLeNet, initialised, broadcast from rank 0, hybridized
-    run.build_trainer()            # hvd.DistributedTrainer + learning-rate schedule
-    run.restore()                  # --resume / --start-epoch: weights and optimizer state
-    for epoch in run.epochs():
-        train = run.train_epoch(epoch)
-        val = run.validate(epoch)
-        run.end_epoch(epoch, train, val)   # rank 0: log line, JSON line, checkpoint
-    run.final_evaluation()
+One :class:`Training` object walks a run through its stages, each a method; :meth:`Training.run`
+calls them in order (init, data, model, trainer, restore, the epochs, the final evaluation), and
+:meth:`Training.train_step` is the path of one batch.
 
 Horovod rules it follows: gradients are averaged by ``hvd.DistributedTrainer``; parameters are
 broadcast from rank 0 after initialisation and after a resume; every rank runs the same number of
@@ -23,14 +13,12 @@ network; stopping (a non-finite loss) is decided on allreduced flags, so all ran
 
 import math
 import os
-import pickle
-import signal
 import time
 
 import numpy as np
 
 from .. import dist as dist_module
-from .._compat import mx
+from .._compat import amp, mx
 from ..checkpoint import (
     CheckpointError,
     find_checkpoint,
@@ -42,16 +30,18 @@ from ..checkpoint import (
     save_checkpoint,
     verify_checkpoint_files,
 )
+from ..data import DatasetSource, verify_dataset
+from ..data.demo import demo_banner
 from ..deploy.evaluate import evaluate_batches
 from ..deploy.metrics import MetricSums, batch_stats
 from ..errors import GluonInceptionError
 from ..fileio import remove_stale_partials
-from ..preprocessing import Preprocessing
+from ..models.googlenet import GoogLeNet, describe_model, model_summary
+from ..zoo.registry import get_model
 from .config import ConfigError, merge_for_resume
+from .hooks import FaultInjection
 from .logs import RunLog
 from .schedules import LRSchedule
-
-autograd = mx.autograd
 
 NO_DATA_MESSAGE = (
     "no training data given. Either\n"
@@ -83,144 +73,8 @@ def _seed_for(*values):
     return int(np.random.SeedSequence([int(v) for v in values]).generate_state(1)[0] % (2**31 - 1))
 
 
-class DatasetSource:
-    """The data a :class:`Training` needs, from a folder prepared by ``gluon-inception prepare``.
-
-    A stand-in with the same attributes and methods (``num_classes``, ``classes``, ``preprocessing``,
-    ``describe()``, ``train_iter(epoch)``, ``eval_iter(split)``, ``has_split(name)``) can be
-    passed to :meth:`Training.open_data` instead, e.g. in-memory data in tests.
-
-    Parameters
-    ----------
-    info : gluon_inception.data.DatasetInfo
-    cfg : TrainConfig
-    dist : gluon_inception.dist.Dist
-    """
-
-    def __init__(self, info, cfg, dist):
-        self.info, self.cfg, self.dist = info, cfg, dist
-        self.classes = list(info.classes)
-        self.num_classes = info.num_classes
-        self.data_shape = (3, cfg.image_size, cfg.image_size)
-        self._eval_iters = {}
-        self.mean = tuple(info.mean)
-        self.std = (1.0, 1.0, 1.0) if cfg.augment == "chapter" else tuple(info.std)
-
-    def has_split(self, name):
-        """True when the dataset has split ``name``."""
-        return self.info.has_split(name)
-
-    def count(self, name):
-        """Number of images in split ``name``."""
-        return self.info.split(name).count
-
-    def train_iter(self, epoch):
-        """A fresh training iterator whose order and augmentation depend only on (seed, epoch)."""
-        from ..data import build_train_iter
-
-        cfg = self.cfg
-        overrides = {} if cfg.mirror else {"rand_mirror": False}
-        return build_train_iter(
-            self.info.split("train"),
-            cfg.batch_size,
-            data_shape=self.data_shape,
-            preset=cfg.augment,
-            mean=self.mean,
-            std=self.std,
-            dist=self.dist,
-            seed=cfg.seed * 10007 + epoch,
-            num_threads=cfg.data_threads,
-            **overrides,
-        )
-
-    @property
-    def preprocessing(self):
-        """How evaluation turns an image into input; checkpoints store it."""
-        return Preprocessing(self.mean, self.std, self.cfg.image_size, self.cfg.val_resize)
-
-    def eval_iter(self, split):
-        """The (cached) evaluation iterator of ``split``, reset to its start."""
-        from ..data import build_val_iter
-
-        if split not in self._eval_iters:
-            self._eval_iters[split] = build_val_iter(
-                self.info.split(split),
-                self.cfg.batch_size,
-                preprocessing=self.preprocessing,
-                dist=self.dist,
-                num_threads=self.cfg.data_threads,
-            )
-        it = self._eval_iters[split]
-        it.reset()
-        return it
-
-    def describe(self):
-        """What a checkpoint records about the data besides its :attr:`preprocessing`."""
-        return {"root": self.info.root, "classes": self.classes, "num_classes": self.num_classes,
-                "demo": bool(self.cfg.demo)}  # fmt: skip
-
-
-class _DebugHooks:
-    """Fault injection for the tests of the guards, driven by environment variables.
-
-    ``GLUON_INCEPTION_DEBUG_NAN=E:S[:R]`` makes rank R's (default 0) loss NaN at epoch E, step S
-    (both 1-based); ``GLUON_INCEPTION_DEBUG_KILL=E:S:R`` SIGKILLs rank R there;
-    ``GLUON_INCEPTION_DEBUG_DUMP=DIR`` makes every rank write its parameters and optimizer state
-    into DIR after a resume and at the end.
-    """
-
-    def __init__(self, rank):
-        self.rank = rank
-        self.nan_at = self._parse("GLUON_INCEPTION_DEBUG_NAN")
-        self.kill_at = self._parse("GLUON_INCEPTION_DEBUG_KILL")
-        self.dump_dir = os.environ.get("GLUON_INCEPTION_DEBUG_DUMP")
-
-    @staticmethod
-    def _parse(name):
-        value = os.environ.get(name)
-        if not value:
-            return None
-        parts = [int(v) for v in value.split(":")]
-        if len(parts) == 2:
-            parts.append(0)
-        return tuple(parts)
-
-    def poison(self, loss, epoch, step):
-        if self.nan_at == (epoch + 1, step + 1, self.rank):
-            return loss * float("nan")
-        return loss
-
-    def maybe_kill(self, epoch, step):
-        if self.kill_at == (epoch + 1, step + 1, self.rank):
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    def dump(self, tag, net, trainer):
-        if not self.dump_dir:
-            return
-        os.makedirs(self.dump_dir, exist_ok=True)
-        stem = os.path.join(self.dump_dir, "rank%d-%s" % (self.rank, tag))
-        net.save_parameters(stem + ".params")
-        optimizer = trainer._optimizer
-        states = trainer._updaters[0].states
-
-        def to_numpy(state):
-            if isinstance(state, (tuple, list)):
-                return [to_numpy(s) for s in state]
-            return None if state is None else state.asnumpy()
-
-        summary = {
-            "optimizer": type(optimizer).__name__,
-            "num_update": optimizer.num_update,
-            "counts": dict(optimizer._index_update_count),
-            "lr": optimizer.learning_rate,
-            "states": {index: to_numpy(state) for index, state in states.items()},
-        }
-        with open(stem + "-states.pkl", "wb") as f:
-            pickle.dump(summary, f)
-
-
 class Training:
-    """One training run: the stages of the module docstring, in order.
+    """One training run; :meth:`run` calls the stages in order.
 
     Parameters
     ----------
@@ -229,6 +83,9 @@ class Training:
         ``TrainConfig(...).finalize()``).
     dist : gluon_inception.dist.Dist, optional
         Default :func:`gluon_inception.dist.get` (Horovod when launched by ``horovodrun``).
+    hooks : TrainingHooks, optional
+        Called at fixed points of a step (:mod:`gluon_inception.training.hooks`); default the
+        fault injection that tests drive through environment variables.
 
     Attributes
     ----------
@@ -248,12 +105,12 @@ class Training:
         ``--start-epoch N`` without that checkpoint (the message lists the available epochs).
     """
 
-    def __init__(self, cfg, dist=None):
+    def __init__(self, cfg, dist=None, hooks=None):
         self.dist = dist if dist is not None else dist_module.get()
         self.cfg = cfg
         self.ctx = self.dist.context()
         self.log = RunLog(cfg.checkpoints, cfg.prefix, enabled=self.dist.is_root, progress=cfg.progress)
-        self.debug = _DebugHooks(self.dist.rank)
+        self.hooks = hooks if hooks is not None else FaultInjection(self.dist.rank)
         self.resume_meta = self._root_decides(self._locate_checkpoint, "resume_meta")
         if self.resume_meta is not None:
             self.cfg = merge_for_resume(self.resume_meta["config"], cfg)
@@ -267,16 +124,11 @@ class Training:
             raise ConfigError(NO_DATA_MESSAGE)
         if self.dist.hvd is None:
             self.log.info("Horovod is not available (horovod.mxnet cannot be imported): training in a single process.")
-        self.net = self.trainer = self.schedule = self.data = None
-        self.amp = None
+        self.net = self.trainer = self.schedule = self.data = self.amp = None
         self.global_step = 0
-        self.iters_per_epoch = None
-        self._train_iter = None
-        self._train_iter_epoch = None
-        self._last_lr = None
-        self._epoch_lr = None
-        self._epoch_start_lr = None
-        self.best_val_top1 = None
+        self.iters_per_epoch = self._last_lr = self._train_iter = self._train_iter_epoch = None
+        self._ce_sparse = mx.gluon.loss.SoftmaxCrossEntropyLoss()
+        self._ce_dense = mx.gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)
 
     # -- helpers ---------------------------------------------------------------------------
     def _root_decides(self, func, name):
@@ -298,13 +150,13 @@ class Training:
         remove_stale_partials(folder)  # temporary files of checkpoint writers that were killed
         if cfg.start_epoch:
             paths = find_checkpoint(folder, prefix, cfg.start_epoch)
-            return _plain_meta(read_checkpoint_meta(paths["params"]))
+            return read_checkpoint_meta(paths["params"])
         if cfg.resume:
             latest = latest_checkpoint(folder, prefix)
             if latest is None:
                 self.log.info("--resume: no checkpoint of %r in %s yet, starting from scratch", prefix, folder)
                 return None
-            return _plain_meta(read_checkpoint_meta(latest))
+            return read_checkpoint_meta(latest)
         existing = [e for _, e in list_checkpoints(folder, prefix)]
         if existing and cfg.start_epoch is None:
             raise ConfigError(
@@ -331,37 +183,25 @@ class Training:
         -------
         DatasetSource
         """
-        if data is not None:
-            self.data = data
-            return data
-        from ..data import default_demo_root, load_dataset, prepare_demo, verify_dataset
-
         cfg = self.cfg
-        if cfg.demo:
-            root = cfg.demo_root or default_demo_root()
-            if self.dist.local_rank == 0:
-                prepare_demo(root)
-            self.dist.barrier("demo_ready")
-        else:
-            root = cfg.data
-            if not os.path.isdir(root):
+        if data is None:
+            if not cfg.demo and not os.path.isdir(cfg.data):
                 raise ConfigError(
                     "--data %s is not a folder: give the folder written by `gluon-inception prepare ... OUTPUT` "
-                    "(it holds dataset.json), or --demo" % root
+                    "(it holds dataset.json), or --demo" % cfg.data
                 )
-        info = load_dataset(root)
-        if cfg.verify_data and self.dist.is_root:
-            verify_dataset(info)  # raises naming the damaged images; the other ranks end with this one
-        self.data = DatasetSource(info, cfg, self.dist)
-        if cfg.demo:
-            self.log.info(_demo_banner(info))
-        self.log.info(
-            "data: %s (%d classes; %s)",
-            info.root,
-            info.num_classes,
-            ", ".join("%s %d" % (n, info.split(n).count) for n in ("train", "val", "test") if info.has_split(n)),
-        )
-        return self.data
+            data = DatasetSource.open(
+                cfg.demo_root if cfg.demo else cfg.data, demo=cfg.demo, dist=self.dist, batch_size=cfg.batch_size,
+                image_size=cfg.image_size, augment=cfg.augment, mirror=cfg.mirror, val_resize=cfg.val_resize,
+                seed=cfg.seed, num_threads=cfg.data_threads,
+            )  # fmt: skip
+            if cfg.verify_data and self.dist.is_root:
+                verify_dataset(data.info)  # raises naming the damaged images; the other ranks end with this one
+            if cfg.demo:
+                self.log.info(demo_banner(data.info))
+            self.log.info("data: %s (%d classes; %s)", data.info.root, data.num_classes, data.info.counts())
+        self.data = data
+        return data
 
     def build_model(self, net=None):
         """Build (or take) the network, broadcast rank 0's initial weights, hybridize.
@@ -371,13 +211,8 @@ class Training:
         net : mxnet.gluon.HybridBlock, optional
             An initialised network on this rank's context; default: ``cfg.model``.
         """
-        from ..models.googlenet import GoogLeNet
-        from ..zoo.registry import get_model
-
         cfg = self.cfg
         if cfg.dtype == "float16":
-            from mxnet.contrib import amp
-
             amp.init()
             self.amp = amp
         if net is None:
@@ -387,17 +222,10 @@ class Training:
             mx.random.seed(cfg.seed)
             net = get_model(cfg.model, ctx=self.ctx, **kwargs)
         if isinstance(net, GoogLeNet):
-            size = cfg.image_size
-            if size < net.min_input_size:
-                raise ConfigError(
-                    "--image-size %d is too small for GoogLeNet (topology %r%s): use at least %d"
-                    % (size, net.topology, ", aux heads" if net.aux_logits else "", net.min_input_size)
-                )
-            if net.aux_logits and not 14 <= net.stage_sizes(size)["inception4a"] <= 16:
-                raise ConfigError(
-                    "--aux-logits needs inputs of about 224 pixels (14x14 maps after inception4a); "
-                    "--image-size %d gives %d" % (size, net.stage_sizes(size)["inception4a"])
-                )
+            try:
+                net.check_input_size(cfg.image_size)
+            except ValueError as err:
+                raise ConfigError("--image-size %d: %s" % (cfg.image_size, err)) from None
         if cfg.no_wd_bn_bias:
             for param in net.collect_params(".*(gamma|beta|bias)$").values():
                 param.wd_mult = 0.0
@@ -405,7 +233,7 @@ class Training:
         if cfg.hybridize:
             net.hybridize(static_alloc=True, static_shape=True)
         self.net = net
-        self.log.info("model: %s", _model_summary(net))
+        self.log.info("model: %s", model_summary(net))
         return net
 
     def build_trainer(self):
@@ -493,7 +321,7 @@ class Training:
             how,
         )
         self.log.truncate_after(self.start_epoch)
-        self.debug.dump("restored", self.net, self.trainer)
+        self.hooks.state("restored", self.net, self.trainer)
         return self.start_epoch
 
     def epochs(self):
@@ -535,18 +363,6 @@ class Training:
             return main, loss
         return outputs, loss_fn(outputs, targets)
 
-    @property
-    def _ce_sparse(self):
-        if not hasattr(self, "_ce_sparse_fn"):
-            self._ce_sparse_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
-        return self._ce_sparse_fn
-
-    @property
-    def _ce_dense(self):
-        if not hasattr(self, "_ce_dense_fn"):
-            self._ce_dense_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)
-        return self._ce_dense_fn
-
     def train_epoch(self, epoch):
         """One pass over every rank's shard; returns the allreduced train metrics.
 
@@ -567,43 +383,24 @@ class Training:
         NonFiniteLoss
             On every rank, when any rank's loss is NaN or infinite; no checkpoint is written.
         """
-        cfg, net, trainer = self.cfg, self.net, self.trainer
+        cfg = self.cfg
         it = self._train_iter_for(epoch)
         steps = len(it)
-        rank = self.dist.rank
-        mx.random.seed(_seed_for(cfg.seed, epoch, rank))
-        rng = np.random.RandomState(_seed_for(cfg.seed, epoch, rank, 1))
-        mixup = cfg.mixup > 0 and epoch < cfg.epochs - cfg.mixup_off_epochs
+        mx.random.seed(_seed_for(cfg.seed, epoch, self.dist.rank))
+        rng = np.random.RandomState(_seed_for(cfg.seed, epoch, self.dist.rank, 1))
         sums = MetricSums()
         pending = []
-        first_lr = None
+        first_lr = self.schedule(self.global_step)
         bar = self.log.bar(steps, "epoch %d/%d" % (epoch + 1, cfg.epochs))
         start = time.time()
         try:
             for step, batch in enumerate(it):
-                x = batch.data[0].as_in_context(self.ctx)
-                y = batch.label[0].as_in_context(self.ctx)
-                lr = self.schedule(self.global_step)
-                trainer.set_learning_rate(lr)
-                first_lr = lr if first_lr is None else first_lr
-                x, targets, labels = self._targets(x, y, rng, mixup)
-                with autograd.record():
-                    logits, loss = self._loss(net(x), targets)
-                    loss = self.debug.poison(loss, epoch, step)
-                    if self.amp is not None:
-                        with self.amp.scale_loss(loss, trainer) as scaled:
-                            autograd.backward(scaled)
-                    else:
-                        loss.backward()
-                trainer.step(x.shape[0])
-                self.global_step += 1
-                self._last_lr = lr
-                pending.append(batch_stats(loss, logits, labels, batch.pad))
-                self.debug.maybe_kill(epoch, step)
+                pending.append(self.train_step(batch, epoch, step, rng))
                 if len(pending) == cfg.log_interval or step == steps - 1:
                     self._sync_interval(pending, sums, epoch, step + 1 - len(pending), steps)
                     elapsed = time.time() - start
-                    bar.set_postfix_str(_running(sums.summary(), sums.samples / max(elapsed, 1e-9), lr), refresh=False)
+                    summary = _running(sums.summary(), sums.samples / max(elapsed, 1e-9), self._last_lr)
+                    bar.set_postfix_str(summary, refresh=False)
                     bar.update(len(pending))
                     pending = []
         finally:
@@ -615,6 +412,51 @@ class Training:
             time=elapsed, img_per_sec=sums.samples / max(elapsed, 1e-9), lr=first_lr, lr_end=self._last_lr, steps=steps
         )
         return result
+
+    def train_step(self, batch, epoch, step, rng):
+        """One step on this rank's ``batch``: data, forward, loss, backward, allreduce and update, metrics.
+
+        Parameters
+        ----------
+        batch : mxnet.io.DataBatch
+        epoch, step : int
+            0-based; they decide the learning rate, mixup and the hooks.
+        rng : numpy.random.RandomState
+            Draws the mixup weights.
+
+        Returns
+        -------
+        NDArray, shape (4,)
+            This rank's (loss sum, top-1 hits, top-5 hits, samples) of the batch; the caller sums
+            them over the ranks.
+        """
+        cfg = self.cfg
+        self.hooks.before_step(self.net, epoch, step)
+        # Data: this rank's batch on its device; label smoothing and mixup make soft targets.
+        x = batch.data[0].as_in_context(self.ctx)
+        y = batch.label[0].as_in_context(self.ctx)
+        mixup = cfg.mixup > 0 and epoch < cfg.epochs - cfg.mixup_off_epochs
+        x, targets, labels = self._targets(x, y, rng, mixup)
+        with mx.autograd.record():
+            # Forward: with aux heads the network returns (logits, aux1, aux2) while recording.
+            outputs = self.net(x)
+            # Loss: cross-entropy of the logits, plus aux_weight times that of each aux head.
+            logits, loss = self._loss(outputs, targets)
+            # Backward: under float16, on the loss scaled by AMP's dynamic loss scale.
+            if self.amp is not None:
+                with self.amp.scale_loss(loss, self.trainer) as scaled:
+                    mx.autograd.backward(scaled)
+            else:
+                loss.backward()
+        # Allreduce and update: hvd.DistributedTrainer averages the gradients over the ranks.
+        lr = self.schedule(self.global_step)
+        self.trainer.set_learning_rate(lr)
+        self.trainer.step(x.shape[0])
+        self.global_step += 1
+        self._last_lr = lr
+        self.hooks.after_step(self.net, epoch, step)
+        # Metrics: computed on the device; train_epoch sums them over the ranks now and then.
+        return batch_stats(loss, logits, labels, batch.pad)
 
     def _sync_interval(self, pending, sums, epoch, first_step, steps):
         """Sum the last steps' stats over ranks; stop everywhere if any loss was not finite."""
@@ -716,8 +558,6 @@ class Training:
         if val is not None:
             record.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"], val_samples=val["samples"])
             line += "  | val loss %.4f top-1 %.2f%% top-5 %.2f%%" % (val["loss"], 100 * val["top1"], 100 * val["top5"])
-            if self.best_val_top1 is None or val["top1"] > self.best_val_top1:
-                self.best_val_top1 = val["top1"]
         line += "  | %.1f s, %.1f img/s" % (train["time"], train["img_per_sec"])
         self.log.info(line)
         self.log.record(record)
@@ -725,7 +565,7 @@ class Training:
         if due and self.dist.is_root:
             self.save_checkpoint(epoch + 1, train, val)
         if epoch + 1 == cfg.epochs:
-            self.debug.dump("final", self.net, self.trainer)
+            self.hooks.state("final", self.net, self.trainer)
 
     def save_checkpoint(self, epoch, train=None, val=None):
         """Write checkpoint ``epoch`` (completed epochs) atomically; rank 0 only."""
@@ -738,7 +578,7 @@ class Training:
             "global_step": self.global_step,
             "metrics": {"train": train, "val": val},
             "config": cfg.to_dict(),
-            "model": _model_meta(self.net),
+            "model": describe_model(self.net),
             "data": self.data.describe(),
             "preprocessing": self.data.preprocessing.to_dict(),
             "optimizer": {"name": cfg.optimizer, "num_update": int(self.trainer._optimizer.num_update)},
@@ -752,13 +592,6 @@ class Training:
             "checkpoint %s%s", paths["params"], " (removed epochs %s)" % _epoch_ranges(removed) if removed else ""
         )
         return paths
-
-    def fit(self):
-        """Train the remaining epochs (the loop of the module docstring)."""
-        for epoch in self.epochs():
-            train = self.train_epoch(epoch)
-            val = self.validate(epoch)
-            self.end_epoch(epoch, train, val)
 
     def final_evaluation(self):
         """Evaluate on ``--final-eval`` (auto: test if present, else val) and print top-1/top-5.
@@ -792,6 +625,26 @@ class Training:
         self.log.record(record)
         return result
 
+    def run(self, data=None, net=None):
+        """Every stage in order: the whole run. Returns the final evaluation (or None).
+
+        Parameters
+        ----------
+        data : DatasetSource, optional
+            Passed to :meth:`open_data`.
+        net : mxnet.gluon.HybridBlock, optional
+            Passed to :meth:`build_model`.
+        """
+        self.open_data(data)
+        self.build_model(net)
+        self.build_trainer()
+        self.restore()
+        for epoch in self.epochs():
+            train = self.train_epoch(epoch)
+            val = self.validate(epoch)
+            self.end_epoch(epoch, train, val)
+        return self.final_evaluation()
+
     def close(self):
         """Release the log files."""
         self.log.close()
@@ -804,8 +657,8 @@ class Training:
         return False
 
 
-def run_training(cfg, dist=None):
-    """Run every stage of :class:`Training` for ``cfg``; returns the final evaluation (or None).
+def run_training(cfg, dist=None, hooks=None):
+    """Run a whole :class:`Training` for ``cfg``; returns the final evaluation (or None).
 
     Examples
     --------
@@ -814,21 +667,11 @@ def run_training(cfg, dist=None):
     >>> run_training(cfg)["top1"]  # doctest: +SKIP
     0.93
     """
-    with Training(cfg, dist) as run:
-        run.open_data()
-        run.build_model()
-        run.build_trainer()
-        run.restore()
-        run.fit()
-        return run.final_evaluation()
+    with Training(cfg, dist, hooks) as training:
+        return training.run()
 
 
 # -- formatting ----------------------------------------------------------------------------
-def _plain_meta(meta):
-    """Checkpoint meta as broadcastable plain data."""
-    return dict(meta)
-
-
 def _epoch_ranges(epochs):
     epochs = sorted(epochs)
     if not epochs:
@@ -840,48 +683,3 @@ def _epoch_ranges(epochs):
 
 def _running(summary, img_per_sec, lr):
     return "loss %.4f top-1 %.1f%% lr %.3g %.0f img/s" % (summary["loss"], 100 * summary["top1"], lr, img_per_sec)
-
-
-def _model_meta(net):
-    from ..models.googlenet import GoogLeNet
-
-    if isinstance(net, GoogLeNet):
-        return {
-            "name": "googlenet",
-            "topology": net.topology,
-            "classes": net.classes,
-            "aux_logits": net.aux_logits,
-            "dropout": net.dropout_rate,
-        }
-    return {"name": None, "class": "%s.%s" % (type(net).__module__, type(net).__name__)}
-
-
-def _model_summary(net):
-    from ..models.googlenet import GoogLeNet, count_parameters
-
-    if isinstance(net, GoogLeNet):
-        return "GoogLeNet(topology=%r, classes=%d, aux_logits=%s), %s learnable parameters" % (
-            net.topology,
-            net.classes,
-            net.aux_logits,
-            format(count_parameters(net), ","),
-        )
-    return type(net).__name__
-
-
-def _demo_banner(info):
-    counts = ", ".join("%s %d" % (n, info.split(n).count) for n in ("train", "val", "test") if info.has_split(n))
-    bar = "=" * 78
-    return "\n".join(
-        [
-            bar,
-            "  DEMO DATA: sklearn digits (UCI handwritten digits 0-9, 8x8 pixels scaled to %dx%d colour"
-            % (
-                info.image_size,
-                info.image_size,
-            ),
-            "  JPEGs), NOT ImageNet. %d classes; %s." % (info.num_classes, counts),
-            "  For ImageNet: gluon-inception prepare ... then --data DIR (see --help).",
-            bar,
-        ]
-    )

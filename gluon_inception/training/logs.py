@@ -11,6 +11,7 @@ import os
 import sys
 
 from .. import fileio
+from ..dist import launched_by_horovod
 
 LOGGER_NAME = "gluon_inception.train"
 
@@ -134,8 +135,6 @@ class RunLog:
         if not self.progress:
             return _NoBar()
         from tqdm import tqdm
-
-        from ..dist import launched_by_horovod
 
         terminal = sys.stderr.isatty()
         # horovodrun forwards each "\r"-terminated update at once, so a bar works there too;

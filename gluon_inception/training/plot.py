@@ -7,6 +7,7 @@ import glob
 import math
 import os
 
+from .. import fileio
 from ..errors import MissingInputError, UsageError
 from .logs import read_metrics_log
 
@@ -103,8 +104,6 @@ def plot_metrics(log_path, output=None, title=None):
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    from .. import fileio
 
     log_path = find_metrics_log(log_path)
     epochs, events = read_metrics_log(log_path)

@@ -4,12 +4,17 @@ Our parameter names are structural (``features.inception4a.branch2.1.conv.weight
 translation maps each of our names to the name the other project saved the same tensor
 under. Shapes are checked, so a topology mismatch is reported instead of loaded.
 """
+import json
 import os
 import re
 import zipfile
 
 from .._compat import mx
 from ..errors import MissingInputError, UsageError
+from ..fileio import atomic_open, atomic_path, file_digest
+from ..models.googlenet import GoogLeNet, describe_model
+from .store import CorruptWeightsError
+from .torch_pth import TorchFileError, UnsafePickleError, load_state_dict
 
 _BN = ("gamma", "beta", "running_mean", "running_var")
 
@@ -155,8 +160,6 @@ FORMATS = ("gluoncv", "torchvision", "gluon_inception")
 
 
 def _corrupt(path, what, err=None):
-    from .store import CorruptWeightsError
-
     detail = " (%s)" % str(err).strip().splitlines()[-1] if err is not None and str(err).strip() else ""
     return CorruptWeightsError(
         "cannot read %s: %s%s. Delete it (cached files: `gluon-inception pretrained purge`) and fetch "
@@ -217,15 +220,11 @@ def read_weights(path, source_format=None):
     if source_format not in (None,) + FORMATS:
         raise UsageError("unknown weight format %r: choose one of %s" % (source_format, ", ".join(FORMATS)))
     if source_format == "torchvision" or (source_format is None and _looks_like_torch(path)):
-        from .torch_pth import TorchFileError, UnsafePickleError, load_state_dict
-
         try:
             return "torchvision", load_state_dict(path)
         except UnsafePickleError:
             raise
         except TorchFileError as err:
-            from .store import CorruptWeightsError
-
             raise CorruptWeightsError("cannot read a torchvision state dict from %s" % err) from None
     params = read_mxnet_params(path)
     found = "gluon_inception" if any(k.startswith("features.") for k in params) else "gluoncv"
@@ -306,7 +305,7 @@ def convert_file(src, out, source_format):
     -------
     dict
         The metadata written: ``sha256`` of ``out``, ``model`` (name, topology, classes,
-        aux_logits) and ``converted_from`` (format, file, sha256).
+        aux_logits, dropout) and ``converted_from`` (format, file, sha256).
 
     Examples
     --------
@@ -314,11 +313,6 @@ def convert_file(src, out, source_format):
     >>> convert_file("googlenet-1378be20.pth", "googlenet-tv.params", "torchvision")  # doctest: +SKIP
     {'sha256': '...', 'model': {'name': 'googlenet', 'topology': 'torchvision', ...}, ...}
     """
-    import json
-
-    from ..fileio import atomic_open, atomic_path, file_digest
-    from ..models.googlenet import GoogLeNet
-
     if source_format not in ("gluoncv", "torchvision"):
         raise UsageError("convert reads 'gluoncv' or 'torchvision' weights, not %r" % (source_format,))
     found, params = read_weights(src, source_format)
@@ -333,7 +327,7 @@ def convert_file(src, out, source_format):
         mx.nd.save(tmp, ours)
     meta = {
         "sha256": file_digest(out, "sha256"),
-        "model": {"name": "googlenet", "topology": topology, "classes": classes, "aux_logits": aux},
+        "model": describe_model(net),
         "converted_from": {"format": found, "file": os.path.basename(os.fspath(src)), "sha256": file_digest(src)},
     }
     with atomic_open(metadata_path(out)) as f:
