@@ -217,9 +217,14 @@ def googlenet(
     return net if fetched is None else load_pretrained(net, fetched)
 
 
-@register_model(topology="paper")
-def googlenet_paper(**kwargs):
-    """:func:`googlenet` with ``topology="paper"`` (true 5x5 branches), as the book chapter built it.
+def _with_topology(topology, what):
+    """Register ``googlenet_TOPOLOGY``: :func:`googlenet` with ``topology`` fixed."""
+
+    def factory(**kwargs):
+        return googlenet(topology=topology, **kwargs)
+
+    factory.__name__ = factory.__qualname__ = name = "googlenet_" + topology
+    factory.__doc__ = """:func:`googlenet` with ``topology=%r``: %s
 
     Parameters
     ----------
@@ -233,53 +238,15 @@ def googlenet_paper(**kwargs):
     Examples
     --------
     >>> from gluon_inception import get_model
-    >>> get_model("googlenet_paper", classes=10).topology
-    'paper'
-    """
-    return googlenet(topology="paper", **kwargs)
+    >>> get_model(%r, classes=10).topology
+    %r
+    """ % (topology, what, name, topology)
+    return register_model(topology=topology)(factory)
 
 
-@register_model(topology="gluoncv")
-def googlenet_gluoncv(**kwargs):
-    """:func:`googlenet` with ``topology="gluoncv"`` (3x3 third branch), the shape of GluonCV's and
-    torchvision's published weights.
-
-    Parameters
-    ----------
-    **kwargs
-        Any other argument of :func:`googlenet`.
-
-    Returns
-    -------
-    GoogLeNet
-
-    Examples
-    --------
-    >>> from gluon_inception import get_model
-    >>> get_model("googlenet_gluoncv", classes=10).topology
-    'gluoncv'
-    """
-    return googlenet(topology="gluoncv", **kwargs)
-
-
-@register_model(topology="torchvision")
-def googlenet_torchvision(**kwargs):
-    """:func:`googlenet` with ``topology="torchvision"``: torchvision's network, which re-scales its
-    input itself; ``pretrained=True`` loads torchvision's ImageNet-1k weights.
-
-    Parameters
-    ----------
-    **kwargs
-        Any other argument of :func:`googlenet`.
-
-    Returns
-    -------
-    GoogLeNet
-
-    Examples
-    --------
-    >>> from gluon_inception import get_model
-    >>> get_model("googlenet_torchvision", classes=10).topology
-    'torchvision'
-    """
-    return googlenet(topology="torchvision", **kwargs)
+googlenet_paper = _with_topology("paper", "true 5x5 branches, as the book chapter built it.")
+googlenet_gluoncv = _with_topology("gluoncv", "3x3 third branches, the shape of GluonCV's published weights.")
+googlenet_torchvision = _with_topology(
+    "torchvision", "torchvision's network, which re-scales its input itself; ``pretrained=True`` loads "
+    "torchvision's ImageNet-1k weights."
+)
