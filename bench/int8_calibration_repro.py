@@ -76,10 +76,9 @@ def main():
     parser.add_argument("--checkpoint")
     parser.add_argument("--data", help="demo dataset root (prepared at 32 px)")
     args = parser.parse_args()
-    import deploy_support
-    from test_quantize import _calibration_iter
+    import deploy_support  # tests/: the demo dataset and model the tests use
 
-    from gluon_inception.data import load_dataset
+    from gluon_inception.data import build_val_iter, load_dataset
     from gluon_inception.deploy.evaluate import evaluate
     from gluon_inception.deploy.quantize import collect_calibration_data, quantize_int8
     from gluon_inception.zoo import load_checkpoint_model
@@ -89,7 +88,10 @@ def main():
     _trigger(info, checkpoint)
     model = load_checkpoint_model(checkpoint)
     model.net.hybridize(static_alloc=True, static_shape=True)
-    data = collect_calibration_data(_calibration_iter(model, info), 3)
+    pre = model.preprocessing
+    batches = build_val_iter(info.split("train"), 32, data_shape=pre.data_shape, resize=pre.resize, mean=pre.mean,
+                             std=pre.std, num_threads=2)
+    data = collect_calibration_data(batches, 3)
     lost = stock_calibration_failures(model.net, data)
     print("MXNet's collector lost %d layer reads: %s" % (len(lost), sorted(set(lost))))
     fp32 = evaluate(model.net, info.split("test"), model.preprocessing, batch_size=50)[1]
