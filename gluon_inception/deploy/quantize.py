@@ -8,6 +8,8 @@ whether it is faster than float32 depends on the CPU and the oneDNN build, so me
 """
 import contextlib
 import logging
+import os
+import tempfile
 import warnings
 
 from .._compat import amp, mx, np, wait_for_parameters
@@ -15,6 +17,7 @@ from ..errors import GluonInceptionError
 from .graph import trace_graph
 
 log = logging.getLogger(__name__)
+quantization = mx.contrib.quantization
 
 CALIB_MODES = ("naive", "entropy")
 
@@ -76,6 +79,17 @@ def quantize_int8(
 ):
     """Quantize a float32 network to INT8 with oneDNN, calibrated on real images.
 
+    MXNet's own calibration (``quantize_net``) reads each layer's output in a ctypes monitor
+    callback with ``mx.nd.min``/``mx.nd.max``. In MXNet 1.9.1, once the process has run the same
+    model in other ways (other batch sizes, ``static_alloc``), the classifier's output can arrive
+    in a oneDNN layout that those operators fail on ("We can't generate TBlob for MKLDNN data");
+    the exception dies in the callback and the layer silently keeps no statistics
+    (``bench/int8_calibration_repro.py`` reproduces it). This function does not use the callback:
+    the calibrated layers' outputs become outputs of the float32 graph, are read with ``asnumpy``
+    (a copy in the plain layout) after each forward pass, and MXNet's ``calib_graph`` gets the
+    statistics. Any failure while reading raises, naming the layer, and every layer MXNet asks
+    statistics for must get them. Peak memory holds those outputs for one batch.
+
     Parameters
     ----------
     net : mxnet.gluon.HybridBlock
@@ -105,7 +119,8 @@ def quantize_int8(
     Raises
     ------
     QuantizationError
-        Without calibration data, for an unknown mode, or when MXNet's pass fails.
+        Without calibration data, for an unknown mode, when MXNet's pass fails, or when a
+        layer's output cannot be read during calibration (the message names the layer).
 
     Examples
     --------
@@ -127,30 +142,111 @@ def quantize_int8(
     batch_size = min(batch_size or 32, data.shape[0])
     # Calibration visits whole batches only: trim to a multiple of the batch size.
     usable = data.shape[0] - data.shape[0] % batch_size
-    calib_iter = mx.io.NDArrayIter(data=data[:usable], batch_size=batch_size, data_name="data")
+    batches = [data[i : i + batch_size] for i in range(0, usable, batch_size)]
     wait_for_parameters()
     with warnings.catch_warnings(), _keeps_hybridization(net):
         warnings.filterwarnings("ignore", message=".*deprecated after MXNet 2.0")
         warnings.filterwarnings("ignore", message="Cannot decide type")
         try:
-            qnet = mx.contrib.quantization.quantize_net_v2(
-                net,
-                quantized_dtype=quantized_dtype,
-                quantize_mode="full",
-                exclude_layers=[],
-                exclude_layers_match=list(exclude_layers_match or []),
-                calib_data=calib_iter,
-                data_shapes=calib_iter.provide_data,
-                calib_mode=calib_mode,
-                num_calib_examples=usable,
-                ctx=mx.cpu(),
-                logger=logger,
-            )
+            sym, args, auxs = _float_graph(net, (batch_size,) + tuple(data.shape[1:]))
+            excluded = sorted({layer.name for layer in sym.get_internals() for m in exclude_layers_match or []
+                               if m in layer.name})  # fmt: skip
+            sym = sym.get_backend_symbol("MKLDNN_QUANTIZE")
+            qsym, _, auxs, collector = quantization.quantize_graph(
+                sym=sym, arg_params=args, aux_params=auxs, ctx=mx.cpu(), excluded_sym_names=excluded,
+                calib_mode=calib_mode, quantized_dtype=quantized_dtype, quantize_mode="full", logger=logger,
+            )  # fmt: skip
+            layers = list(collector.include_layer)
+            stats = _layer_statistics(sym, args, auxs, layers, batches, calib_mode)
+            if calib_mode == "naive":
+                collector.min_max_dict = {name: (float(s[0]), float(s[1])) for name, s in stats.items()}
+            else:
+                collector.hist_dict = stats
+            qsym, qargs, auxs = quantization.calib_graph(
+                qsym=qsym, arg_params=args, aux_params=auxs, collector=collector, calib_mode=calib_mode,
+                quantized_dtype=quantized_dtype, logger=logger,
+            )  # fmt: skip
+            qnet = _symbol_block(qsym.get_backend_symbol("MKLDNN_QUANTIZE"), qargs, auxs)
         except mx.base.MXNetError as err:
             first = str(err).strip().splitlines()[0]
             raise QuantizationError("MXNet's INT8 quantization failed: %s" % first) from err
+    if logger:
+        logger.info("Calibrated %d layers on %d images (%s)", len(layers), usable, calib_mode)
     qnet.hybridize(static_alloc=True, static_shape=True)
     return qnet
+
+
+def _float_graph(net, input_shape):
+    """``net``'s float32 symbol and parameters, as ``export`` writes them."""
+    trace_graph(net, input_shape)
+    with tempfile.TemporaryDirectory(prefix="gluon-inception-int8-") as tmp:
+        net.export(os.path.join(tmp, "net"), epoch=0)
+        return mx.model.load_checkpoint(os.path.join(tmp, "net"), 0)
+
+
+def _layer_statistics(sym, args, auxs, layers, batches, calib_mode, num_bins=8001):
+    """Per-layer calibration statistics of the float32 graph ``sym`` over ``batches``.
+
+    The calibrated layers' outputs become outputs of the graph and are read with ``asnumpy``,
+    which copies oneDNN layouts to the plain layout: no monitor callback, and no generic operator
+    (like MXNet's ``min``/``max``) on a oneDNN-layout array. Returns ``{layer: (min, max)}`` for
+    ``"naive"`` and MXNet's histogram tuples for ``"entropy"``.
+    """
+    internals = sym.get_internals()
+    missing = [name for name in layers if name not in internals.list_outputs()]
+    if missing:
+        raise QuantizationError("INT8 calibration: MXNet asked for statistics of %s, which the float32 graph does "
+                                "not have; quantize without exclude_layers_match or report it" % missing)
+    exe = mx.sym.Group([internals[name] for name in layers]).simple_bind(
+        mx.cpu(), grad_req="null", data=batches[0].shape)
+    exe.copy_params_from(args, auxs, allow_extra_params=True)
+    stats = {}
+    for batch in batches:
+        exe.forward(is_train=False, data=batch)
+        for name, output in zip(layers, exe.outputs):
+            values = _read_layer(name, output)
+            low, high = float(values.min()), float(values.max())
+            if not (np.isfinite(low) and np.isfinite(high)):
+                raise QuantizationError("INT8 calibration: layer %s produced non-finite values (min %r, max %r); "
+                                        "check the network and the calibration images" % (name, low, high))
+            if calib_mode == "naive":
+                old = stats.get(name, (low, high))
+                stats[name] = (min(old[0], low), max(old[1], high))
+            else:
+                th = max(abs(low), abs(high))
+                if name in stats:
+                    stats[name] = quantization.combine_histogram(stats[name], values, low, high, th)
+                else:
+                    hist, edges = np.histogram(values, bins=num_bins, range=(-th, th))
+                    stats[name] = (hist, edges, low, high, th)
+    lost = [name for name in layers if name not in stats]
+    if lost:
+        raise QuantizationError("INT8 calibration collected no statistics for %s; give more calibration images" % lost)
+    return stats
+
+
+def _read_layer(name, output):
+    """One layer's output as a numpy array; any failure stops the calibration with the layer named."""
+    try:
+        return output.asnumpy()
+    except Exception as err:  # noqa: BLE001 - every failure here must stop the export, with the layer named
+        first = (str(err).strip().splitlines() or [type(err).__name__])[-1]
+        raise QuantizationError(
+            "INT8 calibration failed while reading the output of layer %s (%s). No INT8 model was made: retry in a "
+            "fresh process, or keep that layer in float32 with exclude_layers_match=[%r]" % (name, first, name)
+        ) from err
+
+
+def _symbol_block(qsym, args, auxs):
+    """A Gluon block over the quantized symbol with its parameters."""
+    block = mx.gluon.SymbolBlock(qsym, [mx.sym.var("data")])
+    save = {"arg:%s" % k: v.as_in_context(mx.cpu()) for k, v in args.items()}
+    save.update({"aux:%s" % k: v.as_in_context(mx.cpu()) for k, v in auxs.items()})
+    with tempfile.TemporaryDirectory(prefix="gluon-inception-int8-") as tmp:
+        path = os.path.join(tmp, "net.params")
+        mx.nd.save(path, save)
+        block.collect_params().load(path, ctx=mx.cpu(), cast_dtype=True, dtype_source="saved")
+    return block
 
 
 @contextlib.contextmanager
