@@ -1,21 +1,17 @@
-"""Shared fixtures. Import the package first so MXNet loads through its compatibility shim."""
+"""Shared fixtures: seeds, the loopback weight server, an environment without weight-store settings,
+and the datasets and demo model that several folders use (each built once per run).
+
+Import the package first so MXNet loads through its compatibility shim. Helpers that test modules
+import (``require``, ``child_env``, the loopback server, the demo model) live in tests/support/.
+"""
 import os
 
 import pytest
 
 import gluon_inception  # noqa: F401
-
-STRICT = os.environ.get("GLUON_INCEPTION_STRICT") == "1"
-
-
-def require(condition, what):
-    """Skip loudly when ``what`` is missing; under GLUON_INCEPTION_STRICT=1 (CI) fail instead."""
-    if condition:
-        return
-    message = "MISSING: %s" % what
-    if STRICT:
-        pytest.fail(message + " (GLUON_INCEPTION_STRICT=1 turns this skip into a failure)")
-    pytest.skip(message)
+from gluon_inception.weights import store
+from tests.support import demo
+from tests.support.loopback import WeightServer
 
 
 @pytest.fixture(autouse=True)
@@ -75,3 +71,39 @@ def train_tiny_dataset(tmp_path_factory):
         stats_images=0,
     )
     return info.root
+
+
+# -- weights: a loopback HTTP server and no store settings from the environment --------------------
+@pytest.fixture
+def server():
+    """A :class:`tests.support.loopback.WeightServer` on 127.0.0.1, stopped after the test."""
+    s = WeightServer()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def no_store_environment(monkeypatch):
+    """No weight-store variable from the environment: no cache root, mirror, timeout, deadline or rate."""
+    for name in (store.ENV_ROOT, store.ENV_MIRRORS, store.ENV_LOCK_TIMEOUT, store.ENV_DEADLINE, store.ENV_MIN_RATE,
+                 "MXNET_HOME", "MXNET_GLUON_REPO"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# -- deploy: the demo digits and a GoogLeNet trained on them ---------------------------------------
+@pytest.fixture(scope="session")
+def demo_dataset(tmp_path_factory):
+    """The demo digits (scikit-learn's, coloured) prepared at 32 px: a DatasetInfo."""
+    return demo.prepare_demo_dataset(str(tmp_path_factory.mktemp("demo-data")))
+
+
+@pytest.fixture(scope="session")
+def demo_checkpoint(demo_dataset, tmp_path_factory):
+    """The ``.params`` path of GoogLeNet (gluoncv topology) trained 3 epochs on the demo digits."""
+    return demo.train_demo_checkpoint(demo_dataset, str(tmp_path_factory.mktemp("demo-checkpoints")))
+
+
+@pytest.fixture(scope="session")
+def demo_float32_result(demo_checkpoint, demo_dataset):
+    """The 1-crop float32 result of the demo checkpoint on the demo test split."""
+    return demo.float32_result(demo_checkpoint, demo_dataset)

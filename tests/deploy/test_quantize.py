@@ -1,6 +1,5 @@
 """INT8 and bfloat16: what they cost in accuracy on the demo digits, and clear errors."""
 import pytest
-from deploy_support import demo_dataset, float32_demo_result, trained_demo_checkpoint
 
 from gluon_inception._compat import mx
 from gluon_inception.data import build_val_iter
@@ -13,13 +12,14 @@ from gluon_inception.deploy.quantize import (
     to_bfloat16,
 )
 from gluon_inception.zoo import load_checkpoint_model
+from tests.support import child_env
 
 
 @pytest.fixture(scope="module")
-def demo():
-    loaded = load_checkpoint_model(trained_demo_checkpoint())
+def demo(demo_checkpoint, demo_dataset, demo_float32_result):
+    loaded = load_checkpoint_model(demo_checkpoint)
     loaded.net.hybridize(static_alloc=True, static_shape=True)
-    return loaded, demo_dataset(), float32_demo_result()
+    return loaded, demo_dataset, demo_float32_result
 
 
 def _calibration_iter(loaded, info):
@@ -30,21 +30,22 @@ def _calibration_iter(loaded, info):
 
 _INT8_CHECK = """
 import sys
-sys.path.insert(0, %r)
 import numpy as np
-from deploy_support import demo_dataset, float32_demo_result, trained_demo_checkpoint
-from test_quantize import _calibration_iter
+from tests.deploy.test_quantize import _calibration_iter
+from tests.support.demo import float32_result
 from gluon_inception._compat import mx
+from gluon_inception.data import load_dataset
 from gluon_inception.deploy.evaluate import evaluate
 from gluon_inception.zoo import load_checkpoint_model
 from gluon_inception.deploy.quantize import quantize_int8
-loaded = load_checkpoint_model(trained_demo_checkpoint())
+checkpoint, info = sys.argv[1], load_dataset(sys.argv[2])
+loaded = load_checkpoint_model(checkpoint)
 loaded.net.hybridize(static_alloc=True, static_shape=True)
-info, fp32 = demo_dataset(), float32_demo_result()
+fp32 = float32_result(checkpoint, info)
 assert fp32.top1 > 0.6, "the demo model must have learned something for the comparison to mean anything"
 qnet = quantize_int8(loaded.net, _calibration_iter(loaded, info), num_calib_batches=4)
 int8 = evaluate(qnet, info.split("test"), loaded.preprocessing, batch_size=50)[1]
-print("demo test split, 1 crop: float32 top-1 %%.4f, INT8 top-1 %%.4f" %% (fp32.top1, int8.top1))
+print("demo test split, 1 crop: float32 top-1 %.4f, INT8 top-1 %.4f" % (fp32.top1, int8.top1))
 assert int8.count == fp32.count == info.split("test").count
 assert abs(int8.top1 - fp32.top1) <= 0.005, (int8.top1, fp32.top1)
 # INT8 really is a different computation, not the float32 graph again.
@@ -55,16 +56,15 @@ print("INT8 CHECK OK")
 
 
 @pytest.mark.slow
-def test_int8_top1_is_within_half_a_point_of_float32_on_the_demo_test_split():
+def test_int8_top1_is_within_half_a_point_of_float32_on_the_demo_test_split(demo_checkpoint, demo_dataset):
     # A fresh interpreter: in a long pytest process MXNet 1.9.1's calibration collector has been
     # seen to fail on oneDNN-layout arrays left by earlier tests ("can't generate TBlob for MKLDNN
     # data"); users quantize in their own process, as the CLI test does.
-    import os
     import subprocess
     import sys
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    proc = subprocess.run([sys.executable, "-c", _INT8_CHECK % here], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", _INT8_CHECK, demo_checkpoint, demo_dataset.root],
+                          capture_output=True, text=True, env=child_env(), timeout=600)
     print(proc.stdout)
     assert proc.returncode == 0 and "INT8 CHECK OK" in proc.stdout, proc.stderr[-3000:]
 
