@@ -12,9 +12,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import require
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests.support import ROOT, child_env, require
+
 DOCS = os.path.join(ROOT, "docs")
 sys.path.insert(0, os.path.join(DOCS, "_ext"))
 
@@ -31,7 +31,7 @@ def _have(module):
 def html(tmp_path_factory):
     require(_have("sphinx") and _have("furo") and _have("numpydoc"), "sphinx, furo, numpydoc (pip install .[docs])")
     out = tmp_path_factory.mktemp("docs")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+    env = child_env()
     proc = subprocess.run(
         [sys.executable, "-m", "sphinx", "-E", "-W", "--keep-going", "-q", "-b", "html",
          "-d", str(out / "doctrees"), DOCS, str(out / "html")],
@@ -110,15 +110,13 @@ def test_shell_snippets_split_into_commands():
 
 
 @pytest.mark.slow
-def test_finetune_example_trains_from_a_weight_file_and_the_commands_read_its_checkpoints(tmp_path):
-    from deploy_support import demo_dataset
-
+def test_finetune_example_trains_from_a_weight_file_and_the_commands_read_its_checkpoints(tmp_path, demo_dataset):
     from gluon_inception import googlenet
 
-    info = demo_dataset()
+    info = demo_dataset
     weights = tmp_path / "imagenet-shaped.params"
     googlenet(topology="gluoncv").save_parameters(str(weights))  # stands in for downloaded ImageNet weights
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")])))
+    env = child_env()
     run = subprocess.run(
         [sys.executable, os.path.join(ROOT, "examples", "finetune.py"), "--data", info.root,
          "--pretrained", str(weights), "--epochs", "1", "--image-size", "32", "--batch-size", "64",

@@ -5,7 +5,6 @@ import shutil
 
 import numpy as np
 import pytest
-from data_utils import FakeDist, write_numbered_records
 
 from gluon_inception._compat import mx
 from gluon_inception.data import (
@@ -16,6 +15,7 @@ from gluon_inception.data import (
     check_record_file,
     shard_sizes,
 )
+from tests.support.data_utils import FakeDist, write_numbered_records
 
 MEAN = (0.0, 0.0, 0.0)
 COUNT = 22  # three ranks: shards of 8, 8 and 6 records

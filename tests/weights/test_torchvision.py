@@ -14,21 +14,21 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import require
-from loopback import WeightServer
 
 from gluon_inception import cli, get_pretrained, googlenet
 from gluon_inception._compat import mx
 from gluon_inception.weights import store
 from gluon_inception.weights.torch_pth import TorchFileError, UnsafePickleError, load_state_dict
+from tests.support import ROOT, require
+from tests.support.loopback import WeightServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(HERE)
 SIZES = (224, 208)  # at 208 torchvision's ceil-mode pool before inception5a differs from GluonCV's
+pytestmark = pytest.mark.usefixtures("no_store_environment")  # tests/conftest.py
 
 
 def torch_python():
-    return os.environ.get("GLUON_INCEPTION_TORCH_PYTHON") or os.path.join(REPO, ".venv-torch", "bin", "python")
+    return os.environ.get("GLUON_INCEPTION_TORCH_PYTHON") or os.path.join(ROOT, ".venv-torch", "bin", "python")
 
 
 @pytest.fixture(scope="session")
@@ -52,12 +52,6 @@ def peer(tmp_path_factory):
         x={size: mx.nd.array(np.load(folder / ("x%d.npy" % size))) for size in SIZES},
         logits=lambda name, size: np.load(folder / ("%s_logits%d.npy" % (name, size))),
     )
-
-
-@pytest.fixture(autouse=True)
-def no_store_environment(monkeypatch):
-    for name in (store.ENV_ROOT, store.ENV_MIRRORS, store.ENV_LOCK_TIMEOUT, "MXNET_HOME", "MXNET_GLUON_REPO"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def _check_logits(net, peer, name, sizes=SIZES):

@@ -1,7 +1,6 @@
 """INT8 and bfloat16: what they cost in accuracy on the demo digits, and clear errors."""
 import numpy as np
 import pytest
-from deploy_support import demo_dataset, float32_demo_result, trained_demo_checkpoint
 
 from gluon_inception._compat import mx
 from gluon_inception.data import build_val_iter
@@ -17,16 +16,14 @@ from gluon_inception.zoo import load_checkpoint_model
 
 
 @pytest.fixture(scope="module")
-def demo():
-    loaded = load_checkpoint_model(trained_demo_checkpoint())
+def demo(demo_checkpoint, demo_dataset, demo_float32_result):
+    loaded = load_checkpoint_model(demo_checkpoint)
     loaded.net.hybridize(static_alloc=True, static_shape=True)
-    return loaded, demo_dataset(), float32_demo_result()
+    return loaded, demo_dataset, demo_float32_result
 
 
 def _calibration_iter(loaded, info):
-    pre = loaded.preprocessing
-    return build_val_iter(info.split("train"), 32, data_shape=pre.data_shape, resize=pre.resize, mean=pre.mean,
-                          std=pre.std, num_threads=2)
+    return build_val_iter(info.split("train"), 32, preprocessing=loaded.preprocessing, num_threads=2)
 
 
 @pytest.mark.slow
@@ -45,11 +42,11 @@ def test_int8_top1_is_within_half_a_point_of_float32_on_the_demo_test_split(demo
 
 
 @pytest.mark.slow
-def test_int8_calibrates_after_the_work_that_broke_mxnets_collector(demo):
+def test_int8_calibrates_after_the_work_that_broke_mxnets_collector(demo, demo_checkpoint):
     """bench/int8_calibration_repro.py's sequence: after it, MXNet's own collector loses the classifier's
     statistics ("can't generate TBlob for MKLDNN data", swallowed in its ctypes callback); ours must not."""
     loaded, info, fp32 = demo
-    first = load_checkpoint_model(trained_demo_checkpoint())
+    first = load_checkpoint_model(demo_checkpoint)
     first.net.hybridize()
     evaluate(first.net, info.split("val"), first.preprocessing, crops=(1, 10))
     for n in (1, 1, 1, 3, 2):

@@ -14,7 +14,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from loopback import WeightServer, closed_port_url
 
 from gluon_inception import fileio
 from gluon_inception.weights import PretrainedEntry, store
@@ -26,11 +25,13 @@ from gluon_inception.weights.store import (
     TruncatedDownloadError,
     UnsafeArchiveError,
 )
+from tests.support import child_env
+from tests.support.loopback import WeightServer, closed_port_url
 
 PAYLOAD = np.random.RandomState(0).bytes(300_000)
 SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 PATH = "/weights/tiny.params"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.usefixtures("no_store_environment")  # tests/conftest.py
 
 
 def tiny_entry(**changes):
@@ -44,20 +45,6 @@ def tiny_entry(**changes):
     )
     fields.update(changes)
     return PretrainedEntry(**fields)
-
-
-@pytest.fixture(autouse=True)
-def no_store_environment(monkeypatch):
-    for name in (store.ENV_ROOT, store.ENV_MIRRORS, store.ENV_LOCK_TIMEOUT, store.ENV_DEADLINE, store.ENV_MIN_RATE,
-                 "MXNET_HOME", "MXNET_GLUON_REPO"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server():
-    s = WeightServer()
-    yield s
-    s.stop()
 
 
 @pytest.fixture
@@ -180,7 +167,7 @@ def test_a_download_killed_midway_leaves_no_partial_file_after_the_next_fetch(se
     server.files[path] = body
     server.trickle.add(path)
     server.trickle_interval = 0.01
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT] + sys.path), **{store.ENV_MIN_RATE: "0"})
+    env = child_env(**{store.ENV_MIN_RATE: "0"})
     writer = subprocess.Popen(
         [sys.executable, "-c", FETCH, server.url + path, entry.file_name, entry.mirror_path, SHA256, root], env=env
     )
@@ -306,7 +293,8 @@ def test_a_live_lock_times_out_naming_its_holder_and_a_killed_holder_does_not_bl
     entry = tiny_entry(urls=(server.url + PATH,))
     os.makedirs(root)
     lock = os.path.join(root, entry.file_name + ".lock")
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, lock], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, lock], stdout=subprocess.PIPE, text=True,
+                              env=child_env())
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(LockTimeoutError, match="held by pid %d on " % holder.pid):

@@ -17,16 +17,9 @@ from gluon_inception.preprocessing import Preprocessing
 from gluon_inception.training import ConfigError, TrainConfig, Training
 from gluon_inception.training.engine import NO_DATA_MESSAGE
 from gluon_inception.zoo import load_checkpoint_model, load_model_from_checkpoint
+from tests.support import ROOT, child_env
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SINGLE = Dist(None)  # never initialise Horovod inside the test process
-
-
-def _env(**extra):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    env.update(extra)
-    return env
 
 
 TINY_FLAGS = [
@@ -143,7 +136,7 @@ def single_process_run(train_tiny_dataset, tmp_path_factory):
     cmd = [sys.executable, "-m", "gluon_inception.cli", "train", "--data", train_tiny_dataset, *TINY_FLAGS,
            "--epochs", "2", "--lr-steps", "1", "--checkpoints", str(out), "--prefix", "tiny",
            "--label-smoothing", "0.1", "--no-wd-bn-bias"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=300)
     return proc, out
 
 
@@ -181,7 +174,7 @@ def test_chapter_workflow_restart_from_an_epoch_with_a_new_lr(single_process_run
     shutil.copytree(out, run)
     cmd = [sys.executable, "-m", "gluon_inception.cli", "train", "--checkpoints", str(run), "--prefix", "tiny",
            "--start-epoch", "1", "--lr", "0.0005", "--epochs", "3", "--no-progress"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=300)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "resumed from" in proc.stdout and "tiny-0001.params" in proc.stdout and "set by --lr" in proc.stdout
     epochs = [json.loads(line) for line in open(run / "tiny-metrics.jsonl")]
@@ -200,7 +193,7 @@ def test_plot_command_draws_the_run(single_process_run, tmp_path):
     png = tmp_path / "fig.png"
     proc = subprocess.run(
         [sys.executable, "-m", "gluon_inception.cli", "plot", str(out), "-o", str(png)],
-        capture_output=True, text=True, env=_env(), timeout=120,
+        capture_output=True, text=True, env=child_env(), timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10000
@@ -225,8 +218,7 @@ def test_without_horovod_it_trains_in_one_process_and_says_so(train_tiny_dataset
     )
     cmd = [sys.executable, os.path.join(ROOT, "examples", "train_imagenet.py"), "--data", train_tiny_dataset,
            *TINY_FLAGS, "--epochs", "1", "--checkpoints", str(tmp_path / "run"), "--final-eval", "none"]  # fmt: skip
-    env = _env()
-    env["PYTHONPATH"] = str(blocker) + os.pathsep + env["PYTHONPATH"]
+    env = child_env(blocker)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Horovod is not available" in proc.stdout and "training in a single process" in proc.stdout
@@ -237,7 +229,7 @@ def test_without_horovod_it_trains_in_one_process_and_says_so(train_tiny_dataset
 def test_cli_without_data_exits_2_with_the_how_to(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "gluon_inception.cli", "train", "--checkpoints", str(tmp_path / "run")],
-        capture_output=True, text=True, env=_env(), timeout=120,
+        capture_output=True, text=True, env=child_env(), timeout=120,
     )  # fmt: skip
     assert proc.returncode == 2
     assert "gluon-inception prepare" in proc.stderr and "--demo" in proc.stderr
@@ -248,6 +240,6 @@ def test_cli_without_data_exits_2_with_the_how_to(tmp_path):
 def test_cli_lists_recipes():
     proc = subprocess.run(
         [sys.executable, "-m", "gluon_inception.cli", "train", "--list-recipes"],
-        capture_output=True, text=True, env=_env(), timeout=120,
+        capture_output=True, text=True, env=child_env(), timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0 and "chapter-adam" in proc.stdout and "recommended" in proc.stdout

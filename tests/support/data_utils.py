@@ -1,9 +1,10 @@
-"""Helpers for the data tests: generated image trees and synthetic record files."""
+"""Generated data for the tests: image trees, synthetic record files, coloured-square classes."""
 import csv
 import os
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from gluon_inception._compat import mx
 
@@ -86,3 +87,22 @@ class FakeDist:
         self.rank, self.size = rank, size
         self.local_rank = rank
         self.local_size = local_size or size
+
+
+TINY_CLASSES = ("red", "green", "blue", "yellow")
+
+
+def write_coloured_squares(folder, per_class, seed, size=36):
+    """Coloured-square images: the class is the square's colour, so a few steps learn it."""
+    colours = {"red": (220, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 220), "yellow": (220, 210, 40)}
+    rng = np.random.RandomState(seed)
+    for name in TINY_CLASSES:
+        os.makedirs(os.path.join(folder, name), exist_ok=True)
+        for i in range(per_class):
+            image = rng.randint(0, 60, size=(size, size, 3)).astype(np.float64)
+            side = rng.randint(14, 24)
+            top, left = rng.randint(0, size - side, size=2)
+            image[top : top + side, left : left + side] = np.array(colours[name]) + rng.normal(0, 15, 3)
+            Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(
+                os.path.join(folder, name, "%s_%03d.jpg" % (name, i)), quality=92
+            )

@@ -6,10 +6,10 @@ pyproject.toml, checked by ``lint-imports``.
 import ast
 import os
 
-from conftest import require
+from tests.support import ROOT, require
 
 PACKAGE = "gluon_inception"
-PACKAGE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), PACKAGE)
+PACKAGE_DIR = os.path.join(ROOT, PACKAGE)
 # Heavy or optional packages that a module may import where it uses them, so that the rest of
 # the package works (and imports fast) without them.
 LAZY_ALLOWED = {"gluoncv", "horovod", "matplotlib", "onnx", "onnxruntime", "sklearn", "tqdm", "yaml"}

@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import require
 
 from gluon_inception import TOPOLOGIES, googlenet
 from gluon_inception._compat import mx
@@ -19,6 +18,7 @@ from gluon_inception.deploy.export import (
     run_onnx,
 )
 from gluon_inception.preprocessing import Preprocessing
+from tests.support import require
 
 SIZE = 64
 PRE = Preprocessing(mean=(120.0, 110.0, 100.0), std=(60.0, 55.0, 50.0), crop_size=SIZE)

@@ -1,8 +1,7 @@
-"""Shared inference helpers: preprocessing from metadata, crops, image decoding, file listing."""
+"""Preprocessing: the ImageNet statistics, its dict form and checks, and the crops."""
 import numpy as np
 import pytest
 
-from gluon_inception.deploy.images import NotAnImageError, decode_image, list_image_files
 from gluon_inception.preprocessing import Preprocessing, center_crop, ten_crops
 
 
@@ -46,18 +45,3 @@ def test_ten_crops_are_corners_centre_then_mirrors():
     np.testing.assert_array_equal(crops[5:], crops[:5, :, ::-1])
     with pytest.raises(ValueError, match="smaller than the 7x7 crop"):
         ten_crops(image, 7)
-
-
-def test_not_an_image_and_missing_paths_are_named(tmp_path):
-    with pytest.raises(NotAnImageError, match="notes.txt: not an image"):
-        decode_image(b"plain text", name="notes.txt")
-    with pytest.raises(NotAnImageError, match="empty"):
-        decode_image(b"", name="empty.jpg")
-    (tmp_path / "b.jpg").write_bytes(b"x")
-    (tmp_path / ".hidden").write_bytes(b"x")
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "a.png").write_bytes(b"x")
-    found = list_image_files([str(tmp_path)])
-    assert [p[len(str(tmp_path)) + 1:] for p in found] == ["b.jpg", "sub/a.png"]
-    with pytest.raises(FileNotFoundError, match="missing.jpg does not exist"):
-        list_image_files([str(tmp_path / "missing.jpg")])

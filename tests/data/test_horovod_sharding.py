@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import require
-from data_utils import write_numbered_records
+
+from tests.support import child_env, require
+from tests.support.data_utils import write_numbered_records
 
 COUNT = 22
 
@@ -19,9 +20,7 @@ def test_three_horovod_ranks_see_each_val_record_once_and_run_equal_batches(tmp_
     rec, _ = write_numbered_records(str(tmp_path / "numbered.rec"), COUNT)
     out = tmp_path / "result.json"
     here = os.path.dirname(os.path.abspath(__file__))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (os.path.dirname(here), env.get("PYTHONPATH")) if p)
-    env["OMP_NUM_THREADS"] = "1"
+    env = child_env(OMP_NUM_THREADS="1")
     proc = subprocess.run(
         ["horovodrun", "-np", "3", "-H", "localhost:3", sys.executable, os.path.join(here, "horovod_data_shards.py"),
          rec, str(out)],

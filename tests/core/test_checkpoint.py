@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 import pytest
-from conftest import require
 
 from gluon_inception import checkpoint, googlenet
 from gluon_inception._compat import mx
@@ -24,6 +23,7 @@ from gluon_inception.checkpoint import (
 )
 from gluon_inception.preprocessing import Preprocessing
 from gluon_inception.zoo import ModelSourceError, load_checkpoint_model, load_model_from_checkpoint
+from tests.support import child_env, require
 
 
 def _small_trainer(optimizer="adam", seed=0):
@@ -207,13 +207,6 @@ def test_adam_state_restores_on_a_different_device(tmp_path):
 
 
 # -- a full disk -------------------------------------------------------------------------------
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _env():
-    return dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT] + sys.path))
-
-
 @pytest.fixture
 def small_disk(tmp_path):
     """A 3 MB tmpfs (needs root); mount -o remount,size=... on it frees space."""
@@ -277,7 +270,7 @@ def test_training_on_a_full_disk_stops_with_one_line_and_resume_continues_after_
                "--topology", "gluoncv", "--image-size", "32", "--batch-size", "8", "--optimizer", "adam",
                "--lr", "0.001", "--lr-scaling", "none", "--no-progress", "--epochs", "2",
                "--checkpoints", str(disk), "--prefix", "tiny"]  # fmt: skip
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=600)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=600)
         assert proc.returncode == 2, proc.stderr[-3000:]
         errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
         assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
@@ -285,7 +278,7 @@ def test_training_on_a_full_disk_stops_with_one_line_and_resume_continues_after_
         assert list_checkpoints(disk) == [("tiny", 1)]
         assert not [n for n in os.listdir(disk) if n.endswith(".partial")]
         subprocess.run(["mount", "-o", "remount,size=300m", str(disk)], check=True)
-        proc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=_env(), timeout=600)
+        proc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=child_env(), timeout=600)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert "tiny-0001.params" in proc.stdout  # resumed from epoch 1
         assert list_checkpoints(disk) == [("tiny", 1), ("tiny", 2)]
@@ -312,7 +305,7 @@ def test_the_leftover_of_a_writer_killed_mid_checkpoint_is_removed_when_training
     from gluon_inception.training import TrainConfig, Training
 
     folder = tmp_path / "ckpt"
-    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(folder)], env=_env())
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(folder)], env=child_env())
     try:
         for _ in range(6000):  # poll (at most 60 s) until a write is under way, then SIGKILL the writer
             if folder.is_dir() and [n for n in os.listdir(folder) if n.endswith(".partial")]:

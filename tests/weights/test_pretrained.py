@@ -16,7 +16,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from loopback import WeightServer
 
 from gluon_inception import cli, get_pretrained, googlenet, list_pretrained, register_pretrained
 from gluon_inception._compat import mx
@@ -29,12 +28,13 @@ from gluon_inception.weights import (
     UnknownPretrainedError,
     purge,
     resolve_pretrained,
-    store,
     unregister_pretrained,
 )
 from gluon_inception.zoo import googlenet_paper
+from tests.support import child_env
 
 GLUONCV_SHA1 = "c7c89366fb4410c0aeb34827795f7dab9423f950"
+pytestmark = pytest.mark.usefixtures("no_store_environment")  # tests/conftest.py
 
 
 def _zip(member, data):
@@ -87,19 +87,6 @@ def release(tmp_path_factory):
         x=x,
         logits=logits,
     )
-
-
-@pytest.fixture(autouse=True)
-def no_store_environment(monkeypatch):
-    for name in (store.ENV_ROOT, store.ENV_MIRRORS, store.ENV_LOCK_TIMEOUT, "MXNET_HOME", "MXNET_GLUON_REPO"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
-def server():
-    s = WeightServer()
-    yield s
-    s.stop()
 
 
 @pytest.fixture
@@ -279,7 +266,7 @@ def test_three_processes_loading_at_once_download_once_and_agree(release, regist
     server.delay = 0.5  # the first download is still running when the others ask
     root, go = tmp_path / "cache", tmp_path / "go"
     changes = {k: getattr(release.entry, k) for k in ("name", "sha1", "file_name", "mirror_path")}
-    env = dict(os.environ, MXNET_GLUON_REPO=server.url, PYTHONPATH=os.pathsep.join(sys.path))
+    env = child_env(MXNET_GLUON_REPO=server.url)
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", LOAD_AT_ONCE, json.dumps(changes), str(root), str(go)],
@@ -311,7 +298,7 @@ def _cli(*args, **kwargs):
         [sys.executable, "-m", "gluon_inception.cli", *args],
         capture_output=True,
         text=True,
-        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+        env=child_env(),
         **kwargs,
     )
 

@@ -9,13 +9,13 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from conftest import require
 
 from gluon_inception import googlenet
 from gluon_inception._compat import mx
 from gluon_inception.deploy.evaluate import TenCropReader, evaluate, evaluate_batches, format_table, write_report
 from gluon_inception.deploy.metrics import MetricSums, batch_stats
 from gluon_inception.preprocessing import Preprocessing
+from tests.support import child_env, require
 
 CROP, SHORT = 32, 40
 PRE = Preprocessing(mean=(100.0, 110.0, 120.0), std=(50.0, 60.0, 70.0), crop_size=CROP, resize=SHORT)
@@ -190,8 +190,7 @@ def test_three_ranks_give_the_single_process_result(tmp_path, net):
         "preprocessing": PRE.to_dict(),
     }
     checkpoint = save_checkpoint(str(tmp_path / "run"), "net", 1, net, meta=meta)["params"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
+    env = child_env(OMP_NUM_THREADS="1")
     command = [sys.executable, "-m", "gluon_inception.cli", "evaluate", "--checkpoint", checkpoint, "--rec", rec,
                "--crops", "1", "10", "--batch-size", "4", "--report"]
     single = tmp_path / "single.json"

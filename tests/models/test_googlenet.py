@@ -143,7 +143,7 @@ def test_parity_converter_refuses_the_paper_topology(tmp_path):
 
 
 @pytest.mark.parametrize("classes", [0, -3, 2.5, True])
-def test_bad_classes(classes):
+def test_classes_that_are_not_a_positive_int_are_refused(classes):
     with pytest.raises(ValueError, match="classes must be an int >= 1"):
         GoogLeNet(classes=classes)
 
@@ -153,7 +153,7 @@ def test_unknown_topology_lists_the_allowed_ones():
         GoogLeNet(topology="v3")
 
 
-def test_registry():
+def test_model_names_ignore_case_and_an_unknown_name_lists_the_known_ones():
     assert {"googlenet", "googlenet_paper", "googlenet_gluoncv"} <= set(list_models())
     assert get_model("GoogLeNet_GluonCV", classes=4).topology == "gluoncv"
     with pytest.raises(ValueError, match="unknown model 'resnet50': known names are .*googlenet"):

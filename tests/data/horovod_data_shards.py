@@ -1,4 +1,4 @@
-"""Run under horovodrun by test_data_horovod.py: every rank iterates its shards; counts are allreduced."""
+"""Run under horovodrun by test_horovod_sharding.py: every rank iterates its shards; counts are allreduced."""
 import json
 import sys
 

@@ -8,27 +8,24 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from conftest import require
-from deploy_support import demo_dataset, float32_demo_result, trained_demo_checkpoint
 
 from gluon_inception import cli
 from gluon_inception._compat import mx
 from gluon_inception.deploy.evaluate import evaluate
 from gluon_inception.deploy.export import load_mxnet
 from gluon_inception.zoo import load_checkpoint_model
+from tests.support import child_env, require
 
 
 def run_cli(*args, env=None, cwd=None):
-    """``python -m gluon_inception.cli ARGS`` in a subprocess that inherits PYTHONPATH."""
-    full_env = dict(os.environ if env is None else env)
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), full_env.get("PYTHONPATH")]))
+    """``python -m gluon_inception.cli ARGS`` in a subprocess (``env``: a :func:`child_env`, the default)."""
     return subprocess.run([sys.executable, "-m", "gluon_inception.cli", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd, timeout=600)
+                          env=env or child_env(), cwd=cwd, timeout=600)
 
 
 @pytest.fixture(scope="module")
-def checkpoint():
-    return trained_demo_checkpoint()
+def checkpoint(demo_checkpoint):
+    return demo_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +35,8 @@ def model(checkpoint):
     return loaded
 
 
-def test_evaluate_command_prints_a_table_and_writes_the_library_numbers(tmp_path, checkpoint, model):
-    info = demo_dataset()
+def test_evaluate_command_prints_a_table_and_writes_the_library_numbers(tmp_path, checkpoint, model, demo_dataset):
+    info = demo_dataset
     report = tmp_path / "report.json"
     proc = run_cli("evaluate", "--checkpoint", checkpoint, "--data", info.root, "--crops", "1", "10",
                    "--report", str(report))  # the val split by default
@@ -57,10 +54,10 @@ def test_evaluate_command_prints_a_table_and_writes_the_library_numbers(tmp_path
     assert got["preprocessing"]["crop_size"] == 32
 
 
-def test_evaluate_command_repeats_the_validation_that_training_recorded(tmp_path, checkpoint):
+def test_evaluate_command_repeats_the_validation_that_training_recorded(tmp_path, checkpoint, demo_dataset):
     """Training's validation and ``gluon-inception evaluate`` are one code path: same checkpoint, same numbers."""
     report = tmp_path / "report.json"
-    proc = run_cli("evaluate", "--checkpoint", checkpoint, "--data", demo_dataset().root, "--split", "val",
+    proc = run_cli("evaluate", "--checkpoint", checkpoint, "--data", demo_dataset.root, "--split", "val",
                    "--batch-size", "64", "--report", str(report))  # the batch size training validated with
     assert proc.returncode == 0, proc.stderr
     got = json.loads(report.read_text())["results"]["1-crop"]
@@ -86,8 +83,8 @@ def _expected_probs(model, path):
     return e / e.sum()
 
 
-def _demo_images(n):
-    source = os.path.join(demo_dataset().root, "source", "val")
+def _demo_images(info, n):
+    source = os.path.join(info.root, "source", "val")
     picked = []
     for digit in sorted(os.listdir(source))[:n]:
         folder = os.path.join(source, digit)
@@ -95,8 +92,8 @@ def _demo_images(n):
     return picked
 
 
-def test_predict_files_and_a_folder_with_a_non_image_in_it(tmp_path, checkpoint, model):
-    single, *others = _demo_images(4)
+def test_predict_files_and_a_folder_with_a_non_image_in_it(tmp_path, checkpoint, model, demo_dataset):
+    single, *others = _demo_images(demo_dataset, 4)
     folder = tmp_path / "photos"
     (folder / "more").mkdir(parents=True)
     for i, path in enumerate(others):
@@ -156,15 +153,15 @@ def test_export_onnx_with_baked_preprocessing_from_a_checkpoint(tmp_path, checkp
 
 
 @pytest.mark.slow
-def test_export_int8_then_evaluate_it(tmp_path, checkpoint, model):
-    info = demo_dataset()
+def test_export_int8_then_evaluate_it(tmp_path, checkpoint, model, demo_dataset, demo_float32_result):
+    info = demo_dataset
     prefix = tmp_path / "int8"
     proc = run_cli("export", "--checkpoint", checkpoint, "--int8", "--calib-data", info.split("train").rec,
                    "-o", str(prefix))
     assert proc.returncode == 0, proc.stderr
     qnet, meta = load_mxnet(str(prefix))
     assert meta["precision"] == "int8"
-    fp32 = float32_demo_result()
+    fp32 = demo_float32_result
     int8 = evaluate(qnet, info.split("test"), model.preprocessing, batch_size=50)[1]
     assert abs(int8.top1 - fp32.top1) <= 0.005
 
@@ -196,9 +193,8 @@ def test_onnx_export_without_onnx_installed_says_how_to_install(tmp_path, checkp
     blocker = tmp_path / "blocker" / "onnx"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('No module named onnx (hidden for this test)')\n")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocker.parent), env.get("PYTHONPATH")]))
-    proc = run_cli("export", "--checkpoint", checkpoint, "--format", "onnx", "-o", str(tmp_path / "m.onnx"), env=env)
+    proc = run_cli("export", "--checkpoint", checkpoint, "--format", "onnx", "-o", str(tmp_path / "m.onnx"),
+                   env=child_env(blocker.parent))
     assert proc.returncode == 1
     assert "onnx package, which is not installed: pip install 'gluon-inception[onnx]'" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -222,8 +218,8 @@ def _has(module):
 
 
 @pytest.mark.slow
-def test_evaluate_int8_and_bfloat16_precisions(tmp_path, checkpoint, capsys):
-    info = demo_dataset()
+def test_evaluate_int8_and_bfloat16_precisions(tmp_path, checkpoint, capsys, demo_dataset):
+    info = demo_dataset
     top1 = {}
     for precision in ("float32", "int8", "bfloat16"):
         report = tmp_path / (precision + ".json")

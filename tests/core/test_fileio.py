@@ -3,6 +3,7 @@ import os
 import pytest
 
 from gluon_inception.fileio import atomic_open, atomic_path, file_digest
+from tests.support import child_env
 
 
 def test_atomic_open_replaces_only_on_success(tmp_path):
@@ -53,7 +54,7 @@ def test_a_waiter_is_told_who_holds_the_lock_and_times_out_naming_it(tmp_path, c
     lock = str(tmp_path / "job.lock")
     code = "import sys, time\nfrom gluon_inception.fileio import file_lock\nwith file_lock(sys.argv[1]):\n" \
            "    print('locked', flush=True)\n    time.sleep(120)\n"
-    holder = subprocess.Popen([sys.executable, "-c", code, lock], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", code, lock], stdout=subprocess.PIPE, text=True, env=child_env())
     try:
         assert holder.stdout.readline().strip() == "locked"
         with caplog.at_level(logging.INFO, logger="gluon_inception.fileio"):

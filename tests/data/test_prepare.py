@@ -9,21 +9,15 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from data_utils import CLASS_COLOURS, make_image_tree
 
 from gluon_inception._compat import mx
 from gluon_inception.data import PrepareError, load_dataset, prepare_dataset
 from gluon_inception.data import prepare as prepare_module
+from tests.support import child_env
+from tests.support.data_utils import CLASS_COLOURS, make_image_tree
 
 SIZE = 32
 CLASSES = sorted(CLASS_COLOURS)
-
-
-def _env():
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def prepared(tree, tmp_path_factory):
         [sys.executable, "-m", "gluon_inception.cli", "prepare", tree["train"], out, "--val-dir", tree["val"],
          "--val-labels", tree["labels"], "--val-per-class", "2", "--image-size", str(SIZE), "--workers", "2",
          "--stats-images", "0", "--quiet"],
-        capture_output=True, text=True, env=_env(), timeout=300,
+        capture_output=True, text=True, env=child_env(), timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "skipped   1 unreadable image(s)" in proc.stdout
@@ -291,7 +285,7 @@ def test_concurrent_prepares_of_one_folder_build_it_once(tree, tmp_path):
     out = str(tmp_path / "shared")
     cmd = [sys.executable, "-m", "gluon_inception.cli", "prepare", tree["train"], out, "--val-per-class", "0",
            "--image-size", "24", "--workers", "2", "--quiet"]
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())
              for _ in range(3)]
     outputs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
@@ -339,7 +333,7 @@ def test_flipped_bytes_inside_a_jpeg_are_reported_by_check_and_by_verify_data_na
     folder = str(tmp_path / "data")
     shutil.copytree(prepared, folder)
     check = [sys.executable, "-m", "gluon_inception.cli", "check", folder]
-    proc = subprocess.run(check, capture_output=True, text=True, env=_env(), timeout=120)
+    proc = subprocess.run(check, capture_output=True, text=True, env=child_env(), timeout=120)
     assert proc.returncode == 0 and "train: %d records match" % load_dataset(folder).split("train").count \
         in proc.stdout, proc.stderr
     cfg = TrainConfig(data=folder, verify_data=True, checkpoints=str(tmp_path / "ckpt")).finalize()
@@ -347,14 +341,14 @@ def test_flipped_bytes_inside_a_jpeg_are_reported_by_check_and_by_verify_data_na
         run.open_data()  # intact: no complaint
 
     image = _damage_one_jpeg(folder)
-    proc = subprocess.run(check, capture_output=True, text=True, env=_env(), timeout=120)
+    proc = subprocess.run(check, capture_output=True, text=True, env=child_env(), timeout=120)
     assert proc.returncode == 1
     assert proc.stderr.count("error:") == 1 and "1 damaged record(s), the image(s) %s:" % image in proc.stderr
     assert "val: " in proc.stdout and "test: " in proc.stdout, "the other splits are still checked"
     train = [sys.executable, "-m", "gluon_inception.cli", "train", "--data", folder, "--verify-data",
              "--checkpoints", str(tmp_path / "ckpt"), "--topology", "gluoncv", "--image-size", "32",
              "--epochs", "1", "--no-progress"]  # fmt: skip
-    proc = subprocess.run(train, capture_output=True, text=True, env=_env(), timeout=300)
+    proc = subprocess.run(train, capture_output=True, text=True, env=child_env(), timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]

@@ -5,27 +5,30 @@ import sys
 
 import pytest
 
+from tests.support import child_env
+
 
 def test_console_script_info_lists_models():
     out = subprocess.run(
-        [sys.executable, "-m", "gluon_inception.cli", "info", "--json"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "gluon_inception.cli", "info", "--json"], capture_output=True, text=True, check=True,
+        env=child_env(),
     ).stdout
     info = json.loads(out)
     assert info["mxnet"] == "1.9.1" and "googlenet" in info["models"]
 
 
 def test_no_subcommand_prints_help_and_fails():
-    proc = subprocess.run([sys.executable, "-m", "gluon_inception.cli"], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "gluon_inception.cli"], capture_output=True, text=True,
+                          env=child_env())
     assert proc.returncode == 2 and "COMMAND" in proc.stdout
 
 
 # -- one error path: every library error is one `error:` line and a documented exit status --------
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = ["--topology", "gluoncv", "--image-size", "32", "--augment", "chapter", "--epochs", "1", "--no-progress"]
 
 
 def _run(*args, stdout=subprocess.PIPE):
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = child_env()
     env.pop("GLUON_INCEPTION_TRACEBACK", None)
     return subprocess.run([sys.executable, "-m", "gluon_inception.cli", *args], stdout=stdout,
                           stderr=subprocess.PIPE, text=True, env=env, timeout=300)
@@ -105,5 +108,6 @@ def test_output_closed_early_is_quiet():
 def test_help_imports_no_subcommand_module():
     code = ("import sys\nfrom gluon_inception.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n"
             "    pass\nprint(sorted(m for m in sys.modules if m.startswith('gluon_inception.cli.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=child_env()).stdout
     assert out.strip().splitlines()[-1] == "['gluon_inception.cli.main']"

@@ -1,0 +1,1 @@
+"""Tests of gluon_inception.cli."""

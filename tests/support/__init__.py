@@ -1,0 +1,36 @@
+"""Helpers shared by the tests; the fixtures built on them are in tests/conftest.py.
+
+Test modules import from here (``from tests.support import require``), never from conftest.
+"""
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout
+STRICT = os.environ.get("GLUON_INCEPTION_STRICT") == "1"
+
+
+def require(condition, what):
+    """Skip loudly when ``what`` is missing; under GLUON_INCEPTION_STRICT=1 (CI) fail instead."""
+    if condition:
+        return
+    message = "MISSING: %s" % what
+    if STRICT:
+        pytest.fail(message + " (GLUON_INCEPTION_STRICT=1 turns this skip into a failure)")
+    pytest.skip(message)
+
+
+def child_env(*prepend, **variables):
+    """The environment for a child process (python, horovodrun, sphinx) that must import this checkout.
+
+    PYTHONPATH becomes ``prepend`` (folders that must come first, e.g. one that hides a module), then
+    the checkout (so ``gluon_inception`` and ``tests.support`` import from here), then the PYTHONPATH
+    the tests run with. ``variables`` are set on top.
+    """
+    env = dict(os.environ)
+    paths = [str(p) for p in prepend] + [ROOT]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.update(variables)
+    return env
