@@ -131,7 +131,9 @@ else
     fi
     NCCL_HOME="$SITE/nvidia/nccl"
     ln -sf libnccl.so.2 "$NCCL_HOME/lib/libnccl.so"   # the pip package ships only the versioned name
-    CU11_INCLUDE=$(ls -d "$SITE"/nvidia/*/include | grep -v /cu13/ | tr '\n' ':')
+    # The cu11 library headers (mshadow includes cusolverDn.h, cublas_v2.h ...) but not the cu11
+    # runtime's: nvcc must compile against its own cuda_runtime.h.
+    CU11_INCLUDE=$(ls -d "$SITE"/nvidia/*/include | grep -v -e /cu13/ -e /cuda_runtime/ -e /cuda_nvrtc/ | tr '\n' ':')
     CU11_LIB=$(ls -d "$SITE"/nvidia/*/lib | grep -v /cu13/ | tr '\n' ':')
     say "building Horovod 0.28.1 with NCCL (about 4 minutes on 2 cores)"
     # --no-build-isolation: the build imports the installed mxnet; --no-cache-dir: never reuse a
