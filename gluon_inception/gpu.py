@@ -166,11 +166,11 @@ def horovod_cc_list(gpus, nvcc_archs):
     missing = [a for a in wanted if a not in nvcc_archs]
     if missing:
         raise GpuUnsupported(
-            "the nvcc found targets sm_%d and up, not this GPU's compute capability %s (CUDA 13 "
-            "dropped everything before 7.5). Install a CUDA 11.x or 12.x toolkit and point "
-            "CUDA_HOME at it, then re-run." % (min(nvcc_archs), ", ".join(
-                "%d.%d" % divmod(a, 10) for a in missing))
-        )
+            "the nvcc found cannot compile for compute capability %s (it targets %s; CUDA 13 "
+            "dropped everything before 7.5). Install a CUDA 11.x or 12.x toolkit that supports "
+            "this GPU and point CUDA_HOME at it, then re-run." % (
+                ", ".join("%d.%d" % divmod(a, 10) for a in missing),
+                ", ".join("%d.%d" % divmod(a, 10) for a in sorted(nvcc_archs)) or "nothing"))
     return wanted
 
 
