@@ -103,6 +103,10 @@ if [ -z "$NVCC" ]; then
     "${PIP[@]}" install -q "nvidia-cuda-nvcc==13.0.*" "nvidia-cuda-crt==13.0.*" "nvidia-nvvm==13.0.*" \
         "nvidia-cuda-cccl==13.0.*" "nvidia-cuda-runtime==13.0.*"
     NVCC="$SITE/nvidia/cu13/bin/nvcc"
+    # The toolkit layout CMake and nvcc expect: nvcc.profile links from lib64/ (the wheels install
+    # lib/), and CMake's FindCUDAToolkit looks for the unversioned libcudart.so.
+    [ -e "$SITE/nvidia/cu13/lib64" ] || ln -s lib "$SITE/nvidia/cu13/lib64"
+    [ -e "$SITE/nvidia/cu13/lib/libcudart.so" ] || ln -s libcudart.so.13 "$SITE/nvidia/cu13/lib/libcudart.so"
 fi
 # The toolkit root, as nvcc itself reports it (a wrapper script such as /usr/local/bin/nvcc may
 # stand in front of the real one).
