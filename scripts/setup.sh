@@ -4,7 +4,7 @@
 #
 #   bash scripts/setup.sh                # .venv with the CPU build of MXNet
 #   VENV=/path/venv bash scripts/setup.sh
-#   GPU=1 bash scripts/setup.sh          # mxnet-cu112 instead of the CPU build
+#   GPU=1 bash scripts/setup.sh          # mxnet-cu112, CUDA libraries, Horovod with NCCL (setup_gpu.sh)
 #
 # Only Python (3.8-3.11) and pip are needed. Re-running it is cheap: finished steps are skipped.
 set -euo pipefail
@@ -15,6 +15,10 @@ EXTRAS=${EXTRAS:-test,onnx,docs}
 if [ "${GPU:-0}" = "1" ]; then FLAVOUR=gpu; else FLAVOUR=cpu; fi
 
 say() { printf '\n== %s\n' "$*"; }
+
+# GPU=1: scripts/setup_gpu.sh checks the driver and GPUs first, then installs MXNet's CUDA build, its
+# CUDA libraries and Horovod with NCCL; the steps below then find them installed.
+if [ "$FLAVOUR" = gpu ]; then VENV="$VENV" PYTHON="$PYTHON" bash scripts/setup_gpu.sh; fi
 
 if [ ! -x "$VENV/bin/python" ]; then
     say "creating virtual environment $VENV with $($PYTHON --version)"

@@ -78,7 +78,9 @@ class TrainConfig:
     val_resize: Optional[int] = _opt(
         None, "evaluation: shorter side before the centre crop (default: image size / 0.875)", "data"
     )
-    data_threads: Optional[int] = _opt(None, "decoding threads per rank (default: the data pipeline's)", "data")
+    data_threads: Optional[int] = _opt(
+        None, "decoding threads per rank (default: the cores this process may use / the ranks on this host)", "data"
+    )
 
     # -- model -----------------------------------------------------------------------------
     model: str = _opt("googlenet", "registered model name (gluon_inception.list_models())", "model")
@@ -125,6 +127,9 @@ class TrainConfig:
     # -- execution -------------------------------------------------------------------------
     dtype: str = _opt(
         "float32", "float16 = mixed precision with dynamic loss scaling (GPU only)", "run", choices=DTYPES
+    )
+    fp16_allreduce: bool = _opt(
+        False, "exchange gradients between ranks as float16 (Horovod's fp16 compression): half the traffic", "run"
     )
     hybridize: bool = _opt(
         True, "run imperatively instead of compiling (static_alloc, static_shape)", "run", flag="--no-hybridize"
@@ -183,6 +188,7 @@ class TrainConfig:
                     "%s must be one of %s, got %r" % (_flag(name), ", ".join(choices), getattr(self, name))
                 )
         positive = ("image_size", "batch_size", "epochs", "lr_base_batch", "save_every", "log_interval", "val_every")
+        positive += ("data_threads",) if self.data_threads is not None else ()
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -41,6 +41,7 @@ from ..zoo.registry import get_model
 from .config import ConfigError, merge_for_resume
 from .hooks import FaultInjection
 from .logs import RunLog
+from .precision import loss_scaler_state, restore_loss_scaler, trainer_kwargs
 from .schedules import LRSchedule
 
 NO_DATA_MESSAGE = (
@@ -248,7 +249,9 @@ class Training:
         if cfg.optimizer in ("sgd", "nag"):
             params["momentum"] = cfg.momentum
         if self.dist.hvd is not None:
-            trainer = self.dist.hvd.DistributedTrainer(self.net.collect_params(), cfg.optimizer, params)
+            trainer = self.dist.hvd.DistributedTrainer(
+                self.net.collect_params(), cfg.optimizer, params, **trainer_kwargs(self.dist.hvd, cfg.fp16_allreduce)
+            )
         else:
             trainer = mx.gluon.Trainer(self.net.collect_params(), cfg.optimizer, params, kvstore=None)
         if self.amp is not None:
@@ -302,8 +305,7 @@ class Training:
             if hasattr(optimizer, "momentum"):
                 optimizer.momentum = cfg.momentum
             if self.amp is not None and meta.get("amp_loss_scale"):
-                scaler = self.trainer._amp_loss_scaler
-                scaler._loss_scale = scaler._next_loss_scale = float(meta["amp_loss_scale"])
+                restore_loss_scaler(self.trainer, meta["amp_loss_scale"])
         saved_lr = meta.get("config", {}).get("lr")
         if "lr" in getattr(cfg, "explicit", ()) and saved_lr is not None and not math.isclose(cfg.lr, saved_lr):
             self.schedule.override_from(self.start_epoch, cfg.lr * self.schedule.factor)
@@ -585,7 +587,7 @@ class Training:
             "ranks": self.dist.size,
         }
         if self.amp is not None:
-            meta["amp_loss_scale"] = float(self.trainer._amp_loss_scaler.loss_scale)
+            meta["amp_loss_scale"] = loss_scaler_state(self.trainer)
         paths = save_checkpoint(cfg.checkpoints, cfg.prefix, epoch, self.net, self.trainer, meta)
         removed = prune_checkpoints(cfg.checkpoints, cfg.prefix, cfg.keep_last)
         self.log.info(
