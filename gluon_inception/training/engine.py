@@ -43,7 +43,7 @@ from ..checkpoint import (
     verify_checkpoint_files,
 )
 from .config import ConfigError, merge_for_resume
-from .logs import RunLog
+from .logs import RunLog, topk_label
 from .metrics import MetricSums, batch_stats
 from .schedules import LRSchedule
 
@@ -716,17 +716,21 @@ class Training:
             "time": round(train["time"], 3),
             "img_per_sec": round(train["img_per_sec"], 2),
         }
-        line = "epoch %d/%d  lr %.3g  train loss %.4f top-1 %.2f%% top-5 %.2f%%" % (
+        topk = topk_label(self.data.num_classes)  # "top5" fields hold top-k hits, k = min(5, classes)
+        line = "epoch %d/%d  lr %.3g  train loss %.4f top-1 %.2f%% %s %.2f%%" % (
             epoch + 1,
             cfg.epochs,
             train["lr"],
             train["loss"],
             100 * train["top1"],
+            topk,
             100 * train["top5"],
         )
         if val is not None:
             record.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"], val_samples=val["samples"])
-            line += "  | val loss %.4f top-1 %.2f%% top-5 %.2f%%" % (val["loss"], 100 * val["top1"], 100 * val["top5"])
+            line += "  | val loss %.4f top-1 %.2f%% %s %.2f%%" % (
+                val["loss"], 100 * val["top1"], topk, 100 * val["top5"]
+            )
             if self.best_val_top1 is None or val["top1"] > self.best_val_top1:
                 self.best_val_top1 = val["top1"]
         line += "  | %.1f s, %.1f img/s" % (train["time"], train["img_per_sec"])
@@ -789,11 +793,12 @@ class Training:
         result = self.evaluate(split)
         demo = " (DEMO DATA: sklearn digits)" if cfg.demo else ""
         self.log.info(
-            "final evaluation on the %s split%s, %d images: top-1 %.2f%%  top-5 %.2f%%  loss %.4f",
+            "final evaluation on the %s split%s, %d images: top-1 %.2f%%  %s %.2f%%  loss %.4f",
             split,
             demo,
             result["samples"],
             100 * result["top1"],
+            topk_label(self.data.num_classes),
             100 * result["top5"],
             result["loss"],
         )
