@@ -44,7 +44,8 @@ EXTRAS = {
     "gpu": ["mxnet-cu112==1.9.1"],
     # Horovod must be built against the installed MXNet; see README "Horovod".
     "horovod": ["horovod==0.28.1"],
-    "onnx": ["onnx==1.14.1", "onnxruntime>=1.15"],
+    # mx.onnx (1.9.1) needs onnx.mapping, which newer onnx removed; 1.14.1 has no Python 3.12 wheel.
+    "onnx": ["onnx==1.14.1; python_version < '3.12'", "onnx==1.16.2; python_version >= '3.12'", "onnxruntime>=1.15"],
     "test": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4"],
     "docs": ["sphinx>=7,<8", "furo>=2023.9.10", "numpydoc>=1.6"],
 }

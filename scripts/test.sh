@@ -4,6 +4,7 @@
 # warnings as errors and run its examples (scripts/docs.sh).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k model`.
 #   VENV=.venv-py312 PYTHON=python3.12 bash scripts/test.sh     # another Python, its own venv
+#   DOCS=0 bash scripts/test.sh                                  # without building the docs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -15,4 +16,4 @@ case "$TORCH_VENV" in /*) ;; *) TORCH_VENV="$PWD/$TORCH_VENV" ;; esac
 export GLUON_INCEPTION_TORCH_PYTHON=${GLUON_INCEPTION_TORCH_PYTHON:-$TORCH_VENV/bin/python}
 "$BIN/ruff" check .
 PATH="$BIN:$PATH" "$BIN/python" -m pytest "$@"
-PYTHON="$BIN/python" bash scripts/docs.sh
+if [ "${DOCS:-1}" = "1" ]; then PYTHON="$BIN/python" bash scripts/docs.sh; fi
