@@ -33,7 +33,7 @@ case "$found" in "$WORK/venv/"*) ;; *) echo "imported $found, not the installed 
 say "gluon-inception info"
 "$GI" info
 say "one epoch of demo training"
-"$GI" train --demo --optimizer adam --epochs 1 --checkpoints "$WORK/run" --no-progress
+"$GI" train --demo --optimizer adam --epochs 1 --checkpoints "$WORK/run"
 say "gluon-inception evaluate"
 "$GI" evaluate --checkpoint "$WORK/run" --data "$MXNET_HOME/datasets/gluon-inception-demo" --split test \
     --report "$WORK/report.json"
