@@ -20,7 +20,8 @@ def main(args):
     if args.list_recipes:
         print(format_recipes())
         return 0
-    return run_cli(lambda: run_training(config_from_args(args)))
+    # run_training returns the final evaluation, not an exit status (sys.exit(dict) would print it, exit 1).
+    return run_cli(lambda: run_training(config_from_args(args)) and 0)
 
 
 def format_recipes():
