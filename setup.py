@@ -44,7 +44,8 @@ EXTRAS = {
     "gpu": ["mxnet-cu112==1.9.1"],
     # Horovod must be built against the installed MXNet; see README "Horovod".
     "horovod": ["horovod==0.28.1"],
-    "onnx": ["onnx==1.14.1", "onnxruntime>=1.15"],
+    # mx.onnx (1.9.1) needs onnx.mapping, which newer onnx removed; 1.14.1 has no Python 3.12 wheel.
+    "onnx": ["onnx==1.14.1; python_version < '3.12'", "onnx==1.16.2; python_version >= '3.12'", "onnxruntime>=1.15"],
     "test": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4", "import-linter>=2.0"],
     "docs": ["sphinx>=7,<8", "furo>=2023.9.10", "numpydoc>=1.6"],
 }
@@ -65,9 +66,11 @@ setup(
         "Issues": "https://github.com/gluon-inception/gluon-inception/issues",
     },
     packages=find_packages(include=["gluon_inception", "gluon_inception.*"]),
+    # Imported by a .pth file on Python 3.12 so that MXNet imports anywhere (see the module).
+    py_modules=["gluon_inception_numpy_aliases"],
     package_data={"gluon_inception": ["weights/resources/*", "training/recipes/*"]},
     include_package_data=True,
-    python_requires=">=3.8",
+    python_requires=">=3.11,<3.13",
     install_requires=REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["gluon-inception=gluon_inception.cli.main:main"]},
@@ -78,10 +81,8 @@ setup(
         "License :: OSI Approved :: Apache Software License",
         "Operating System :: POSIX :: Linux",
         "Programming Language :: Python :: 3",
-        "Programming Language :: Python :: 3.8",
-        "Programming Language :: Python :: 3.9",
-        "Programming Language :: Python :: 3.10",
         "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
         "Topic :: Scientific/Engineering :: Image Recognition",
     ],

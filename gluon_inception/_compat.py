@@ -2,28 +2,14 @@
 
 MXNet 1.9.1 still refers to numpy aliases (``np.bool``, ``np.int`` ...) that numpy 1.24
 removed. numpy 1.23.5 keeps them but has no wheel for Python 3.12, so on 3.12 we run on
-numpy 1.26 and restore the aliases before MXNet is imported. This is the only module that
-knows about it; everything else does ``from ._compat import mx``.
+numpy 1.26 and restore the aliases (``gluon_inception_numpy_aliases``, shipped beside the package)
+before MXNet is imported. Everything in the package does ``from ._compat import mx``.
 """
 import sys
 
 import numpy as np
 
-_REMOVED_ALIASES = {
-    "bool": bool,
-    "int": int,
-    "float": float,
-    "complex": complex,
-    "object": object,
-    "str": str,
-}
-
-
-def _restore_numpy_aliases():
-    for name, value in _REMOVED_ALIASES.items():
-        if name not in np.__dict__:
-            setattr(np, name, value)
-
+from gluon_inception_numpy_aliases import restore as _restore_numpy_aliases
 
 if int(np.__version__.split(".")[0]) >= 2:
     raise ImportError(
@@ -32,7 +18,7 @@ if int(np.__version__.split(".")[0]) >= 2:
         "'numpy>=1.26,<2' (Python 3.12)." % np.__version__
     )
 
-_restore_numpy_aliases()
+_restore_numpy_aliases(np)
 
 try:
     import mxnet as mx  # noqa: E402

@@ -1,25 +1,62 @@
 #!/usr/bin/env bash
-# Set up a virtual environment with everything gluon-inception needs, in the one order that works:
+# Set up a virtual environment with what gluon-inception needs, in the one order that works:
 # the pinned scientific stack and MXNet first, then Horovod built against that MXNet.
 #
-#   bash scripts/setup.sh                # .venv with the CPU build of MXNet
-#   VENV=/path/venv bash scripts/setup.sh
+#   bash scripts/setup.sh                # .venv with the CPU build of MXNet, test/onnx/docs extras
+#                                        # and .venv-torch (torch + torchvision, comparison tests only)
+#   EXTRAS= TORCH=0 bash scripts/setup.sh   # what the demo needs (scripts/demo.sh does this)
+#   VENV=/path/venv PYTHON=python3.12 bash scripts/setup.sh
 #   GPU=1 bash scripts/setup.sh          # mxnet-cu112, CUDA libraries, Horovod with NCCL (setup_gpu.sh)
 #
-# Only Python (3.8-3.11) and pip are needed. Re-running it is cheap: finished steps are skipped.
+# Needs Python 3.11 or 3.12 with venv and headers, cmake, a C++ compiler (Horovod builds from
+# source) and libGL + glib (opencv, used by GluonCV). They are checked first; what is missing is
+# printed with the command that installs it. Re-running is cheap: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-EXTRAS=${EXTRAS:-test,onnx,docs}
+EXTRAS=${EXTRAS-test,onnx,docs}
 if [ "${GPU:-0}" = "1" ]; then FLAVOUR=gpu; else FLAVOUR=cpu; fi
 
 say() { printf '\n== %s\n' "$*"; }
+
+# -- system requirements, before anything is installed ------------------------------------------
+missing=()
+command -v "$PYTHON" >/dev/null || { echo "no $PYTHON on PATH: install Python 3.11 or 3.12 (or set PYTHON=...)" >&2; exit 1; }
+if ! "$PYTHON" -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] <= (3, 12)))'; then
+    echo "$PYTHON is Python $("$PYTHON" -c 'import platform; print(platform.python_version())'); gluon-inception" \
+         "supports 3.11 and 3.12: set PYTHON=python3.11 or PYTHON=python3.12" >&2
+    exit 1
+fi
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv:python3-venv:python3")
+fi
+"$PYTHON" -c 'import os, sysconfig; raise SystemExit(not os.path.isfile(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || missing+=("Python headers (Python.h):python3-dev:python3-devel")
+command -v cmake >/dev/null || missing+=("cmake:cmake:cmake")
+{ command -v c++ || command -v g++; } >/dev/null || missing+=("a C++ compiler:g++:gcc-c++")
+"$PYTHON" -c 'import ctypes; ctypes.CDLL("libGL.so.1")' 2>/dev/null || missing+=("libGL (libGL.so.1):libgl1:mesa-libGL")
+"$PYTHON" -c 'import ctypes; ctypes.CDLL("libgthread-2.0.so.0")' 2>/dev/null || missing+=("glib (libgthread-2.0.so.0):libglib2.0-0:glib2")
+if [ ${#missing[@]} -gt 0 ]; then
+    what=() deb=() rpm=()
+    for item in "${missing[@]}"; do
+        IFS=: read -r name debian rhel <<<"$item"
+        what+=("$name") deb+=("$debian") rpm+=("$rhel")
+    done
+    {
+        echo "missing system packages: $(IFS=,; echo "${what[*]}" | sed 's/,/, /g')"
+        echo "  Debian/Ubuntu:  sudo apt-get install -y ${deb[*]}"
+        echo "  RHEL/Fedora:    sudo dnf install -y ${rpm[*]}"
+        echo "then re-run this script (nothing was installed)."
+    } >&2
+    exit 1
+fi
 
 # GPU=1: scripts/setup_gpu.sh checks the driver and GPUs first, then installs MXNet's CUDA build, its
 # CUDA libraries and Horovod with NCCL; the steps below then find them installed.
 if [ "$FLAVOUR" = gpu ]; then VENV="$VENV" PYTHON="$PYTHON" bash scripts/setup_gpu.sh; fi
 
+# -- the environment ----------------------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
     say "creating virtual environment $VENV with $($PYTHON --version)"
     "$PYTHON" -m venv "$VENV"
@@ -27,8 +64,17 @@ fi
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 "${PIP[@]}" install -q --upgrade pip wheel "setuptools<70"
 
-say "installing gluon-inception[$FLAVOUR,$EXTRAS] (editable)"
-"${PIP[@]}" install -q -e ".[$FLAVOUR,$EXTRAS]"
+WANT=$FLAVOUR${EXTRAS:+,$EXTRAS}
+say "installing gluon-inception[$WANT] (editable)"
+"${PIP[@]}" install -q -e ".[$WANT]"
+
+# MXNet 1.9.1 needs numpy's removed aliases (np.bool ...), which numpy 1.26 (the only numpy for
+# Python 3.12) lacks. horovodrun imports MXNet before our code runs, so on 3.12 a .pth file in the
+# venv installs the aliases at interpreter start (gluon_inception_numpy_aliases.py, at import of numpy).
+SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
+    echo "import gluon_inception_numpy_aliases" >"$SITE/gluon_inception_numpy_aliases.pth"
+fi
 
 if "$VENV/bin/python" -c "import horovod.mxnet" 2>/dev/null; then
     say "Horovod with MXNet support is already installed"

@@ -1,5 +1,6 @@
-"""``gluon-inception pretrained``: list, fetch and purge pretrained weights."""
+"""``gluon-inception pretrained``: list, fetch, mirror and purge pretrained weights."""
 import json
+import os
 
 from .. import weights as pretrained
 from ..weights import store
@@ -17,6 +18,12 @@ def configure_parser(parser):
     fetch.add_argument(
         "--root", help="cache folder (default: $GLUON_INCEPTION_MODELS, $MXNET_HOME/models, ~/.mxnet/models)"
     )
+    mirror = sub.add_parser(
+        "mirror", help="download and verify weights into a folder laid out as a mirror (for nodes without internet)"
+    )
+    mirror.add_argument("folder", metavar="DIR", help="the mirror folder (e.g. on a shared file system)")
+    mirror.add_argument("names", nargs="*", metavar="NAME", help="entries to put there (default: all registered)")
+    mirror.add_argument("--root", help="cache folder to take copies from before downloading")
     purge = sub.add_parser("purge", help="delete cached weights of registered entries, and their lock files")
     purge.add_argument("names", nargs="*", metavar="NAME", help="entries to delete (default: all)")
     purge.add_argument("--root", help="cache folder")
@@ -92,6 +99,15 @@ def main(args):
         names = args.names or [pretrained.default_pretrained().name]
         for name in names:
             print(store.fetch(pretrained.get_pretrained(name), root=args.root))
+        return 0
+    if args.action == "mirror":
+        for name in args.names or [row["name"] for row in pretrained.list_pretrained()]:
+            entry = pretrained.get_pretrained(name)
+            print("%-28s %s" % (name, store.mirror(entry, args.folder, root=args.root)))
+        print(
+            "mirror ready. On compute nodes:\n  export %s=%s\n  python -c 'from gluon_inception import "
+            "googlenet; googlenet(pretrained=True)'" % (store.ENV_MIRRORS, os.path.abspath(args.folder))
+        )
         return 0
     for path in pretrained.purge(root=args.root, names=args.names or None):
         print("removed %s" % path)

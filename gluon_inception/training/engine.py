@@ -40,7 +40,7 @@ from ..models.googlenet import GoogLeNet, describe_model, model_summary
 from ..zoo.registry import get_model
 from .config import ConfigError, merge_for_resume
 from .hooks import FaultInjection
-from .logs import RunLog
+from .logs import RunLog, topk_label
 from .precision import loss_scaler_state, restore_loss_scaler, trainer_kwargs
 from .schedules import LRSchedule
 
@@ -549,17 +549,21 @@ class Training:
             "time": round(train["time"], 3),
             "img_per_sec": round(train["img_per_sec"], 2),
         }
-        line = "epoch %d/%d  lr %.3g  train loss %.4f top-1 %.2f%% top-5 %.2f%%" % (
+        topk = topk_label(self.data.num_classes)  # "top5" fields hold top-k hits, k = min(5, classes)
+        line = "epoch %d/%d  lr %.3g  train loss %.4f top-1 %.2f%% %s %.2f%%" % (
             epoch + 1,
             cfg.epochs,
             train["lr"],
             train["loss"],
             100 * train["top1"],
+            topk,
             100 * train["top5"],
         )
         if val is not None:
             record.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"], val_samples=val["samples"])
-            line += "  | val loss %.4f top-1 %.2f%% top-5 %.2f%%" % (val["loss"], 100 * val["top1"], 100 * val["top5"])
+            line += "  | val loss %.4f top-1 %.2f%% %s %.2f%%" % (
+                val["loss"], 100 * val["top1"], topk, 100 * val["top5"]
+            )
         line += "  | %.1f s, %.1f img/s" % (train["time"], train["img_per_sec"])
         self.log.info(line)
         self.log.record(record)
@@ -614,11 +618,12 @@ class Training:
         result = self.evaluate(split)
         demo = " (DEMO DATA: sklearn digits)" if cfg.demo else ""
         self.log.info(
-            "final evaluation on the %s split%s, %d images: top-1 %.2f%%  top-5 %.2f%%  loss %.4f",
+            "final evaluation on the %s split%s, %d images: top-1 %.2f%%  %s %.2f%%  loss %.4f",
             split,
             demo,
             result["samples"],
             100 * result["top1"],
+            topk_label(self.data.num_classes),
             100 * result["top5"],
             result["loss"],
         )

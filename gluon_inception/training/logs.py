@@ -1,4 +1,4 @@
-"""What a run tells its user: console and human log file, JSON-lines metrics, progress bars.
+"""What a run tells its user: console and human log file, JSON-lines metrics, progress.
 
 Only rank 0 writes; on the other ranks every method here does nothing (so calling code needs
 no ``if rank == 0``).
@@ -9,9 +9,9 @@ import logging
 import math
 import os
 import sys
+import time
 
 from .. import fileio
-from ..dist import launched_by_horovod
 
 LOGGER_NAME = "gluon_inception.train"
 
@@ -65,7 +65,7 @@ class RunLog:
     enabled : bool
         False on ranks other than 0.
     progress : bool
-        Draw a tqdm bar per epoch.
+        Show each epoch's progress: a tqdm bar on a terminal, plain lines elsewhere.
     """
 
     def __init__(self, folder, prefix, enabled=True, progress=True):
@@ -131,24 +131,19 @@ class RunLog:
             f.writelines(keep)
 
     def bar(self, total, description):
-        """A tqdm progress bar (or a do-nothing stand-in when disabled)."""
+        """Progress of one epoch: a live tqdm bar on a terminal, else plain lines.
+
+        Where stderr is not a terminal (a pipe, a file, ``horovodrun``'s forwarding of each rank's
+        output, a batch scheduler) a bar's carriage-return redraws become fragments, so each
+        update logs one line instead: step, the running figures, and the time left.
+        """
         if not self.progress:
             return _NoBar()
+        if not sys.stderr.isatty():
+            return _ProgressLines(self, total, description)
         from tqdm import tqdm
 
-        terminal = sys.stderr.isatty()
-        # horovodrun forwards each "\r"-terminated update at once, so a bar works there too;
-        # into a plain file or pipe, refresh rarely.
-        return tqdm(
-            total=total,
-            desc=description,
-            unit="step",
-            dynamic_ncols=terminal,
-            ncols=None if terminal else 110,
-            mininterval=0.5 if terminal else (2.0 if launched_by_horovod() else 10.0),
-            leave=True,
-            file=sys.stderr,
-        )
+        return tqdm(total=total, desc=description, unit="step", dynamic_ncols=True, leave=True, file=sys.stderr)
 
     def close(self):
         """Detach the handlers (a second run in the same process gets fresh ones)."""
@@ -156,6 +151,46 @@ class RunLog:
             self.logger.removeHandler(handler)
             handler.close()
         self._handlers = []
+
+
+def topk_label(classes):
+    """How top-k accuracy is labelled: k is 5, or the number of classes when there are fewer."""
+    return "top-%d" % min(5, int(classes))
+
+
+class _ProgressLines:
+    """The bar's interface, writing ``description  step i/n (p%)  figures  ETA`` at each update."""
+
+    def __init__(self, log, total, description):
+        self.log, self.total, self.description = log, total, description
+        self.done, self.postfix, self.start = 0, "", time.monotonic()
+
+    def update(self, n=1):
+        self.done += n
+        elapsed = time.monotonic() - self.start
+        left = elapsed / self.done * (self.total - self.done) if self.done else float("nan")
+        self.log.info(
+            "%s  step %d/%d (%d%%)  %s  ETA %s",
+            self.description,
+            self.done,
+            self.total,
+            100 * self.done // max(self.total, 1),
+            self.postfix,
+            _duration(left),
+        )
+
+    def set_postfix_str(self, text, refresh=False):
+        self.postfix = text
+
+    def close(self):
+        pass
+
+
+def _duration(seconds):
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    return "%d:%02d:%02d" % (seconds // 3600, seconds // 60 % 60, seconds % 60)
 
 
 class _NoBar:

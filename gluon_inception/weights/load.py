@@ -2,7 +2,9 @@
 
 ``pretrained`` may be:
 
-- ``True``: the most accurate registered ImageNet-1k entry (GluonCV's, 72.87 top-1);
+- ``True``: the best ImageNet-1k weights this machine can get: the most accurate registered entry
+  (GluonCV's, 72.87 top-1), or when no source of its file answers, the next one that can be had
+  (torchvision's, 69.78 top-1), with a :class:`PretrainedWarning` saying which and why;
 - an entry name (``"googlenet_torchvision_in1k"``) or a :class:`~.entries.PretrainedEntry`;
 - a path to a weight file (ours, GluonCV's ``.params`` or ``.zip``, torchvision's ``.pth``).
 """
@@ -257,7 +259,47 @@ def fetch_pretrained(pretrained, topology=None, root=None, mirrors=None):
     FetchedWeights
     """
     resolved, local = _resolve(pretrained, topology)
-    return FetchedWeights(resolved.entry, _local_copy(resolved, root, mirrors), local)
+    try:
+        return FetchedWeights(resolved.entry, _local_copy(resolved, root, mirrors), local)
+    except store.DownloadError as failure:
+        if pretrained is not True:
+            raise  # a named entry, file or folder never falls back
+        return _fetch_next_best(resolved.entry, failure, topology, root, mirrors)
+
+
+def _fetch_next_best(wanted, failure, topology, root, mirrors):
+    """``pretrained=True`` when no source of the best entry answers: the next entry that can be had."""
+    failures = [(wanted, failure)]
+    for entry in _by_accuracy():
+        if entry is wanted or (entry.dataset, entry.classes) != (wanted.dataset, wanted.classes):
+            continue
+        if topology is not None and entry.topology != topology:
+            continue
+        try:
+            path = store.fetch(entry, root=root, mirrors=mirrors)
+        except store.DownloadError as err:
+            failures.append((entry, err))
+            continue
+        why = "no source of %r answered (%s)" % (
+            wanted.name,
+            "; ".join("%s: %s" % attempt for attempt in failure.attempts) or "no sources",
+        )
+        warnings.warn(
+            "pretrained=True loaded %r (%s, %.2f%% top-1 / %.2f%% top-5 on %s) instead of the more "
+            "accurate %r (%.2f%% top-1) because %s. Set $%s to a mirror holding %s, or pass "
+            "pretrained=%r to require it."
+            % (entry.name, entry.description, entry.top1, entry.top5, entry.dataset, wanted.name, wanted.top1,
+               why, store.ENV_MIRRORS, wanted.file_name, wanted.name),
+            PretrainedWarning,
+            stacklevel=4,  # the caller of googlenet() / load_pretrained()
+        )
+        entry = entry.replace(provenance="%s Loaded by pretrained=True as the fallback: %s." % (entry.provenance, why))
+        return FetchedWeights(entry, path)
+    raise store.DownloadError(
+        "pretrained=True: no ImageNet weights could be fetched from any source.\n\n%s"
+        % "\n\n".join(str(err) for _, err in failures),
+        [attempt for _, err in failures for attempt in err.attempts],
+    )
 
 
 def _load_into(net, fetched):

@@ -7,7 +7,7 @@ This is the one module that knows the cache root. Its order:
 3. ``$MXNET_HOME/models`` (the folder GluonCV uses, so files it downloaded are found);
 4. ``~/.mxnet/models``.
 
-A file is fetched from every source in turn until one works: the mirrors in
+A file is fetched from every source in turn until one works: the cache, the mirrors in
 ``$GLUON_INCEPTION_MIRRORS`` (or the ``mirrors`` argument), then the entry's own repository,
 which for GluonCV's files is ``$MXNET_GLUON_REPO`` when set (GluonCV's convention), else the
 published URLs. A mirror is a base URL or a local folder laid out like the source's repository
@@ -55,6 +55,7 @@ __all__ = [
     "cache_root",
     "mirror_list",
     "sources",
+    "mirror",
     "verify",
     "fetch",
     "file_lock",
@@ -70,8 +71,9 @@ ENV_MIRRORS = "GLUON_INCEPTION_MIRRORS"
 #: Environment variable: seconds to wait for another process's download before giving up.
 ENV_LOCK_TIMEOUT = "GLUON_INCEPTION_LOCK_TIMEOUT"
 DEFAULT_LOCK_TIMEOUT = 600.0
-#: Seconds a connection may stay silent before the transfer counts as failed.
-SOCKET_TIMEOUT = 60.0
+#: Seconds to open a connection or to wait for the next bytes before a source counts as failed:
+#: short, so that a dead host costs seconds before the next source is tried.
+SOCKET_TIMEOUT = 15.0
 #: Environment variable: seconds one source may take for the whole file before the next is tried.
 ENV_DEADLINE = "GLUON_INCEPTION_DOWNLOAD_DEADLINE"
 DEFAULT_DEADLINE = 1800.0
@@ -202,6 +204,46 @@ def sources(entry, mirrors=None):
     if not repo:
         found.extend(entry.urls)
     return list(dict.fromkeys(found))
+
+
+def mirror(entry, folder, mirrors=None, root=None):
+    """Put ``entry``'s verified file into ``folder``, laid out as a mirror (``folder/mirror_path``).
+
+    The file is taken from ``folder`` itself when it already holds a good copy, else from the
+    cache, else from the usual sources. A folder made this way serves compute nodes without
+    internet through ``GLUON_INCEPTION_MIRRORS=folder`` (a shared file system, or over HTTP). For
+    GluonCV's entry the file is re-packed as the zip GluonCV publishes, so the folder also works
+    as GluonCV's own ``MXNET_GLUON_REPO`` when served over HTTP.
+
+    Parameters
+    ----------
+    entry : PretrainedEntry
+    folder : str
+        The mirror; created when missing.
+    mirrors : list of str, optional
+        Other sources, tried after ``folder`` and the cache; default ``$GLUON_INCEPTION_MIRRORS``.
+    root : str, optional
+        The cache folder to take a copy from; see :func:`cache_root`.
+
+    Returns
+    -------
+    str
+        The file in the mirror.
+    """
+    folder = os.path.abspath(os.path.expanduser(os.fspath(folder)))
+    target = _under(folder, entry.mirror_path)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    known = [folder, cache_root(root)] + mirror_list(mirrors)
+    if not (target.lower().endswith(".zip") and not entry.file_name.lower().endswith(".zip")):
+        return fetch(entry, root=os.path.dirname(target), mirrors=known, progress=None)
+    work = tempfile.mkdtemp(prefix=".mirror-", dir=folder)
+    try:
+        verified = fetch(entry, root=work, mirrors=known)
+        with atomic_path(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.write(verified, entry.file_name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return target
 
 
 # -- checks -------------------------------------------------------------------------------------
@@ -375,7 +417,8 @@ def _fetch_one(source, entry, target, progress=None):
 
 
 def _failure(entry, target, attempts):
-    tried = "\n".join("  %s: %s" % (source, failure.reason) for source, failure in attempts) or "  (no sources)"
+    tried = ["  %s (cache): no verified copy" % target]
+    tried = "\n".join(tried + ["  %s: %s" % (source, failure.reason) for source, failure in attempts])
     algorithm, expected, is_prefix = entry.checksum
     hint = (
         "\nTo install it by hand, put %s at %s (or pass its path as pretrained=...), or add a mirror to "

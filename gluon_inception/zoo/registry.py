@@ -174,8 +174,9 @@ def googlenet(
     pretrained : bool, str, os.PathLike or PretrainedEntry, default False
         ``True`` loads the most accurate ImageNet-1k weights registered (GluonCV's, 72.87% top-1;
         see :func:`~gluon_inception.weights.list_pretrained`), or with ``topology`` the most
-        accurate ones of that topology; a name picks an entry
-        (``"googlenet_torchvision_in1k"``); a path loads a weight file (ours, GluonCV's
+        accurate ones of that topology; when no source of that file answers, the next best that
+        can be had (torchvision's, 69.78%) with a warning; a name picks an entry and never falls
+        back (``"googlenet_torchvision_in1k"``); a path loads a weight file (ours, GluonCV's
         ``.params``/``.zip``, torchvision's ``.pth``). With ``classes != 1000`` everything but the
         classifier is loaded (fine-tuning); aux heads are initialised, with a warning, when the
         weights have none. The entry is attached as ``net.pretrained_cfg`` and ImageNet class

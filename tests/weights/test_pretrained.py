@@ -28,6 +28,7 @@ from gluon_inception.weights import (
     UnknownPretrainedError,
     purge,
     resolve_pretrained,
+    store,
     unregister_pretrained,
 )
 from gluon_inception.zoo import googlenet_paper
@@ -360,3 +361,26 @@ def test_our_own_params_load_by_path_with_their_topology(tmp_path, recwarn):
         assert googlenet(pretrained=str(tmp_path / "bare.params"), classes=7).topology == "gluoncv"
     (tmp_path / "bare.json").write_text(json.dumps({"model": {"topology": "torchvision"}}))
     assert googlenet(pretrained=str(tmp_path / "bare.params"), classes=7).topology == "torchvision"
+
+
+def test_a_mirror_folder_made_by_the_cli_serves_nodes_without_internet(
+    release, registered, server, tmp_path, capsys, monkeypatch
+):
+    # The login node: the file is downloaded once (from the loopback host) into the mirror folder.
+    server.files[release.url_path] = release.archive
+    entry = register_pretrained(registered.replace(urls=(server.url + release.url_path,)), overwrite=True)
+    mirror = tmp_path / "shared" / "weights"
+    assert cli.main(["pretrained", "mirror", str(mirror), entry.name, "--root", str(tmp_path / "login")]) == 0
+    assert "export GLUON_INCEPTION_MIRRORS=%s" % mirror in capsys.readouterr().out
+    assert sorted(os.listdir(mirror)) == ["gluon"], "laid out like the source's repository, nothing else"
+    with zipfile.ZipFile(mirror / entry.mirror_path) as zf:
+        assert zf.namelist() == [entry.file_name] and zf.read(entry.file_name) == release.params
+    # Again: the folder's own copy is verified and kept, nothing is downloaded.
+    assert cli.main(["pretrained", "mirror", str(mirror), entry.name]) == 0
+    assert server.requests[release.url_path] == 1
+    # A compute node: only the mirror, an empty cache, the published host answering nothing.
+    server.files.clear()
+    monkeypatch.setenv(store.ENV_MIRRORS, str(mirror))
+    net = googlenet(pretrained=entry.name, root=str(tmp_path / "node"))
+    assert server.total_requests() == 1
+    np.testing.assert_allclose(net(release.x).asnumpy(), release.logits, rtol=0, atol=1e-4)

@@ -17,10 +17,10 @@ import pytest
 
 from gluon_inception import cli, get_pretrained, googlenet
 from gluon_inception._compat import mx
-from gluon_inception.weights import store
+from gluon_inception.weights import PretrainedWarning, entries, store
 from gluon_inception.weights.torch_pth import TorchFileError, UnsafePickleError, load_state_dict
 from tests.support import ROOT, require
-from tests.support.loopback import WeightServer
+from tests.support.loopback import WeightServer, closed_port_url
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZES = (224, 208)  # at 208 torchvision's ceil-mode pool before inception5a differs from GluonCV's
@@ -82,6 +82,53 @@ def test_published_style_weights_from_a_mirror_give_torchvisions_logits(peer, tm
     assert net.topology == "torchvision" and net.features.names()[0] == "input_affine"
     assert net.class_names[0] == "tench"
     _check_logits(net, peer, "published")
+
+
+@pytest.fixture
+def gluoncv_refused_torchvision_served(peer, monkeypatch):
+    """A loopback host that answers 404 for GluonCV's file and serves a torchvision-style .pth, which
+    stands in for torchvision's file under the registered name (with its checksum and URL)."""
+    data = (peer.folder / "published.pth").read_bytes()
+    server = WeightServer()
+    torchvision = get_pretrained("googlenet_torchvision_in1k").replace(
+        sha256_prefix=hashlib.sha256(data).hexdigest()[:8], urls=(server.url + "/models/googlenet-1378be20.pth",)
+    )
+    server.files["/models/googlenet-1378be20.pth"] = data
+    monkeypatch.setitem(entries._REGISTRY, torchvision.name, torchvision)
+    monkeypatch.setenv("MXNET_GLUON_REPO", server.url)  # GluonCV's own variable: replaces the S3 URL
+    dead_mirror = closed_port_url()
+    monkeypatch.setenv(store.ENV_MIRRORS, dead_mirror)
+    yield types.SimpleNamespace(server=server, dead_mirror=dead_mirror)
+    server.stop()
+
+
+def test_pretrained_true_falls_back_to_torchvisions_weights_with_one_warning(
+    peer, gluoncv_refused_torchvision_served, tmp_path
+):
+    with pytest.warns(PretrainedWarning) as recorded:
+        net = googlenet(pretrained=True, root=str(tmp_path))
+    caught = [w for w in recorded if issubclass(w.category, PretrainedWarning)]
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    message = str(caught[0].message)
+    assert "loaded 'googlenet_torchvision_in1k'" in message and "69.78% top-1" in message
+    assert "no source of 'googlenet_gluoncv_in1k' answered" in message and "HTTP 404" in message
+    assert caught[0].filename == __file__, "the warning points at the caller's line"
+    assert net.pretrained_cfg.name == "googlenet_torchvision_in1k" and net.topology == "torchvision"
+    assert "fallback" in net.pretrained_cfg.provenance
+    _check_logits(net, peer, "published", sizes=(224,))
+
+
+def test_a_named_entry_never_falls_back_and_lists_every_source_tried(gluoncv_refused_torchvision_served, tmp_path):
+    served = gluoncv_refused_torchvision_served
+    with pytest.raises(store.DownloadError) as info:
+        googlenet(pretrained="googlenet_gluoncv_in1k", root=str(tmp_path))
+    text = str(info.value)
+    cache = os.path.join(str(tmp_path), "googlenet-c7c89366.params")
+    assert "%s (cache): no verified copy" % cache in text
+    assert "%s/gluon/models/googlenet-c7c89366.zip: unreachable" % served.dead_mirror in text
+    assert "%s/gluon/models/googlenet-c7c89366.zip: HTTP 404" % served.server.url in text
+    assert served.server.requests["/models/googlenet-1378be20.pth"] == 0
+    assert not os.path.exists(os.path.join(str(tmp_path), "googlenet-1378be20.pth"))
 
 
 def test_the_input_transform_is_what_makes_them_equal(peer):
