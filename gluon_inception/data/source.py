@@ -10,7 +10,7 @@ class DatasetSource:
 
     A stand-in with the same attributes and methods (``num_classes``, ``classes``, ``preprocessing``,
     ``describe()``, ``train_iter(epoch)``, ``eval_iter(split)``, ``has_split(name)``) can be
-    passed to :meth:`gluon_inception.training.Training.open_data` instead, e.g. in-memory data.
+    passed to :meth:`gluon_inception.training.engine.Training.open_data` instead, e.g. in-memory data.
 
     Parameters
     ----------

@@ -15,9 +15,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from gluon_inception import cli, get_pretrained, googlenet
+from gluon_inception import cli, get_pretrained, googlenet, register_pretrained
 from gluon_inception._compat import mx
-from gluon_inception.weights import PretrainedWarning, entries, store
+from gluon_inception.weights import PretrainedWarning, store
 from gluon_inception.weights.torch_pth import TorchFileError, UnsafePickleError, load_state_dict
 from tests.support import ROOT, require
 from tests.support.loopback import WeightServer, closed_port_url
@@ -90,16 +90,20 @@ def gluoncv_refused_torchvision_served(peer, monkeypatch):
     stands in for torchvision's file under the registered name (with its checksum and URL)."""
     data = (peer.folder / "published.pth").read_bytes()
     server = WeightServer()
+    registered = get_pretrained("googlenet_torchvision_in1k")
     torchvision = get_pretrained("googlenet_torchvision_in1k").replace(
         sha256_prefix=hashlib.sha256(data).hexdigest()[:8], urls=(server.url + "/models/googlenet-1378be20.pth",)
     )
     server.files["/models/googlenet-1378be20.pth"] = data
-    monkeypatch.setitem(entries._REGISTRY, torchvision.name, torchvision)
+    register_pretrained(torchvision, overwrite=True)
     monkeypatch.setenv("MXNET_GLUON_REPO", server.url)  # GluonCV's own variable: replaces the S3 URL
     dead_mirror = closed_port_url()
     monkeypatch.setenv(store.ENV_MIRRORS, dead_mirror)
-    yield types.SimpleNamespace(server=server, dead_mirror=dead_mirror)
-    server.stop()
+    try:
+        yield types.SimpleNamespace(server=server, dead_mirror=dead_mirror)
+    finally:
+        server.stop()
+        register_pretrained(registered, overwrite=True)
 
 
 def test_pretrained_true_falls_back_to_torchvisions_weights_with_one_warning(
