@@ -4,7 +4,6 @@ import os
 import pickle
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -23,7 +22,7 @@ from gluon_inception.checkpoint import (
 )
 from gluon_inception.preprocessing import Preprocessing
 from gluon_inception.zoo import ModelSourceError, load_checkpoint_model, load_model_from_checkpoint
-from tests.support import child_env, require
+from tests.support import child_env, kill_when, require
 
 
 def _small_trainer(optimizer="adam", seed=0):
@@ -306,18 +305,8 @@ def test_the_leftover_of_a_writer_killed_mid_checkpoint_is_removed_when_training
 
     folder = tmp_path / "ckpt"
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(folder)], env=child_env())
-    try:
-        for _ in range(6000):  # poll (at most 60 s) until a write is under way, then SIGKILL the writer
-            if folder.is_dir() and [n for n in os.listdir(folder) if n.endswith(".partial")]:
-                writer.kill()
-                break
-            assert writer.poll() is None, "the writer died on its own"
-            time.sleep(0.01)
-        else:
-            pytest.fail("never saw the writer's temporary file")
-    finally:
-        writer.kill()
-        writer.wait()
+    kill_when(writer, lambda: folder.is_dir() and [n for n in os.listdir(folder) if n.endswith(".partial")], 60,
+              "the writer's temporary file")  # fmt: skip
     assert [n for n in os.listdir(folder) if n.endswith(".partial")], "the kill left a temporary file"
     complete = list_checkpoints(folder)
     run = Training(TrainConfig(checkpoints=str(folder), prefix="gn", data="x", resume=True).finalize(), Dist(None))

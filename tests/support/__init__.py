@@ -3,6 +3,7 @@
 Test modules import from here (``from tests.support import require``), never from conftest.
 """
 import os
+import time
 
 import pytest
 
@@ -34,3 +35,21 @@ def child_env(*prepend, **variables):
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env.update(variables)
     return env
+
+
+def kill_when(process, ready, seconds, what):
+    """SIGKILL ``process`` (no Python cleanup runs in it) as soon as ``ready()`` is true.
+
+    Polls every 10 ms for at most ``seconds``; fails the test when the process ends on its own first
+    or ``ready()`` never comes true (``what`` says what was awaited). The process is always reaped.
+    """
+    try:
+        deadline = time.monotonic() + seconds
+        while not ready():
+            assert process.poll() is None, "the process ended on its own before %s" % what
+            if time.monotonic() > deadline:
+                pytest.fail("never saw %s within %d s" % (what, seconds))
+            time.sleep(0.01)
+    finally:
+        process.kill()
+        process.wait()

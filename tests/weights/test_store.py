@@ -25,7 +25,7 @@ from gluon_inception.weights.store import (
     TruncatedDownloadError,
     UnsafeArchiveError,
 )
-from tests.support import child_env
+from tests.support import child_env, kill_when
 from tests.support.loopback import WeightServer, closed_port_url
 
 PAYLOAD = np.random.RandomState(0).bytes(300_000)
@@ -171,18 +171,12 @@ def test_a_download_killed_midway_leaves_no_partial_file_after_the_next_fetch(se
     writer = subprocess.Popen(
         [sys.executable, "-c", FETCH, server.url + path, entry.file_name, entry.mirror_path, SHA256, root], env=env
     )
-    try:
-        for _ in range(600):  # wait (at most 60 s) until the transfer is under way
-            partials = [n for n in os.listdir(root) if n.endswith(".partial")] if os.path.isdir(root) else []
-            if len(partials) == (2 if archived else 1):  # the archive's and the member's
-                break
-            assert writer.poll() is None, "the fetching process ended early"
-            time.sleep(0.1)
-        else:
-            pytest.fail("the fetching process never started writing")
-    finally:
-        writer.kill()  # SIGKILL: no Python cleanup runs
-        writer.wait()
+
+    def transferring():  # the archive's and the member's temporary files, or the file's
+        partials = [n for n in os.listdir(root) if n.endswith(".partial")] if os.path.isdir(root) else []
+        return len(partials) == (2 if archived else 1)
+
+    kill_when(writer, transferring, 60, "the fetching process writing")
     assert [n for n in os.listdir(root) if n.endswith(".partial")], "the kill left a partial file"
     server.trickle.clear()
     assert open(store.fetch(tiny_entry(urls=(server.url + path,)), root=root), "rb").read() == PAYLOAD
