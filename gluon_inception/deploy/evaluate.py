@@ -23,7 +23,7 @@ from ..data.records import read_image_record
 from ..errors import UsageError
 from ..fileio import write_json
 from .images import decode_image
-from .metrics import MetricSums, batch_stats
+from .metrics import MetricSums, batch_stats, topk_k
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +41,13 @@ class EvalResult:
     count : int
         Images evaluated (over all ranks).
     top1, top5 : float
-        Rank-1 and rank-5 accuracy in [0, 1] (rank-k with k = the number of classes when
-        there are fewer than 5).
+        Rank-1 and rank-k accuracy in [0, 1], k = :attr:`k`.
     cross_entropy : float
         Mean negative log-probability of the true class.
     seconds : float
         Wall time of this rank's evaluation.
+    k : int
+        The k of :attr:`top5`: 5, or the number of classes when there are fewer.
     """
 
     crops: int
@@ -55,6 +56,7 @@ class EvalResult:
     top5: float
     cross_entropy: float
     seconds: float = 0.0
+    k: int = 5
 
     def to_dict(self):
         """A JSON-ready dict."""
@@ -119,7 +121,8 @@ def evaluate_batches(net, batches, ctx=None, dist=None, crops=1, name="eval"):
     if sums.samples == 0:
         raise UsageError("no images were evaluated")
     s = sums.summary()
-    return EvalResult(crops, s["samples"], s["top1"], s["top5"], s["loss"], time.perf_counter() - start)
+    return EvalResult(crops, s["samples"], s["top1"], s["top5"], s["loss"], time.perf_counter() - start,
+                      k=topk_k(classes))
 
 
 def evaluate_center_crop(net, split_or_rec, preprocessing, batch_size=32, dist=None, ctx=None, num_threads=None):
@@ -277,7 +280,8 @@ def format_table(results, title=None):
     lines = []
     if title:
         lines.append(title)
-    lines.append("%-8s %8s %9s %9s %10s %8s" % ("crops", "images", "rank-1", "rank-5", "cross-ent", "seconds"))
+    k = min(r.k for r in results.values()) if results else 5
+    lines.append("%-8s %8s %9s %9s %10s %8s" % ("crops", "images", "rank-1", "rank-%d" % k, "cross-ent", "seconds"))
     for mode in sorted(results):
         r = results[mode]
         lines.append(

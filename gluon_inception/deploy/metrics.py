@@ -101,3 +101,13 @@ class MetricSums:
             "top5": float(self.values[2] / n),
             "samples": int(round(n)),
         }
+
+
+def topk_k(classes):
+    """The k of the "top-5" figures: 5, or the number of classes when there are fewer."""
+    return min(5, int(classes))
+
+
+def topk_label(classes):
+    """How top-k accuracy is labelled: ``"top-5"``, or ``"top-K"`` with K classes when there are fewer."""
+    return "top-%d" % topk_k(classes)

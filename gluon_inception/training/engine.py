@@ -33,14 +33,14 @@ from ..checkpoint import (
 from ..data import DatasetSource, verify_dataset
 from ..data.demo import demo_banner
 from ..deploy.evaluate import evaluate_batches
-from ..deploy.metrics import MetricSums, batch_stats
+from ..deploy.metrics import MetricSums, batch_stats, topk_label
 from ..errors import GluonInceptionError
 from ..fileio import remove_stale_partials
 from ..models.googlenet import GoogLeNet, describe_model, model_summary
 from ..zoo.registry import get_model
 from .config import ConfigError, merge_for_resume
 from .hooks import FaultInjection
-from .logs import RunLog, topk_label
+from .logs import RunLog
 from .precision import loss_scaler_state, restore_loss_scaler, trainer_kwargs
 from .schedules import LRSchedule
 

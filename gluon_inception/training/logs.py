@@ -153,9 +153,6 @@ class RunLog:
         self._handlers = []
 
 
-def topk_label(classes):
-    """How top-k accuracy is labelled: k is 5, or the number of classes when there are fewer."""
-    return "top-%d" % min(5, int(classes))
 
 
 class _ProgressLines:

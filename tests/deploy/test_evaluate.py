@@ -12,7 +12,14 @@ import pytest
 
 from gluon_inception import googlenet
 from gluon_inception._compat import mx
-from gluon_inception.deploy.evaluate import TenCropReader, evaluate, evaluate_batches, format_table, write_report
+from gluon_inception.deploy.evaluate import (
+    EvalResult,
+    TenCropReader,
+    evaluate,
+    evaluate_batches,
+    format_table,
+    write_report,
+)
 from gluon_inception.deploy.metrics import MetricSums, batch_stats
 from gluon_inception.preprocessing import Preprocessing
 from tests.support import child_env, require
@@ -143,6 +150,8 @@ def test_ten_crop_differs_from_one_crop(tmp_path, net):
     assert abs(results[1].cross_entropy - results[10].cross_entropy) > 1e-4
     table = format_table(results)
     assert "1-crop" in table and "10-crop" in table
+    # the rank-k column says its k: 5, or the number of classes when there are fewer
+    assert results[1].k == results[10].k == min(5, CLASSES) and "rank-%d" % min(5, CLASSES) in table
 
 
 def test_ten_crop_resizes_the_shorter_side_like_opencv(tmp_path):
@@ -291,3 +300,8 @@ def test_training_validation_and_evaluate_count_ties_the_same_way(tmp_path):
         run.close()
     assert val == {"loss": direct.cross_entropy, "top1": direct.top1, "top5": direct.top5, "samples": 7,
                    "split": "val"}
+
+
+def test_the_table_labels_rank_k_with_its_k_when_there_are_fewer_than_5_classes():
+    table = format_table({1: EvalResult(crops=1, count=8, top1=0.5, top5=1.0, cross_entropy=0.7, k=3)})
+    assert "rank-3" in table.splitlines()[0] and "rank-5" not in table

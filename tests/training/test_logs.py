@@ -3,7 +3,8 @@
 import re
 import sys
 
-from gluon_inception.training.logs import RunLog, topk_label
+from gluon_inception.deploy.metrics import topk_label
+from gluon_inception.training.logs import RunLog
 
 
 def test_off_a_terminal_each_update_is_one_plain_line_with_step_figures_and_eta(tmp_path, capsys, monkeypatch):
