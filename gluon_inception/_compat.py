@@ -43,17 +43,4 @@ def wait_for_parameters():
     mx.nd.waitall()
 
 
-def plain_layout(array):
-    """``array`` in MXNet's plain memory layout, for generic operators to read.
-
-    On the CPU, oneDNN (MKLDNN) layers may hand back arrays in a layout of their own; MXNet 1.9.1's
-    generic operators then fail with "We can't generate TBlob for MKLDNN data", depending on which
-    oneDNN primitives earlier work in the process left cached (seen with INT8 networks).
-    ``asnumpy()`` reorders to the plain layout, so on the CPU the array goes through the host.
-    """
-    if array.context.device_type != "cpu":
-        return array
-    return mx.nd.array(array.asnumpy(), ctx=array.context, dtype=array.dtype)
-
-
-__all__ = ["amp", "mx", "np", "PY312", "plain_layout", "wait_for_parameters"]
+__all__ = ["amp", "mx", "np", "PY312", "wait_for_parameters"]

@@ -17,7 +17,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 
-from .._compat import mx, np, plain_layout
+from .._compat import mx, np
 from ..data import build_val_iter, check_record_file, shard_sizes
 from ..data.records import read_image_record
 from ..errors import UsageError
@@ -96,7 +96,7 @@ def evaluate_batches(net, batches, ctx=None, dist=None, crops=1, name="eval"):
     total, classes = mx.nd.zeros((5,), ctx=ctx), 0
     for batch in batches:
         logits = net(batch.data[0].as_in_context(ctx))
-        logits = plain_layout(logits[0] if isinstance(logits, (tuple, list)) else logits).astype("float32")
+        logits = (logits[0] if isinstance(logits, (tuple, list)) else logits).astype("float32")
         labels, pad, classes = batch.label[0].as_in_context(ctx), batch.pad or 0, logits.shape[1]
         log_probs = mx.nd.log_softmax(logits)
         scores = logits  # rank by the logits: a float32 softmax could round close ones into a tie

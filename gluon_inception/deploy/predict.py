@@ -6,7 +6,7 @@ run, so one stray ``README.txt`` in a folder does not stop a batch of prediction
 import os
 from dataclasses import dataclass, field
 
-from .._compat import mx, np, plain_layout
+from .._compat import mx, np
 from .images import NotAnImageError, list_image_files, read_image
 
 
@@ -107,7 +107,7 @@ def predict_images(net, paths, preprocessing, class_names=None, topk=5, batch_si
         if not pending:
             return
         crops = np.stack([crop for _, crop in pending]).astype(np.float32).transpose(0, 3, 1, 2)
-        logits = plain_layout(net(mx.nd.array(preprocessing.normalize(crops), ctx=ctx))).astype("float64")
+        logits = net(mx.nd.array(preprocessing.normalize(crops), ctx=ctx)).astype("float64")
         probs = mx.nd.softmax(logits).asnumpy()
         k = min(int(topk), probs.shape[1])
         for (path, _), row in zip(pending, probs):
