@@ -11,10 +11,15 @@ import threading
 import numpy as np
 
 from ._compat import mx
+from .errors import GluonInceptionError
 
 log = logging.getLogger(__name__)
 
 _LAUNCHER_VARS = ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+
+
+class HorovodUnavailableError(GluonInceptionError, RuntimeError):
+    """``horovodrun`` started this process but ``horovod.mxnet`` cannot be imported."""
 
 
 class Dist:
@@ -187,7 +192,7 @@ def get(use_horovod=True):
 
     Raises
     ------
-    RuntimeError
+    HorovodUnavailableError
         When ``horovodrun`` started this process but ``horovod.mxnet`` cannot be imported.
 
     Examples
@@ -207,7 +212,7 @@ def get(use_horovod=True):
             import horovod.mxnet as hvd_module
         except ImportError as err:
             if launched_by_horovod():
-                raise RuntimeError(
+                raise HorovodUnavailableError(
                     "this process was started by horovodrun but horovod.mxnet cannot be "
                     "imported (%s). Build Horovod with MXNet support: see the installation "
                     "docs (HOROVOD_WITH_MXNET=1 pip install --no-build-isolation horovod)." % err

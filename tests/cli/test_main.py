@@ -111,3 +111,19 @@ def test_help_imports_no_subcommand_module():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=child_env()).stdout
     assert out.strip().splitlines()[-1] == "['gluon_inception.cli.main']"
+
+
+def test_started_by_horovodrun_without_horovod_mxnet_is_one_line(train_tiny_dataset, tmp_path):
+    # A Horovod built without MXNet support: `import horovod.mxnet` fails, but the launcher's
+    # variables say every rank would silently train alone.
+    fake = tmp_path / "fake"
+    (fake / "horovod").mkdir(parents=True)
+    (fake / "horovod" / "__init__.py").write_text("")
+    (fake / "horovod" / "mxnet.py").write_text("raise ImportError('Horovod was built without MXNet')\n")
+    env = child_env(fake, HOROVOD_RANK="0", HOROVOD_SIZE="3")
+    env.pop("GLUON_INCEPTION_TRACEBACK", None)
+    proc = subprocess.run([sys.executable, "-m", "gluon_inception.cli", "train", "--data", train_tiny_dataset,
+                           "--checkpoints", str(tmp_path / "run"), *TRAIN], capture_output=True,
+                          text=True, env=env, timeout=300)
+    line = _one_error_line(proc, 1)
+    assert "started by horovodrun" in line and "HOROVOD_WITH_MXNET=1" in line
