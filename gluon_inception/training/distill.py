@@ -145,7 +145,10 @@ def load_teacher(source, classes, class_ids, image_size, ctx):
         net.check_input_size(image_size, aux=False)
     except ValueError as err:
         raise ConfigError("--teacher %s cannot run on --image-size %d crops: %s" % (source, image_size, err)) from None
-    info = {"model": describe_model(net), "preprocessing": loaded.preprocessing.to_dict(), "source": loaded.source}
+    where = loaded.source
+    kind = "checkpoint" if "checkpoint" in where else "pretrained"
+    described = "%s %s" % (kind, where[kind])
+    info = {"model": describe_model(net), "preprocessing": loaded.preprocessing.to_dict(), "source": described}
     return net, info
 
 

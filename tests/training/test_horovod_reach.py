@@ -42,6 +42,20 @@ def weights(tmp_path_factory):
     return path.read_bytes(), {k: v.asnumpy() for k, v in mx.nd.load(str(path)).items()}, file_digest(path)
 
 
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory, train_tiny_dataset):
+    """A checkpoint of a random 4-class GoogLeNet on the tiny dataset's classes, to distil from."""
+    from gluon_inception.checkpoint import save_checkpoint
+    from gluon_inception.data import load_dataset
+
+    folder = tmp_path_factory.mktemp("teacher")
+    mx.random.seed(8)
+    meta = {"model": {"name": "googlenet", "topology": "gluoncv", "classes": 4, "aux_logits": False, "dropout": 0.4},
+            "data": {"classes": load_dataset(train_tiny_dataset).classes}, "config": {},
+            "preprocessing": Preprocessing(crop_size=32).to_dict()}  # fmt: skip
+    return save_checkpoint(folder, "teacher", 1, googlenet(classes=4, topology="gluoncv"), meta=meta)["params"]
+
+
 def _launch(server, data, folder, cache, *extra, dump=None):
     url = server.url + "/models/finetune-test.params"
     env = child_env(OMP_NUM_THREADS="1", HOROVOD_FUSION_THRESHOLD="0", HOROVOD_GLOO_TIMEOUT_SECONDS="20",
@@ -60,19 +74,21 @@ def _params(path):
     return {k: v.asnumpy() for k, v in mx.nd.load(str(path)).items()}
 
 
-def test_three_ranks_fine_tune_a_new_classifier_on_a_frozen_backbone_with_ema_and_accumulation(
-    server, weights, train_tiny_dataset, tmp_path
+def test_three_ranks_fine_tune_a_new_classifier_on_a_frozen_backbone_with_ema_accumulation_and_a_teacher(
+    server, weights, teacher, train_tiny_dataset, tmp_path
 ):
     data, served, digest = weights
     server.files["/models/finetune-test.params"] = data
     server.sha256 = digest
-    proc = _launch(server, train_tiny_dataset, tmp_path / "ckpt", tmp_path / "cache", dump=tmp_path / "dump")
+    proc = _launch(server, train_tiny_dataset, tmp_path / "ckpt", tmp_path / "cache", "--teacher", teacher,
+                   dump=tmp_path / "dump")  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert server.requests["/models/finetune-test.params"] == 1  # rank 0 fetched it; the others got a broadcast
     assert "fine-tuning from pretrained %s: a new 4-class classifier" % ENTRY in out
     assert "frozen (BatchNorm in inference mode)" in out
     assert "3 rank(s) x batch 4 x 2 accumulated = 24 per update, 4 steps (2 updates) per epoch" in out
+    assert "distilling from checkpoint %s (T 1, weight 0.5)" % teacher in out
 
     final = [_params(tmp_path / "dump" / ("rank%d-final.params" % r)) for r in range(RANKS)]
     for rank in (1, 2):  # every rank holds the same network, classifier included
@@ -116,3 +132,18 @@ def test_three_ranks_fine_tune_a_new_classifier_on_a_frozen_backbone_with_ema_an
     raw = _params(resumed / "googlenet-0002.params")
     for key, value in final[0].items():
         np.testing.assert_allclose(raw[key], value, rtol=1e-6, atol=1e-7, err_msg=key)
+
+
+def test_a_bad_teacher_under_three_ranks_is_one_line_from_rank_0_and_exit_2(train_tiny_dataset, tmp_path):
+    from tests.training.test_horovod import _rank_errors
+
+    env = child_env(OMP_NUM_THREADS="1", HOROVOD_GLOO_TIMEOUT_SECONDS="20")
+    cmd = ["timeout", "-k", "10", "180", _horovodrun(), "-np", str(RANKS), "-H", "localhost:%d" % RANKS,
+           sys.executable, "-m", "gluon_inception.cli", "train", "--data", train_tiny_dataset, "--checkpoints",
+           str(tmp_path / "ckpt"), *FLAGS[:FLAGS.index("--pretrained")], "--topology", "gluoncv",
+           "--teacher", "no_such_teacher"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=210)
+    errors, statuses = _rank_errors(proc)
+    assert len(errors) == 1 and errors[0].startswith("[0]<stderr>:error: --teacher no_such_teacher: "), proc.stderr
+    assert "2" in statuses and set(statuses) <= {"2", "-15", "143"}, proc.stderr
+    assert not [line for line in proc.stderr.splitlines() if line.startswith("[") and "Traceback" in line]

@@ -305,7 +305,8 @@ def test_distilling_from_a_checkpoint_with_ema_trains_and_reports_both(train_tin
                   "--distill-temperature", "2", "--ema-decay", "0.9")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    assert "distilling from" in out and "(T 2, weight 0.5)" in out
+    source = teacher_checkpoints / "four" / "teacher-0001.params"
+    assert "distilling from checkpoint %s (T 2, weight 0.5)" % source in out
     # The teacher was trained on ImageNet-normalised input; this run's data is mean-subtracted only.
     assert "re-normalised to its own mean/std" in out
     assert "final evaluation of the weight EMA (decay 0.9)" in out
