@@ -147,3 +147,29 @@ def test_a_bad_teacher_under_three_ranks_is_one_line_from_rank_0_and_exit_2(trai
     assert len(errors) == 1 and errors[0].startswith("[0]<stderr>:error: --teacher no_such_teacher: "), proc.stderr
     assert "2" in statuses and set(statuses) <= {"2", "-15", "143"}, proc.stderr
     assert not [line for line in proc.stderr.splitlines() if line.startswith("[") and "Traceback" in line]
+
+
+TEACHER_CHECK = """
+import sys, numpy as np
+from gluon_inception._compat import mx
+from gluon_inception.training import TrainConfig, Training
+cfg = TrainConfig(data=sys.argv[1], teacher=sys.argv[2], topology="gluoncv", image_size=32, batch_size=4,
+                  augment="chapter", checkpoints=sys.argv[3], progress=False).finalize()
+run = Training(cfg)
+run.open_data()
+run.build_model()
+saved = mx.nd.load(sys.argv[2])
+same = all(np.array_equal(p.data().asnumpy(), saved[k].asnumpy())
+           for k, p in run.teacher.net._collect_params_with_prefix().items())
+print("rank %d teacher equals the checkpoint: %s" % (run.dist.rank, same))
+"""
+
+
+def test_every_rank_distils_from_the_teachers_own_weights(teacher, train_tiny_dataset, tmp_path):
+    env = child_env(OMP_NUM_THREADS="1", HOROVOD_GLOO_TIMEOUT_SECONDS="20")
+    cmd = ["timeout", "-k", "10", "180", _horovodrun(), "-np", str(RANKS), "-H", "localhost:%d" % RANKS,
+           sys.executable, "-c", TEACHER_CHECK, train_tiny_dataset, teacher, str(tmp_path / "ckpt")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=210)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for rank in range(RANKS):  # only rank 0 read the checkpoint; the others got its weights by broadcast
+        assert "rank %d teacher equals the checkpoint: True" % rank in proc.stdout, proc.stdout[-3000:]
