@@ -213,6 +213,8 @@ class TrainConfig:
             self.lr = DEFAULT_LR[self.optimizer]
         if self.checkpoints is None:
             self.checkpoints = os.path.join("runs", self.prefix)
+        if isinstance(self.pretrained, bool):  # a recipe's "pretrained": true/false
+            self.pretrained = "best" if self.pretrained else None
         self.lr_steps = _as_list(self.lr_steps, float, "lr_steps")
         self.lr_factor = _as_list(self.lr_factor, float, "lr_factor")
         self.validate()

@@ -284,7 +284,10 @@ class Training:
                 kwargs["topology"] = cfg.topology
             net = get_model(cfg.model, ctx=self.ctx, **kwargs)
         mean, std = tuple(info["preprocessing"]["mean"]), tuple(info["preprocessing"]["std"])
-        if hasattr(self.data, "mean") and (tuple(self.data.mean), tuple(self.data.std)) != (mean, std):
+        if not hasattr(self.data, "mean"):
+            self.log.warning("the data source has no mean/std to set: make sure it normalises as the weights "
+                             "expect, mean %s and std %s", _rgb(mean), _rgb(std))  # fmt: skip
+        elif (tuple(self.data.mean), tuple(self.data.std)) != (mean, std):
             self.data.mean, self.data.std = mean, std
             self.log.info("normalisation: the pretrained weights' mean %s and std %s (not the dataset's)",
                           _rgb(mean), _rgb(std))  # fmt: skip

@@ -313,3 +313,20 @@ def test_distilling_from_a_checkpoint_with_ema_trains_and_reports_both(train_tin
     records = [json.loads(line) for line in open(tmp_path / "run" / "googlenet-metrics.jsonl")]
     assert np.isfinite(records[0]["train_loss"]) and "val_ema_top1" in records[0]
     assert os.path.isfile(tmp_path / "run" / "googlenet-0001.ema.params")
+
+
+@pytest.mark.slow
+def test_fine_tuning_from_a_checkpoint_folder_keeps_its_frozen_backbone(train_tiny_dataset, teacher_checkpoints,
+                                                                       tmp_path):  # fmt: skip
+    source = teacher_checkpoints / "ten"  # 10 classes; the dataset has 4
+    proc = _train(train_tiny_dataset, tmp_path, "--epochs", "1", "--pretrained", str(source), "--freeze-backbone",
+                  "--final-eval", "none")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "fine-tuning from checkpoint %s: a new 4-class classifier" % (source / "teacher-0001.params") in proc.stdout
+    assert "normalisation: the pretrained weights' mean (123.7, 116.3, 103.5)" in proc.stdout
+    before = mx.nd.load(str(source / "teacher-0001.params"))
+    after = mx.nd.load(str(tmp_path / "run" / "googlenet-0001.params"))
+    assert after["output.1.weight"].shape == (4, 1024) and before["output.1.weight"].shape == (10, 1024)
+    for key, value in before.items():
+        if not key.startswith("output."):
+            np.testing.assert_array_equal(after[key].asnumpy(), value.asnumpy(), err_msg=key)
