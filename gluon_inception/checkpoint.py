@@ -41,6 +41,11 @@ def checkpoint_paths(folder, prefix, epoch):
     return {"params": stem + ".params", "states": stem + ".states", "meta": stem + ".json"}
 
 
+def ema_path(params_path):
+    """The weight-EMA file beside a checkpoint's ``.params``: ``NAME-0003.ema.params``."""
+    return os.path.splitext(os.fspath(params_path))[0] + ".ema.params"
+
+
 def list_checkpoints(folder, prefix=None):
     """Complete checkpoints in ``folder`` as sorted ``(prefix, epoch)`` pairs.
 
@@ -326,9 +331,9 @@ def prune_checkpoints(folder, prefix, keep_last):
     removed = epochs[:-keep_last]
     for epoch in removed:
         paths = checkpoint_paths(folder, prefix, epoch)
-        for kind in ("meta", "params", "states"):
-            if os.path.exists(paths[kind]):
-                os.remove(paths[kind])
+        for path in [paths[k] for k in ("meta", "params", "states")] + [ema_path(paths["params"])]:
+            if os.path.exists(path):
+                os.remove(path)
     return removed
 
 

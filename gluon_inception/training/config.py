@@ -33,10 +33,10 @@ class ConfigError(UsageError):
     """A training option is missing, unknown or contradicts another one."""
 
 
-def _opt(default, help, group, flag=None, choices=None, metavar=None):
+def _opt(default, help, group, flag=None, choices=None, metavar=None, const=None):
     return dataclasses.field(
         default=default,
-        metadata={"help": help, "group": group, "flag": flag, "choices": choices, "metavar": metavar},
+        metadata={"help": help, "group": group, "flag": flag, "choices": choices, "metavar": metavar, "const": const},
     )
 
 
@@ -70,7 +70,7 @@ class TrainConfig:
         False, "before training, check the record files against the checksums `prepare` recorded", "data"
     )
     image_size: int = _opt(224, "side of the square crop the network sees", "data")
-    batch_size: int = _opt(64, "images per rank per step (global batch = this x ranks)", "data")
+    batch_size: int = _opt(64, "images per rank per step (global batch = this x ranks x --accumulate)", "data")
     augment: str = _opt(
         "inception", "training augmentation preset: inception or chapter", "data", choices=("inception", "chapter")
     )
@@ -89,6 +89,35 @@ class TrainConfig:
     aux_weight: float = _opt(0.3, "loss weight of each auxiliary head", "model")
     dropout: float = _opt(0.4, "dropout before the classifier", "model")
 
+    # -- fine-tuning, distillation ---------------------------------------------------------
+    pretrained: Optional[str] = _opt(
+        None,
+        "start from pretrained weights: a registered entry (gluon-inception pretrained list), a weight file, "
+        "or a checkpoint (.params or folder); alone, the most accurate entry. The classifier is new "
+        "(the dataset's classes) and the data is normalised as the weights expect",
+        "transfer",
+        metavar="NAME|PATH",
+        const="best",
+    )
+    backbone_lr_mult: float = _opt(
+        1.0, "learning-rate multiplier of every parameter but the classifier (and aux heads)", "transfer"
+    )
+    freeze_backbone: bool = _opt(
+        False, "train only the classifier (and aux heads): the backbone is fixed, its BatchNorm in inference mode",
+        "transfer",
+    )
+    teacher: Optional[str] = _opt(
+        None,
+        "distil from this teacher: a registered pretrained entry or a checkpoint (.params or folder) with the "
+        "dataset's classes; it runs in inference mode on every rank",
+        "transfer",
+        metavar="NAME|PATH",
+    )
+    distill_temperature: float = _opt(1.0, "distillation: softmax temperature T of teacher and student", "transfer")
+    distill_weight: float = _opt(
+        0.5, "distillation: loss = (1-w) CE(targets) + w T^2 KL(teacher || student); this is w", "transfer"
+    )
+
     # -- optimisation ----------------------------------------------------------------------
     optimizer: str = _opt("sgd", "sgd (momentum), nag (Nesterov) or adam", "optimisation", choices=OPTIMIZERS)
     lr: Optional[float] = _opt(
@@ -104,6 +133,9 @@ class TrainConfig:
         choices=LR_SCALINGS,
     )
     lr_base_batch: int = _opt(256, "the global batch size --lr refers to", "optimisation")
+    accumulate: int = _opt(
+        1, "add the gradients of N steps before one allreduce and update (global batch x N)", "optimisation"
+    )
     momentum: float = _opt(0.9, "momentum of sgd/nag (beta1 of adam stays 0.9)", "optimisation")
     wd: float = _opt(1e-4, "weight decay", "optimisation")
     no_wd_bn_bias: bool = _opt(False, "no weight decay on BatchNorm gamma/beta and biases", "optimisation")
@@ -123,6 +155,13 @@ class TrainConfig:
     label_smoothing: float = _opt(0.0, "label smoothing epsilon (0 = off)", "regularisation")
     mixup: float = _opt(0.0, "mixup alpha (0 = off)", "regularisation")
     mixup_off_epochs: int = _opt(0, "train the last N epochs without mixup", "regularisation")
+    ema_decay: float = _opt(
+        0.0, "keep an exponential moving average of the weights with this decay, e.g. 0.9998 (0 = off)",
+        "regularisation",
+    )
+    ema_warmup: bool = _opt(
+        False, "EMA decay min(decay, (1+n)/(10+n)) after n updates, so early weights fade fast", "regularisation"
+    )
 
     # -- execution -------------------------------------------------------------------------
     dtype: str = _opt(
@@ -174,6 +213,8 @@ class TrainConfig:
             self.lr = DEFAULT_LR[self.optimizer]
         if self.checkpoints is None:
             self.checkpoints = os.path.join("runs", self.prefix)
+        if isinstance(self.pretrained, bool):  # a recipe's "pretrained": true/false
+            self.pretrained = "best" if self.pretrained else None
         self.lr_steps = _as_list(self.lr_steps, float, "lr_steps")
         self.lr_factor = _as_list(self.lr_factor, float, "lr_factor")
         self.validate()
@@ -188,6 +229,7 @@ class TrainConfig:
                     "%s must be one of %s, got %r" % (_flag(name), ", ".join(choices), getattr(self, name))
                 )
         positive = ("image_size", "batch_size", "epochs", "lr_base_batch", "save_every", "log_interval", "val_every")
+        positive += ("accumulate",)
         positive += ("data_threads",) if self.data_threads is not None else ()
         for name in positive:
             value = getattr(self, name)
@@ -204,6 +246,7 @@ class TrainConfig:
             "mixup",
             "aux_weight",
             "lr_step_every",
+            "backbone_lr_mult",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError("%s must be >= 0, got %r" % (_flag(name), getattr(self, name)))
@@ -211,6 +254,16 @@ class TrainConfig:
             raise ConfigError("--label-smoothing must be in [0, 1), got %r" % self.label_smoothing)
         if not 0 <= self.dropout < 1:
             raise ConfigError("--dropout must be in [0, 1), got %r" % self.dropout)
+        if not self.distill_temperature > 0:
+            raise ConfigError("--distill-temperature must be > 0, got %r" % self.distill_temperature)
+        if not 0 <= self.distill_weight <= 1:
+            raise ConfigError("--distill-weight must be in [0, 1], got %r" % self.distill_weight)
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError("--ema-decay must be in [0, 1) (0 = off), got %r" % self.ema_decay)
+        if self.freeze_backbone and not self.pretrained:
+            raise ConfigError("--freeze-backbone needs --pretrained NAME|PATH: a random backbone is not worth freezing")
+        if self.freeze_backbone and self.backbone_lr_mult != 1.0:
+            raise ConfigError("give --freeze-backbone or --backbone-lr-mult, not both (a frozen backbone has no lr)")
         if self.keep_last < 0 or self.mixup_off_epochs < 0:
             raise ConfigError("--keep-last and --mixup-off-epochs must be >= 0")
         if self.lr_schedule == "step":
@@ -370,6 +423,7 @@ _GROUP_TITLES = {
     "data": "data",
     "model": "model",
     "optimisation": "optimisation and learning-rate schedule",
+    "transfer": "fine-tuning and distillation",
     "regularisation": "regularisation",
     "run": "execution",
     "checkpoints": "checkpoints and resuming",
@@ -400,6 +454,7 @@ def add_arguments(parser):
             shown = ",".join(map(str, default)) if isinstance(default, list) else default
             help_text += " (default: %s)" % shown
         kind = _arg_type(field)
+        optional_value = {"nargs": "?", "const": meta["const"]} if meta.get("const") is not None else {}
         groups[meta["group"]].add_argument(
             flag,
             dest=field.name,
@@ -408,6 +463,7 @@ def add_arguments(parser):
             default=argparse.SUPPRESS,
             metavar=meta["metavar"] or {int: "N", float: "X"}.get(kind),
             help=help_text,
+            **optional_value,
         )
     parser.add_argument("--list-recipes", action="store_true", default=False, help="list the shipped recipes and exit")
 

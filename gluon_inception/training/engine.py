@@ -21,6 +21,7 @@ from .. import dist as dist_module
 from .._compat import amp, mx
 from ..checkpoint import (
     CheckpointError,
+    checkpoint_paths,
     find_checkpoint,
     latest_checkpoint,
     list_checkpoints,
@@ -39,6 +40,9 @@ from ..fileio import remove_stale_partials
 from ..models.googlenet import GoogLeNet, describe_model, model_summary
 from ..zoo.registry import get_model
 from .config import ConfigError, merge_for_resume
+from .distill import Teacher, build_like, distillation_loss, load_teacher, teacher_preprocessing
+from .ema import WeightEMA, read_ema, save_ema
+from .finetune import configure_backbone, load_pretrained_start
 from .hooks import FaultInjection
 from .logs import RunLog
 from .precision import loss_scaler_state, restore_loss_scaler, trainer_kwargs
@@ -126,8 +130,10 @@ class Training:
         if self.dist.hvd is None:
             self.log.info("Horovod is not available (horovod.mxnet cannot be imported): training in a single process.")
         self.net = self.trainer = self.schedule = self.data = self.amp = None
-        self.global_step = 0
+        self.teacher = self.ema = None
+        self.global_step = self._accumulated = 0
         self.iters_per_epoch = self._last_lr = self._train_iter = self._train_iter_epoch = None
+        self.updates_per_epoch = None
         self._ce_sparse = mx.gluon.loss.SoftmaxCrossEntropyLoss()
         self._ce_dense = mx.gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)
 
@@ -217,11 +223,14 @@ class Training:
             amp.init()
             self.amp = amp
         if net is None:
-            kwargs = {"classes": self.data.num_classes, "aux_logits": cfg.aux_logits, "dropout": cfg.dropout}
-            if cfg.model == "googlenet":
-                kwargs["topology"] = cfg.topology
             mx.random.seed(cfg.seed)
-            net = get_model(cfg.model, ctx=self.ctx, **kwargs)
+            if cfg.pretrained:
+                net = self._pretrained_start()
+            else:
+                kwargs = {"classes": self.data.num_classes, "aux_logits": cfg.aux_logits, "dropout": cfg.dropout}
+                if cfg.model == "googlenet":
+                    kwargs["topology"] = cfg.topology
+                net = get_model(cfg.model, ctx=self.ctx, **kwargs)
         if isinstance(net, GoogLeNet):
             try:
                 net.check_input_size(cfg.image_size)
@@ -230,21 +239,96 @@ class Training:
         if cfg.no_wd_bn_bias:
             for param in net.collect_params(".*(gamma|beta|bias)$").values():
                 param.wd_mult = 0.0
-        self.dist.broadcast_parameters(net.collect_params())
+        if cfg.freeze_backbone or cfg.backbone_lr_mult != 1.0:
+            count = configure_backbone(net, freeze=cfg.freeze_backbone, lr_mult=cfg.backbone_lr_mult)
+            how = "frozen (BatchNorm in inference mode)" if cfg.freeze_backbone else "lr x %g" % cfg.backbone_lr_mult
+            self.log.info("backbone: %s weights %s; the classifier learns at the full lr", format(count, ","), how)
+        if cfg.accumulate > 1:  # gradients add up over the micro-batches of one update (zeroed after it)
+            for param in net.collect_params().values():
+                if param.grad_req == "write":
+                    param.grad_req = "add"
+        # Structural names: the same on every rank, whatever else a rank built before.
+        self.dist.broadcast_parameters(net._collect_params_with_prefix())
         if cfg.hybridize:
             net.hybridize(static_alloc=True, static_shape=True)
         self.net = net
         self.log.info("model: %s", model_summary(net))
+        if cfg.teacher:
+            self.teacher = self._build_teacher()
+        if cfg.ema_decay:
+            self.ema = WeightEMA(net, cfg.ema_decay, warmup=cfg.ema_warmup)
+            self.log.info("weight EMA: decay %g%s, evaluated beside the raw weights", cfg.ema_decay,
+                          " with warm-up" if cfg.ema_warmup else "")  # fmt: skip
         return net
+
+    def _pretrained_start(self):
+        """The network of ``--pretrained``: loaded on rank 0, built alike elsewhere (broadcast follows).
+
+        On a resume the checkpoint's weights replace these anyway: nothing is loaded then. The data
+        is normalised as the weights expect (on a resume: as the checkpoint records).
+        """
+        cfg, classes, holder = self.cfg, self.data.num_classes, {}
+
+        def load():
+            if self.resume_meta is not None:
+                return {"source": None, "topology": cfg.topology, "preprocessing": self.resume_meta["preprocessing"]}
+            holder["net"], info = load_pretrained_start(cfg, classes, self.ctx)
+            return info
+
+        info = self._root_decides(load, "pretrained")
+        cfg.topology = info["topology"] or cfg.topology  # saved with the checkpoints' config
+        net = holder.get("net")
+        if net is None:
+            kwargs = {"classes": classes, "aux_logits": cfg.aux_logits, "dropout": cfg.dropout}
+            if cfg.model == "googlenet":
+                kwargs["topology"] = cfg.topology
+            net = get_model(cfg.model, ctx=self.ctx, **kwargs)
+        mean, std = tuple(info["preprocessing"]["mean"]), tuple(info["preprocessing"]["std"])
+        if not hasattr(self.data, "mean"):
+            self.log.warning("the data source has no mean/std to set: make sure it normalises as the weights "
+                             "expect, mean %s and std %s", _rgb(mean), _rgb(std))  # fmt: skip
+        elif (tuple(self.data.mean), tuple(self.data.std)) != (mean, std):
+            self.data.mean, self.data.std = mean, std
+            self.log.info("normalisation: the pretrained weights' mean %s and std %s (not the dataset's)",
+                          _rgb(mean), _rgb(std))  # fmt: skip
+        if info["source"]:
+            self.log.info("fine-tuning from %s: a new %d-class classifier", info["source"], classes)
+        return net
+
+    def _build_teacher(self):
+        """``--teacher``: loaded and checked on rank 0, built alike and broadcast on the others."""
+        cfg, holder = self.cfg, {}
+
+        def load():
+            holder["net"], info = load_teacher(
+                cfg.teacher, self.data.num_classes, getattr(self.data, "classes", None), cfg.image_size, self.ctx
+            )
+            return info
+
+        info = self._root_decides(load, "teacher")
+        net = holder.get("net") or build_like(info, self.ctx)
+        self.dist.broadcast_parameters({"teacher." + k: p for k, p in net._collect_params_with_prefix().items()})
+        expects = teacher_preprocessing(info)
+        teacher = Teacher(net, expects, self.data.preprocessing, self.ctx)
+        self.log.info(
+            "distilling from %s (T %g, weight %g)%s", info["source"], cfg.distill_temperature, cfg.distill_weight,
+            "; its input is re-normalised to its own mean/std" if teacher.adapted else "",
+        )  # fmt: skip
+        if expects.crop_size != cfg.image_size:
+            self.log.info("the teacher expects %d px crops and sees %d px ones (it pools globally)",
+                          expects.crop_size, cfg.image_size)  # fmt: skip
+        return teacher
 
     def build_trainer(self):
         """``hvd.DistributedTrainer`` (``gluon.Trainer`` without Horovod) and the lr schedule."""
         cfg = self.cfg
         it = self._train_iter_for(self.start_epoch)
         self.iters_per_epoch = len(it)
-        global_batch = cfg.batch_size * self.dist.size
-        self.schedule = LRSchedule(cfg, self.iters_per_epoch, global_batch)
-        self.global_step = self.start_epoch * self.iters_per_epoch
+        # The schedule counts updates: with --accumulate N one per N steps (the last may take fewer).
+        self.updates_per_epoch = -(-self.iters_per_epoch // cfg.accumulate)
+        global_batch = cfg.batch_size * self.dist.size * cfg.accumulate
+        self.schedule = LRSchedule(cfg, self.updates_per_epoch, global_batch)
+        self.global_step = self.start_epoch * self.updates_per_epoch
         params = {"learning_rate": self.schedule(self.global_step), "wd": cfg.wd}
         if cfg.optimizer in ("sgd", "nag"):
             params["momentum"] = cfg.momentum
@@ -257,13 +341,16 @@ class Training:
         if self.amp is not None:
             self.amp.init_trainer(trainer)
         self.trainer = trainer
+        accumulate = " x %d accumulated" % cfg.accumulate if cfg.accumulate > 1 else ""
         self.log.info(
-            "optimizer: %s, %d rank(s) x batch %d = %d per step, %d steps per epoch; lr %s",
+            "optimizer: %s, %d rank(s) x batch %d%s = %d per update, %d steps (%d updates) per epoch; lr %s",
             cfg.optimizer,
             self.dist.size,
             cfg.batch_size,
+            accumulate,
             global_batch,
             self.iters_per_epoch,
+            self.updates_per_epoch,
             self.schedule.describe(),
         )
         return trainer
@@ -297,6 +384,7 @@ class Training:
                 with open(meta["paths"]["states"], "rb") as f:
                     states = f.read()
         self.dist.broadcast_parameters(self.net.collect_params())
+        self.restore_ema(meta)
         states = self.dist.broadcast_object(states, name="trainer_states")
         if states is not None:
             restore_trainer_states(self.trainer, states)
@@ -313,7 +401,7 @@ class Training:
         else:
             self.schedule.scale = float(meta.get("lr_scale", 1.0))
             how = "continuing the schedule"
-        self.global_step = self.start_epoch * self.iters_per_epoch
+        self.global_step = self.start_epoch * self.updates_per_epoch
         self.trainer.set_learning_rate(self.schedule(self.global_step))
         self.log.info(
             "resumed from %s (after epoch %d): lr %.4g (%s)",
@@ -354,16 +442,17 @@ class Training:
         # Accuracy against the label that dominates the mixed image.
         return x, targets, (y if lam >= 0.5 else mx.nd.flip(y, axis=0))
 
-    def _loss(self, outputs, targets):
+    def _loss(self, outputs, targets, teacher_logits=None):
         sparse = targets.ndim == 1
         loss_fn = self._ce_sparse if sparse else self._ce_dense
-        if isinstance(outputs, (tuple, list)):
-            main, aux = outputs[0], outputs[1:]
-            loss = loss_fn(main, targets)
-            for head in aux:
-                loss = loss + self.cfg.aux_weight * loss_fn(head, targets)
-            return main, loss
-        return outputs, loss_fn(outputs, targets)
+        main, aux = (outputs[0], outputs[1:]) if isinstance(outputs, (tuple, list)) else (outputs, ())
+        loss = loss_fn(main, targets)
+        if teacher_logits is not None:  # the main head only; aux heads keep their plain cross-entropy
+            cfg = self.cfg
+            loss = distillation_loss(main, teacher_logits, loss, cfg.distill_temperature, cfg.distill_weight)
+        for head in aux:
+            loss = loss + self.cfg.aux_weight * loss_fn(head, targets)
+        return main, loss
 
     def train_epoch(self, epoch):
         """One pass over every rank's shard; returns the allreduced train metrics.
@@ -439,26 +528,41 @@ class Training:
         y = batch.label[0].as_in_context(self.ctx)
         mixup = cfg.mixup > 0 and epoch < cfg.epochs - cfg.mixup_off_epochs
         x, targets, labels = self._targets(x, y, rng, mixup)
+        # Teacher (--teacher): its logits of the same (mixed) images, in inference mode, no gradient.
+        teacher_logits = self.teacher(x) if self.teacher is not None else None
         with mx.autograd.record():
             # Forward: with aux heads the network returns (logits, aux1, aux2) while recording.
             outputs = self.net(x)
-            # Loss: cross-entropy of the logits, plus aux_weight times that of each aux head.
-            logits, loss = self._loss(outputs, targets)
+            # Loss: cross-entropy of the logits (with a teacher: and the distillation term), plus
+            # aux_weight times that of each aux head.
+            logits, loss = self._loss(outputs, targets, teacher_logits)
             # Backward: under float16, on the loss scaled by AMP's dynamic loss scale.
             if self.amp is not None:
                 with self.amp.scale_loss(loss, self.trainer) as scaled:
                     mx.autograd.backward(scaled)
             else:
                 loss.backward()
-        # Allreduce and update: hvd.DistributedTrainer averages the gradients over the ranks.
+        # Allreduce and update: hvd.DistributedTrainer averages the gradients over the ranks; with
+        # --accumulate N only after the N-th micro-batch, over all the images they hold.
         lr = self.schedule(self.global_step)
-        self.trainer.set_learning_rate(lr)
-        self.trainer.step(x.shape[0])
-        self.global_step += 1
+        self._accumulated += x.shape[0]
+        if self.update_due(step):
+            self.trainer.set_learning_rate(lr)
+            self.trainer.step(self._accumulated)
+            self._accumulated = 0
+            if cfg.accumulate > 1:
+                self.net.collect_params().zero_grad()
+            if self.ema is not None:
+                self.ema.update()
+            self.global_step += 1
         self._last_lr = lr
         self.hooks.after_step(self.net, epoch, step)
         # Metrics: computed on the device; train_epoch sums them over the ranks now and then.
         return batch_stats(loss, logits, labels, batch.pad)
+
+    def update_due(self, step):
+        """Whether 0-based ``step`` of an epoch ends an update: every ``--accumulate`` steps, and the last."""
+        return (step + 1) % self.cfg.accumulate == 0 or step + 1 == self.iters_per_epoch
 
     def _sync_interval(self, pending, sums, epoch, first_step, steps):
         """Sum the last steps' stats over ranks; stop everywhere if any loss was not finite."""
@@ -496,7 +600,10 @@ class Training:
         """Average BatchNorm running mean/var over ranks (each rank saw only its own shard)."""
         if self.dist.size == 1:
             return
-        stats = [p for p in self.net.collect_params().values() if p.grad_req == "null"]
+        stats = [
+            p for p in self.net.collect_params().values()
+            if p.grad_req == "null" and p.name.endswith(("running_mean", "running_var"))
+        ]  # fmt: skip
         if not stats:
             return
         arrays = [p.data(self.ctx) for p in stats]
@@ -519,7 +626,12 @@ class Training:
             ``loss``, ``top1``, ``top5`` (fractions), ``samples``, ``split``.
         """
         r = evaluate_batches(self.net, self.data.eval_iter(split), self.ctx, self.dist, name="eval_" + split)
-        return {"loss": r.cross_entropy, "top1": r.top1, "top5": r.top5, "samples": r.count, "split": split}
+        result = {"loss": r.cross_entropy, "top1": r.top1, "top5": r.top5, "samples": r.count, "split": split}
+        if self.ema is not None:
+            with self.ema.applied():
+                r = evaluate_batches(self.net, self.data.eval_iter(split), self.ctx, self.dist, name="ema_" + split)
+            result.update(ema_loss=r.cross_entropy, ema_top1=r.top1, ema_top5=r.top5)
+        return result
 
     def validate(self, epoch):
         """Evaluate on the ``val`` split when due (every ``--val-every`` epochs and after the last).
@@ -561,6 +673,7 @@ class Training:
         )
         if val is not None:
             record.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"], val_samples=val["samples"])
+            record.update({"val_" + k: v for k, v in val.items() if k.startswith("ema_")})
             line += "  | val loss %.4f top-1 %.2f%% %s %.2f%%" % (
                 val["loss"], 100 * val["top1"], topk, 100 * val["top5"]
             )
@@ -592,6 +705,7 @@ class Training:
         }
         if self.amp is not None:
             meta["amp_loss_scale"] = loss_scaler_state(self.trainer)
+        meta["ema"] = self.save_ema(checkpoint_paths(cfg.checkpoints, cfg.prefix, epoch)["params"])
         paths = save_checkpoint(cfg.checkpoints, cfg.prefix, epoch, self.net, self.trainer, meta)
         removed = prune_checkpoints(cfg.checkpoints, cfg.prefix, cfg.keep_last)
         self.log.info(
@@ -627,10 +741,47 @@ class Training:
             100 * result["top5"],
             result["loss"],
         )
+        if self.ema is not None:
+            self.log.info(
+                "final evaluation of the weight EMA (decay %g): top-1 %.2f%%  %s %.2f%%  loss %.4f",
+                self.ema.decay,
+                100 * result["ema_top1"],
+                topk_label(self.data.num_classes),
+                100 * result["ema_top5"],
+                result["ema_loss"],
+            )
         record = {"event": "final_eval", "epoch": self.cfg.epochs}
         record.update(result)
         self.log.record(record)
         return result
+
+    def save_ema(self, params_path):
+        """Write the weight EMA beside the checkpoint ``params_path`` (rank 0, before its ``.json``).
+
+        Returns the dict the checkpoint's ``.json`` keeps as ``"ema"`` (None without ``--ema-decay``).
+        """
+        return save_ema(self.ema, params_path) if self.dist.is_root else None
+
+    def restore_ema(self, meta):
+        """Put the EMA of the resumed checkpoint ``meta`` back on every rank (rank 0 reads, then broadcast).
+
+        A checkpoint written without an EMA starts the average from the restored weights.
+        """
+        if self.ema is None:
+            return
+        self.ema.reset()
+
+        def read():
+            saved = read_ema(meta)
+            if saved is not None:
+                self.ema.load_arrays(*saved)
+            return saved is not None
+
+        if self._root_decides(read, "ema_found"):
+            self.dist.broadcast_parameters({"ema.%s" % n: a for n, a in zip(self.ema.names, self.ema.shadow)})
+            self.ema.updates = int(self.dist.broadcast_object(self.ema.updates, name="ema_updates"))
+        else:
+            self.log.info("%s holds no weight EMA: the average starts from its weights", meta["paths"]["params"])
 
     def run(self, data=None, net=None):
         """Every stage in order: the whole run. Returns the final evaluation (or None).
@@ -686,6 +837,10 @@ def _epoch_ranges(epochs):
     if len(epochs) > 6:
         return "%d-%d" % (epochs[0], epochs[-1])
     return ", ".join(map(str, epochs))
+
+
+def _rgb(values):
+    return "(%s)" % ", ".join("%.1f" % v for v in values)
 
 
 def _running(summary, img_per_sec, lr):

@@ -48,7 +48,8 @@ def test_demo_flag_applies_the_demo_recipe_unless_another_is_named():
 
 def test_shipped_recipes_are_valid_configs():
     recipes = list_recipes()
-    assert {"chapter-sgd-1e-2", "chapter-sgd-1e-3", "chapter-adam", "recommended", "demo"} <= set(recipes)
+    shipped = {"chapter-sgd-1e-2", "chapter-sgd-1e-3", "chapter-adam", "recommended", "paper-distill", "demo"}
+    assert shipped <= set(recipes)
     for name in recipes:
         assert recipes[name], "recipe %s needs a description" % name
         TrainConfig().updated(load_recipe(name), name).finalize()
