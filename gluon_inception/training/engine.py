@@ -470,7 +470,7 @@ class Training:
                 rng = np.random.RandomState(_seed_for(cfg.seed, epoch, self.dist.rank, 1, step))
                 pending.append(self.train_step(batch, epoch, step, rng))
                 done = step + 1
-                request = self._exchange_requests()
+                request = self._read_requests()
                 if pending and (done % cfg.log_interval == 0 or done == steps or request):
                     total = self._sync_interval(pending, sums, epoch, done - len(pending), steps)
                     now = time.time()
@@ -485,6 +485,7 @@ class Training:
                 elif request:
                     position = {"sums": sums.values.tolist(), "time": time.time() - start, "lr": first_lr}
                     self._save_position(epoch, done, position, request)
+                self._send_requests()
         finally:
             bar.close()
         elapsed = time.time() - start
@@ -505,18 +506,20 @@ class Training:
             save = float(due or os.path.exists(os.path.join(self.cfg.checkpoints, SAVE_NOW)))
         return flags + [save]
 
-    def _exchange_requests(self):
-        """Read the ranks' flags sent at the previous step and send this step's.
+    def _send_requests(self):
+        """Start summing this step's flags over the ranks; :meth:`_read_requests` reads them a step later."""
+        self._requests = self.dist.allreduce_async(self._local_requests(), name="stop_save_requests")
+
+    def _read_requests(self):
+        """The ranks' flags sent at the previous step (the allreduce has had a whole step to finish).
 
         Returns
         -------
         dict or None
             ``{"stop": signal number or None, "save": bool}`` when any rank asked for something.
         """
-        previous = self._requests
-        self._requests = None
+        previous, self._requests = self._requests, None
         flags = previous.result() if previous is not None else None
-        self._requests = self.dist.allreduce_async(self._local_requests(), name="stop_save_requests")
         if flags is None or not flags.any():
             return None
         stops = [signum for signum, flag in zip(STOP_SIGNALS, flags) if flag > 0]
