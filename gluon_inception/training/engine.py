@@ -460,7 +460,8 @@ class Training:
             self.start_step = 0
         pending = []
         bar = self.log.bar(steps, "epoch %d/%d" % (epoch + 1, cfg.epochs))
-        bar.update(first)
+        if first:
+            bar.update(first)
         start = time.time() - elapsed_before
         interval_start = time.time()
         try:

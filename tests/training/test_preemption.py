@@ -189,6 +189,29 @@ def test_sigint_stops_with_130_and_the_resume_command_and_save_now_asks_for_a_ch
     assert lines[-1].strip().startswith("python %s --data" % EXAMPLE) and lines[-1].endswith("--resume")
 
 
+@pytest.mark.slow
+def test_a_signal_at_an_epochs_last_step_stops_after_that_epoch_and_the_run_continues(train_tiny_dataset, tmp_path):
+    folder = tmp_path / "ckpt"
+    cmd = [sys.executable, EXAMPLE, "--data", train_tiny_dataset, "--checkpoints", str(folder),
+           "--topology", "gluoncv", "--image-size", "32", "--batch-size", "4", "--augment", "chapter",
+           "--optimizer", "adam", "--epochs", "2", "--save-every", "2", "--no-progress",
+           "--final-eval", "none"]  # fmt: skip
+    # 14 steps per epoch: SIGTERM after step 13 is acted on at step 14, the epoch's last.
+    env = child_env(OMP_NUM_THREADS="1", GLUON_INCEPTION_DEBUG_SIGNAL="1:13:0:%d" % signal.SIGTERM)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == EXIT_PREEMPTED, proc.stderr[-3000:]
+    assert "epoch 1/2  lr" in proc.stdout  # the epoch ended (validated, logged) before the stop
+    # --save-every 2 wrote no checkpoint after epoch 1: the stop writes one at step 0 of epoch 2.
+    assert list_checkpoints(str(folder)) == [] and list_mid_epoch_checkpoints(str(folder), "googlenet") == [(1, 0)]
+    proc = subprocess.run([sys.executable, EXAMPLE, "--checkpoints", str(folder), "--resume"], capture_output=True,
+                          text=True, env=child_env(OMP_NUM_THREADS="1"), timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "googlenet-0001-step000000.params (after epoch 1)" in proc.stdout
+    assert list_checkpoints(str(folder)) == [("googlenet", 2)]
+    assert list_mid_epoch_checkpoints(str(folder), "googlenet") == []
+    assert [r["epoch"] for r in _epochs(folder)] == [1, 2]
+
+
 def test_resume_command_replaces_start_epoch_and_names_the_launcher():
     argv = ["/usr/bin/gluon-inception", "train", "--demo", "--start-epoch=3", "--prefix", "a b"]
     assert resume_command(4, argv) == "horovodrun -np 4 gluon-inception train --demo --prefix 'a b' --resume"
