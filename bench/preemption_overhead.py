@@ -6,7 +6,9 @@
 Measured in the same run, in alternating rounds (the machine may be shared):
 
 - ``exchange``: the ranks' stop/save flags summed by an allreduce, started and read at once (the
-  worst case: the engine starts it at one step and reads it at the next, so it overlaps a step);
+  worst case: Horovod's negotiation latency);
+- ``step+flags``: a training step followed by what the engine does at a step boundary: read the
+  flags sent at the previous step, send this step's (so the allreduce overlaps a step);
 - ``seeding``: ``mx.random.seed`` and a ``numpy.random.RandomState`` per step (dropout and mixup
   draws that a mid-epoch resume can reproduce);
 - ``skip``: reading one batch from the training iterator, which is what resuming after step k
@@ -42,6 +44,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=50, help="exchanges and seedings per round")
+    parser.add_argument("--steps", type=int, default=4, help="training steps (each kind) and skipped batches per round")
     args = parser.parse_args()
     d = dist_module.get()
     ctx = d.context()
@@ -79,6 +82,14 @@ def main():
     def exchange():
         d.allreduce_async([0.0, 0.0, 0.0, 0.0], name="bench_flags").result()
 
+    pending = [None]
+
+    def step_with_flags():
+        step()
+        if pending[0] is not None:
+            pending[0].result()
+        pending[0] = d.allreduce_async([0.0, 0.0, 0.0, 0.0], name="bench_step_flags")
+
     counter = [0]
 
     def seeding():
@@ -90,20 +101,23 @@ def main():
         next_batch().data[0].wait_to_read()
 
     step()  # warm up (graph, buffers)
-    results = {"step": [], "exchange": [], "seeding": [], "skip": []}
+    results = {"step": [], "step+flags": [], "exchange": [], "seeding": [], "skip": []}
     for _ in range(args.rounds):
-        results["step"].append(timed(step, 2))
+        results["step"].append(timed(step, args.steps))
+        results["step+flags"].append(timed(step_with_flags, args.steps))
         results["exchange"].append(timed(exchange, args.repeat))
         results["seeding"].append(timed(seeding, args.repeat))
         mx.nd.waitall()
-        results["skip"].append(timed(skip, 3))
+        results["skip"].append(timed(skip, args.steps))
+    if pending[0] is not None:
+        pending[0].result()
     if d.is_root:
         step_ms = statistics.median(results["step"])
         print("ranks %d, batch %d per rank, %d px, %d rounds (medians)" % (d.size, args.batch_size, args.image_size,
                                                                           args.rounds))
         for name, values in results.items():
             ms = statistics.median(values)
-            print("%-9s %9.3f ms  %7.4f x step" % (name, ms, ms / step_ms))
+            print("%-10s %9.3f ms  %7.4f x step" % (name, ms, ms / step_ms))
 
 
 if __name__ == "__main__":
