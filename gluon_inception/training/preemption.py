@@ -2,7 +2,7 @@
 
 The handlers of :class:`StopSignals` only record which signal came first; the training loop
 reads that flag at each step boundary and the ranks agree on it through an allreduce (see
-:meth:`gluon_inception.training.Training.train_epoch`). A watchdog thread, woken by Python's
+:meth:`gluon_inception.training.engine.Training.train_epoch`). A watchdog thread, woken by Python's
 signal wakeup file descriptor (written by the C-level handler, so even while the main thread is
 blocked inside MXNet or Horovod), ends the process at once on a second signal, or when the
 orderly stop has not finished ``timeout`` seconds after the first one.
