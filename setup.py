@@ -46,7 +46,9 @@ EXTRAS = {
     "horovod": ["horovod==0.28.1"],
     # mx.onnx (1.9.1) needs onnx.mapping, which newer onnx removed; 1.14.1 has no Python 3.12 wheel.
     "onnx": ["onnx==1.14.1; python_version < '3.12'", "onnx==1.16.2; python_version >= '3.12'", "onnxruntime>=1.15"],
-    "test": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4", "import-linter>=2.0"],
+    # --tensorboard: event files for TensorBoard without TensorFlow.
+    "tensorboard": ["tensorboardX>=2.5"],
+    "test": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4", "import-linter>=2.0", "tensorboardX>=2.5"],
     "docs": ["sphinx>=7,<8", "furo>=2023.9.10", "numpydoc>=1.6"],
 }
 

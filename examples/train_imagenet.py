@@ -35,7 +35,7 @@ def main(argv=None):
         # 5. loop: per batch data, forward, loss, backward, allreduce + update (run.train_step);
         #    metrics summed over ranks.
         for epoch in run.epochs():
-            train_metrics = run.train_epoch(epoch)  # stops every rank on a NaN/inf loss
+            train_metrics = run.train_epoch(epoch)  # stops every rank on a NaN/inf loss or a SIGTERM
             val_metrics = run.validate(epoch)  # every val image counted once over all ranks
             # 6. checkpoint: rank 0 logs the epoch and writes params, states, json (atomically).
             run.end_epoch(epoch, train_metrics, val_metrics)

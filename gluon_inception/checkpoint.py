@@ -6,6 +6,10 @@ A checkpoint of epoch N in folder ``DIR`` with prefix ``NAME`` is three files::
     NAME-0003.states   the trainer/optimizer state (``Trainer.save_states`` format)
     NAME-0003.json     metadata: epoch, lr, metrics, config, model, data, preprocessing, file digests
 
+Two more kinds share the layout: a mid-epoch checkpoint ``NAME-0003-step000120`` (3 epochs and 120
+steps done; it adds ``NAME-0003-step000120.ranks``, what differs between the ranks) and the best
+one ``NAME-best`` (``.params`` and ``.json`` only: the weights with the best validation top-1).
+
 Each is written through :mod:`gluon_inception.fileio`, and the ``.json`` comes last: a checkpoint
 without its ``.json`` (a crash mid-write) is incomplete and never picked on resume. Before writing,
 the free space is compared with the checkpoint's expected size, so a full disk stops the run with
@@ -29,16 +33,32 @@ from .errors import UsageError
 CHECKPOINT_FORMAT = 1
 
 _NAME_RE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d{4,})\.json$")
+_MID_RE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d{4,})-step(?P<step>\d{6,})\.json$")
+_KINDS = ("params", "states", "ranks", "meta")
 
 
 class CheckpointError(UsageError):
     """A checkpoint is missing, incomplete, damaged or does not fit what it is loaded into."""
 
 
-def checkpoint_paths(folder, prefix, epoch):
-    """``{"params": ..., "states": ..., "meta": ...}`` file paths of a checkpoint."""
-    stem = os.path.join(os.fspath(folder), "%s-%04d" % (prefix, epoch))
-    return {"params": stem + ".params", "states": stem + ".states", "meta": stem + ".json"}
+def checkpoint_paths(folder, prefix, epoch, step=None):
+    """``{"params": ..., "states": ..., "ranks": ..., "meta": ...}`` file paths of a checkpoint.
+
+    ``epoch`` counts completed epochs; ``step`` (steps done in the next epoch) names a mid-epoch
+    checkpoint, and ``epoch="best"`` the best one.
+    """
+    if epoch == "best":
+        name = "%s-best" % prefix
+    elif step is None:
+        name = "%s-%04d" % (prefix, epoch)
+    else:
+        name = "%s-%04d-step%06d" % (prefix, epoch, step)
+    return _stem_paths(os.path.join(os.fspath(folder), name))
+
+
+def _stem_paths(stem):
+    return {"params": stem + ".params", "states": stem + ".states", "ranks": stem + ".ranks",
+            "ema": stem + ".ema.params", "meta": stem + ".json"}
 
 
 def ema_path(params_path):
@@ -71,6 +91,75 @@ def list_checkpoints(folder, prefix=None):
         if os.path.isfile(checkpoint_paths(folder, match.group("prefix"), epoch)["params"]):
             found.append((match.group("prefix"), epoch))
     return sorted(found, key=lambda pe: (pe[0], pe[1]))
+
+
+def list_mid_epoch_checkpoints(folder, prefix):
+    """Complete mid-epoch checkpoints of ``prefix`` in ``folder`` as sorted ``(epoch, step)`` pairs.
+
+    Complete means its ``.json``, ``.params`` and ``.ranks`` exist (the ``.json`` is written last).
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        return []
+    found = []
+    for name in os.listdir(folder):
+        match = _MID_RE.match(name)
+        if match and match.group("prefix") == prefix:
+            epoch, step = int(match.group("epoch")), int(match.group("step"))
+            paths = checkpoint_paths(folder, prefix, epoch, step)
+            if os.path.isfile(paths["params"]) and os.path.isfile(paths["ranks"]):
+                found.append((epoch, step))
+    return sorted(found)
+
+
+def remove_checkpoint(paths):
+    """Delete a checkpoint's files, the ``.json`` first (so it never looks complete half-deleted)."""
+    for kind in ("meta", "params", "states", "ranks", "ema"):
+        if kind in paths and os.path.exists(paths[kind]):
+            os.remove(paths[kind])
+
+
+def prune_mid_epoch_checkpoints(folder, prefix, keep=None):
+    """Delete the mid-epoch checkpoints of ``prefix`` except ``keep`` (an ``(epoch, step)`` pair or None).
+
+    Returns
+    -------
+    list of tuple
+        The ``(epoch, step)`` pairs removed.
+    """
+    removed = [pos for pos in list_mid_epoch_checkpoints(folder, prefix) if pos != keep]
+    for epoch, step in removed:
+        remove_checkpoint(checkpoint_paths(folder, prefix, epoch, step))
+    return removed
+
+
+def best_checkpoint(folder, prefix=None):
+    """Path of the best checkpoint's ``.params`` (``PREFIX-best``) in ``folder``, or None.
+
+    Raises
+    ------
+    CheckpointError
+        When ``prefix`` is None and the folder holds best checkpoints of several prefixes.
+
+    Examples
+    --------
+    >>> best_checkpoint("runs/googlenet")  # doctest: +SKIP
+    'runs/googlenet/googlenet-best.params'
+    """
+    folder = os.fspath(folder)
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    prefixes = [n[: -len("-best.json")] for n in names if n.endswith("-best.json")]
+    if prefix is not None:
+        prefixes = [p for p in prefixes if p == prefix]
+    if len(prefixes) > 1:
+        raise CheckpointError(
+            "%s holds best checkpoints of several runs (prefixes %s): name one with prefix=..."
+            % (folder, ", ".join(prefixes))
+        )
+    if not prefixes:
+        return None
+    params = checkpoint_paths(folder, prefixes[0], "best")["params"]
+    return params if os.path.isfile(params) else None
 
 
 def _single_prefix(folder, prefix):
@@ -143,7 +232,7 @@ def _resolve(path, prefix=None):
         raise CheckpointError(
             "%s is not a checkpoint: give a NAME-NNNN.params or .json file, or a checkpoint folder" % path
         )
-    paths = {"params": stem + ".params", "states": stem + ".states", "meta": stem + ".json"}
+    paths = _stem_paths(stem)
     if not os.path.isfile(paths["meta"]):
         raise CheckpointError(
             "%s has no %s: the checkpoint is incomplete (interrupted while being written) or not one of ours"
@@ -234,7 +323,7 @@ def _is_disk_full(err):
     return "FileStream.Write incomplete" in text or "No space left" in text
 
 
-def save_checkpoint(folder, prefix, epoch, net, trainer=None, meta=None):
+def save_checkpoint(folder, prefix, epoch, net, trainer=None, meta=None, step=None, ranks=None, best=False):
     """Write the checkpoint of ``epoch`` atomically; the ``.json`` last.
 
     Call it on one rank only (rank 0): the other ranks hold the same parameters.
@@ -250,6 +339,12 @@ def save_checkpoint(folder, prefix, epoch, net, trainer=None, meta=None):
         Its optimizer state goes to ``.states``.
     meta : dict, optional
         Extra metadata (``lr``, ``metrics``, ``config``, ``model``, ``data``...).
+    step : int, optional
+        Steps done in the next epoch: a mid-epoch checkpoint ``NAME-0001-step000123``.
+    ranks : bytes, optional
+        Written to ``.ranks`` (a mid-epoch checkpoint's per-rank state).
+    best : bool
+        Write ``NAME-best`` instead (replacing the previous best).
 
     Returns
     -------
@@ -263,20 +358,20 @@ def save_checkpoint(folder, prefix, epoch, net, trainer=None, meta=None):
         (:func:`expected_checkpoint_bytes`), and when a write still runs out of space; the message
         names the folder, the space needed and free, and what to do.
     """
-    paths = checkpoint_paths(folder, prefix, epoch)
+    paths = checkpoint_paths(folder, prefix, "best" if best else epoch, step)
     os.makedirs(os.fspath(folder), exist_ok=True)
     needed = expected_checkpoint_bytes(folder, prefix, net, trainer)
     if shutil.disk_usage(folder).free < needed:
         raise _no_space(folder, prefix, epoch, needed)
     try:
-        return _write_checkpoint(paths, prefix, epoch, net, trainer, meta)
+        return _write_checkpoint(paths, prefix, epoch, net, trainer, meta, ranks)
     except (OSError, mx.base.MXNetError) as err:
         if not _is_disk_full(err):
             raise
         raise _no_space(folder, prefix, epoch, needed) from None
 
 
-def _write_checkpoint(paths, prefix, epoch, net, trainer, meta):
+def _write_checkpoint(paths, prefix, epoch, net, trainer, meta, ranks=None):
     # A .json left over from an earlier run for this epoch would vouch for the new files while
     # they are being written; remove it first so the checkpoint reads as incomplete meanwhile.
     if os.path.exists(paths["meta"]):
@@ -291,6 +386,10 @@ def _write_checkpoint(paths, prefix, epoch, net, trainer, meta):
         files["states"] = {"name": os.path.basename(paths["states"]), "sha256": fileio.file_digest(paths["states"])}
     elif os.path.exists(paths["states"]):
         os.remove(paths["states"])
+    if ranks is not None:
+        with fileio.atomic_open(paths["ranks"], "wb") as f:
+            f.write(ranks)
+        files["ranks"] = {"name": os.path.basename(paths["ranks"]), "sha256": fileio.file_digest(paths["ranks"])}
 
     record = dict(meta or {})
     record.update(
@@ -330,10 +429,7 @@ def prune_checkpoints(folder, prefix, keep_last):
     epochs = [e for _, e in list_checkpoints(folder, prefix)]
     removed = epochs[:-keep_last]
     for epoch in removed:
-        paths = checkpoint_paths(folder, prefix, epoch)
-        for path in [paths[k] for k in ("meta", "params", "states")] + [ema_path(paths["params"])]:
-            if os.path.exists(path):
-                os.remove(path)
+        remove_checkpoint(checkpoint_paths(folder, prefix, epoch))
     return removed
 
 

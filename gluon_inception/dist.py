@@ -83,6 +83,14 @@ class Dist:
         out = self.hvd.allreduce(nd, average=False, name=name)
         return out.asnumpy()
 
+    def allreduce_async(self, values, name):
+        """Start :meth:`allreduce_sum` without waiting for it: ``.result()`` of the returned handle
+        gives the numpy sum (it waits only if the sum is not there yet)."""
+        arr = np.asarray(values, dtype=np.float64)
+        if self.hvd is None or self.size == 1:
+            return _Sum(arr)
+        return _Sum(self.hvd.allreduce(mx.nd.array(arr, dtype="float64"), average=False, name=name))
+
     def broadcast_parameters(self, params, root_rank=0):
         """Give every rank rank 0's parameter values (after init and after resume)."""
         if self.hvd is not None and self.size > 1:
@@ -123,6 +131,18 @@ class Dist:
             self.local_rank,
             self.hvd is not None,
         )
+
+
+class _Sum:
+    """A sum in flight (an NDArray that Horovod fills asynchronously) or already known."""
+
+    def __init__(self, value):
+        self._value = value
+
+    def result(self):
+        if not isinstance(self._value, np.ndarray):
+            self._value = self._value.asnumpy()
+        return self._value
 
 
 _CURRENT = None

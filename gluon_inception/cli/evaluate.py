@@ -3,6 +3,7 @@ import logging
 import os
 
 from .. import dist
+from ..checkpoint import best_checkpoint
 from ..data import build_val_iter, load_dataset
 from ..deploy.evaluate import evaluate, format_table, write_report
 from ..deploy.quantize import quantize_int8, to_bfloat16
@@ -28,6 +29,8 @@ def configure_parser(parser):
     parser.add_argument("--calib-data", metavar="REC",
                         help="record file to calibrate INT8 on (default: the train split of --data)")
     parser.add_argument("--calib-batches", type=int, default=4, help="batches used for calibration (default 4)")
+    parser.add_argument("--best", action="store_true",
+                        help="with --checkpoint DIR: the run's best checkpoint (PREFIX-best, best validation top-1)")
     parser.add_argument("--report", metavar="JSON", help="write the results here (rank 0, atomically)")
     parser.add_argument("--threads", type=int, default=None, help="decoding threads per rank")
 
@@ -69,6 +72,8 @@ def main(args):
     if args.precision != "float32" and d.context().device_type != "cpu":
         raise UsageError("--precision %s runs on the CPU only" % args.precision)
     split, info = _resolve_split(args)
+    if args.best:
+        args.checkpoint = _best_checkpoint(args.checkpoint)
     loaded = load_model_from_args(args, ctx=d.context())
     if info is not None and loaded.class_ids is not None:
         check_classes("the weights'", loaded.class_ids, "the dataset's", info.classes)
@@ -87,6 +92,16 @@ def main(args):
             write_report(args.report, results, extra=extra, dist=d)
             print("report written to %s" % args.report)
     return 0
+
+
+def _best_checkpoint(folder):
+    if folder is None or not os.path.isdir(folder):
+        raise UsageError("--best picks the best checkpoint of a run: give its folder with --checkpoint DIR")
+    path = best_checkpoint(folder)
+    if path is None:
+        raise UsageError("%s holds no best checkpoint (PREFIX-best.json + .params): it is written when a run "
+                         "validates; drop --best to evaluate the latest checkpoint" % os.path.abspath(folder))
+    return path
 
 
 def _describe(source):

@@ -13,7 +13,8 @@ Errors end here, in one place (:func:`run`): a library error
 1     a failure at run time (download, export, full disk, another OS error)
 2     a usage error: bad option, missing or invalid data, checkpoint or weights
 3     training stopped on purpose (a NaN/inf loss); the last good checkpoint is intact
-130   interrupted (Ctrl-C)
+75    training stopped by SIGTERM/SIGUSR1 after writing a checkpoint of that step; continue with --resume
+130   interrupted (Ctrl-C); training first writes a checkpoint of the step it stopped at
 141   the output was closed early (``gluon-inception ... | head``)
 ====  ================================================================================
 

@@ -13,7 +13,7 @@ from .config import (
     load_recipe,
     merge_for_resume,
 )
-from .engine import NonFiniteLoss, Training, TrainingStopped, run_training
+from .engine import NonFiniteLoss, Training, TrainingInterrupted, TrainingStopped, run_training
 from .hooks import TrainingHooks
 from .schedules import LRSchedule, lr_scale_factor
 
@@ -24,6 +24,7 @@ __all__ = [
     "TrainConfig",
     "Training",
     "TrainingHooks",
+    "TrainingInterrupted",
     "TrainingStopped",
     "add_arguments",
     "config_from_args",

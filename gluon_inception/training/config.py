@@ -185,12 +185,29 @@ class TrainConfig:
     )
     resume: bool = _opt(False, "resume from the latest complete checkpoint, if there is one", "checkpoints")
     save_every: int = _opt(1, "write a checkpoint every N epochs (and always after the last)", "checkpoints")
-    keep_last: int = _opt(0, "keep only the newest K checkpoints (0 = keep all)", "checkpoints", metavar="K")
+    keep_last: int = _opt(
+        0, "keep only the newest K epoch checkpoints (0 = keep all; PREFIX-best is kept)", "checkpoints", metavar="K"
+    )
+    save_every_minutes: float = _opt(
+        0.0,
+        "also write a mid-epoch checkpoint every X minutes (fractions allowed; 0 = off); --resume continues "
+        "from the exact step. Creating the file DIR/SAVE_NOW asks for one at the next step",
+        "checkpoints",
+    )
+    stop_timeout: float = _opt(
+        120.0,
+        "after SIGTERM/SIGUSR1/SIGINT, exit at once if the orderly stop (next step, checkpoint) takes longer "
+        "than X seconds (0 = wait)",
+        "checkpoints",
+    )
 
     # -- logging and evaluation ------------------------------------------------------------
     log_interval: int = _opt(20, "steps between progress updates (and loss checks)", "logging")
     val_every: int = _opt(1, "validate every N epochs (and always after the last)", "logging")
     progress: bool = _opt(True, "no progress bar on rank 0", "logging", flag="--no-progress")
+    tensorboard: Optional[str] = _opt(
+        None, "write TensorBoard event files here (rank 0; needs pip install tensorboardX)", "logging", metavar="DIR"
+    )
     final_eval: str = _opt(
         "auto",
         "after training, evaluate on this split (auto = test if it exists, else val)",
@@ -247,6 +264,8 @@ class TrainConfig:
             "aux_weight",
             "lr_step_every",
             "backbone_lr_mult",
+            "save_every_minutes",
+            "stop_timeout",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError("%s must be >= 0, got %r" % (_flag(name), getattr(self, name)))

@@ -8,9 +8,11 @@ Horovod rules it follows: gradients are averaged by ``hvd.DistributedTrainer``; 
 broadcast from rank 0 after initialisation and after a resume; every rank runs the same number of
 steps (checked with an allreduce each epoch); metrics are sums allreduced over ranks; BatchNorm's
 running statistics are averaged over ranks at the end of each epoch, so every rank holds the same
-network; stopping (a non-finite loss) is decided on allreduced flags, so all ranks stop together.
+network; stopping (a non-finite loss, a signal, a request for a checkpoint) is decided on
+allreduced flags, so all ranks stop together, at the same step.
 """
 
+import io
 import math
 import os
 import time
@@ -25,7 +27,9 @@ from ..checkpoint import (
     find_checkpoint,
     latest_checkpoint,
     list_checkpoints,
+    list_mid_epoch_checkpoints,
     prune_checkpoints,
+    prune_mid_epoch_checkpoints,
     read_checkpoint_meta,
     restore_trainer_states,
     save_checkpoint,
@@ -44,8 +48,9 @@ from .distill import Teacher, build_like, distillation_loss, load_teacher, teach
 from .ema import WeightEMA, read_ema, save_ema
 from .finetune import configure_backbone, load_pretrained_start
 from .hooks import FaultInjection
-from .logs import RunLog
+from .logs import RunLog, TensorBoardLog, require_tensorboardx
 from .precision import loss_scaler_state, restore_loss_scaler, trainer_kwargs
+from .preemption import EXIT_INTERRUPTED, EXIT_PREEMPTED, STOP_SIGNALS, StopSignals, resume_command, signal_name
 from .schedules import LRSchedule
 
 NO_DATA_MESSAGE = (
@@ -71,6 +76,24 @@ class TrainingStopped(GluonInceptionError, RuntimeError):
 
 class NonFiniteLoss(TrainingStopped):
     """The training loss became NaN or infinite."""
+
+
+class TrainingInterrupted(TrainingStopped):
+    """A signal stopped the run at a step boundary, after a checkpoint of that step was written.
+
+    Attributes
+    ----------
+    exit_code : int
+        75 after SIGTERM or SIGUSR1 (preemption), 130 after SIGINT.
+    """
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+#: A file that asks rank 0 for a mid-epoch checkpoint at the next step (removed once written).
+SAVE_NOW = "SAVE_NOW"
 
 
 def _seed_for(*values):
@@ -120,6 +143,7 @@ class Training:
         if self.resume_meta is not None:
             self.cfg = merge_for_resume(self.resume_meta["config"], cfg)
         self.start_epoch = int(self.resume_meta["epoch"]) if self.resume_meta else 0
+        self.start_step = int(self.resume_meta.get("step") or 0) if self.resume_meta else 0
         if self.cfg.dtype == "float16" and self.ctx.device_type != "gpu":
             raise ConfigError(
                 "--dtype float16 needs a GPU: MXNet's AMP casts to float16 kernels that exist on GPUs only "
@@ -129,6 +153,16 @@ class Training:
             raise ConfigError(NO_DATA_MESSAGE)
         if self.dist.hvd is None:
             self.log.info("Horovod is not available (horovod.mxnet cannot be imported): training in a single process.")
+        if self.cfg.tensorboard:
+            self._root_decides(lambda: bool(require_tensorboardx()), "tensorboard")  # one clear line if missing
+        self.tensorboard = TensorBoardLog(self.cfg.tensorboard, enabled=self.dist.is_root)
+        self.best = (self.resume_meta or {}).get("best")  # {"epoch", "val_top1"} of PREFIX-best
+        self.stop_signals = StopSignals(self.cfg.stop_timeout)
+        self._requests = None  # the ranks' stop/save flags of the last step, being summed
+        self._held_request = None  # a request that came inside an --accumulate group
+        self._epoch_end_request = None
+        self._epoch_end_written = False
+        self._last_save = time.monotonic()
         self.net = self.trainer = self.schedule = self.data = self.amp = None
         self.teacher = self.ema = None
         self.global_step = self._accumulated = 0
@@ -136,6 +170,7 @@ class Training:
         self.updates_per_epoch = None
         self._ce_sparse = mx.gluon.loss.SoftmaxCrossEntropyLoss()
         self._ce_dense = mx.gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)
+        self.stop_signals.install()  # last: a refused run leaves the handlers as they were
 
     # -- helpers ---------------------------------------------------------------------------
     def _root_decides(self, func, name):
@@ -160,6 +195,10 @@ class Training:
             return read_checkpoint_meta(paths["params"])
         if cfg.resume:
             latest = latest_checkpoint(folder, prefix)
+            done = list_checkpoints(folder, prefix)[-1][1] if latest else 0
+            mid = [pos for pos in list_mid_epoch_checkpoints(folder, prefix) if pos[0] >= done]
+            if mid:  # a mid-epoch checkpoint newer than the last epoch's: continue from its step
+                return read_checkpoint_meta(checkpoint_paths(folder, prefix, *mid[-1])["params"])
             if latest is None:
                 self.log.info("--resume: no checkpoint of %r in %s yet, starting from scratch", prefix, folder)
                 return None
@@ -319,6 +358,10 @@ class Training:
                           expects.crop_size, cfg.image_size)  # fmt: skip
         return teacher
 
+    def _updates_done(self):
+        """Optimizer updates before the resume point (a mid-epoch stop is always at an update boundary)."""
+        return self.start_epoch * self.updates_per_epoch + -(-self.start_step // self.cfg.accumulate)
+
     def build_trainer(self):
         """``hvd.DistributedTrainer`` (``gluon.Trainer`` without Horovod) and the lr schedule."""
         cfg = self.cfg
@@ -328,7 +371,8 @@ class Training:
         self.updates_per_epoch = -(-self.iters_per_epoch // cfg.accumulate)
         global_batch = cfg.batch_size * self.dist.size * cfg.accumulate
         self.schedule = LRSchedule(cfg, self.updates_per_epoch, global_batch)
-        self.global_step = self.start_epoch * self.updates_per_epoch
+        self._check_position()
+        self.global_step = self._updates_done()
         params = {"learning_rate": self.schedule(self.global_step), "wd": cfg.wd}
         if cfg.optimizer in ("sgd", "nag"):
             params["momentum"] = cfg.momentum
@@ -385,6 +429,8 @@ class Training:
                     states = f.read()
         self.dist.broadcast_parameters(self.net.collect_params())
         self.restore_ema(meta)
+        if self.start_step:
+            self._restore_rank_state(meta)
         states = self.dist.broadcast_object(states, name="trainer_states")
         if states is not None:
             restore_trainer_states(self.trainer, states)
@@ -401,12 +447,15 @@ class Training:
         else:
             self.schedule.scale = float(meta.get("lr_scale", 1.0))
             how = "continuing the schedule"
-        self.global_step = self.start_epoch * self.updates_per_epoch
+        self.global_step = self._updates_done()
         self.trainer.set_learning_rate(self.schedule(self.global_step))
+        where = "after epoch %d" % self.start_epoch
+        if self.start_step:
+            where = "epoch %d, after step %d of %d" % (self.start_epoch + 1, self.start_step, self.iters_per_epoch)
         self.log.info(
-            "resumed from %s (after epoch %d): lr %.4g (%s)",
+            "resumed from %s (%s): lr %.4g (%s)",
             meta["paths"]["params"],
-            self.start_epoch,
+            where,
             self.schedule(self.global_step),
             how,
         )
@@ -457,6 +506,15 @@ class Training:
     def train_epoch(self, epoch):
         """One pass over every rank's shard; returns the allreduced train metrics.
 
+        After a resume from a mid-epoch checkpoint, the resumed epoch continues at its saved
+        step: the iterator of the epoch skips the batches already trained on (decoding them), and
+        the metrics start from the saved sums. Dropout and mixup are seeded per step, so the rest
+        of the epoch is the one an uninterrupted run would have trained.
+
+        At every step boundary the ranks exchange their stop/save flags (an allreduce started at
+        one step and read at the next, so it never stalls a step): a signal on any rank stops
+        all of them at the same boundary, after a mid-epoch checkpoint.
+
         Parameters
         ----------
         epoch : int
@@ -473,27 +531,58 @@ class Training:
         ------
         NonFiniteLoss
             On every rank, when any rank's loss is NaN or infinite; no checkpoint is written.
+        TrainingInterrupted
+            On every rank, after SIGTERM, SIGUSR1 or SIGINT on any rank, once the checkpoint of
+            the step is written.
         """
         cfg = self.cfg
         it = self._train_iter_for(epoch)
         steps = len(it)
-        mx.random.seed(_seed_for(cfg.seed, epoch, self.dist.rank))
-        rng = np.random.RandomState(_seed_for(cfg.seed, epoch, self.dist.rank, 1))
+        self._act_on_epoch_end_request(epoch)
         sums = MetricSums()
+        first, elapsed_before, first_lr = 0, 0.0, self.schedule(self.global_step)
+        batches = iter(it)
+        if epoch == self.start_epoch and self.start_step:
+            first, position = self.start_step, self.resume_meta["position"]
+            sums.add(position["sums"])
+            elapsed_before, first_lr = float(position["time"]), float(position["lr"])
+            skip_start = time.time()
+            for _ in range(first):  # ImageRecordIter cannot seek: decode the batches already trained on
+                next(batches)
+            self.log.info("skipped %d batches already trained on in %.1f s", first, time.time() - skip_start)
+            self.start_step = 0
         pending = []
-        first_lr = self.schedule(self.global_step)
         bar = self.log.bar(steps, "epoch %d/%d" % (epoch + 1, cfg.epochs))
-        start = time.time()
+        if first:
+            bar.update(first)
+        start = time.time() - elapsed_before
+        interval_start = time.time()
         try:
-            for step, batch in enumerate(it):
+            for step, batch in enumerate(batches, start=first):
+                # Seeded per step, so that a run resumed mid-epoch draws the same dropout and mixup.
+                mx.random.seed(_seed_for(cfg.seed, epoch, self.dist.rank, step), ctx=self.ctx)
+                rng = np.random.RandomState(_seed_for(cfg.seed, epoch, self.dist.rank, 1, step))
                 pending.append(self.train_step(batch, epoch, step, rng))
-                if len(pending) == cfg.log_interval or step == steps - 1:
-                    self._sync_interval(pending, sums, epoch, step + 1 - len(pending), steps)
-                    elapsed = time.time() - start
-                    summary = _running(sums.summary(), sums.samples / max(elapsed, 1e-9), self._last_lr)
+                done = step + 1
+                request, self._held_request = _merge_requests(self._held_request, self._read_requests()), None
+                if request and not self.update_due(step):
+                    # Gradients of a part-done --accumulate group are not saved: stop or save at its end.
+                    self._held_request, request = request, None
+                if pending and (done % cfg.log_interval == 0 or done == steps or request):
+                    total = self._sync_interval(pending, sums, epoch, done - len(pending), steps)
+                    now = time.time()
+                    self._interval_scalars(total, now - interval_start)
+                    interval_start = now
+                    summary = _running(sums.summary(), sums.samples / max(now - start, 1e-9), self._last_lr)
                     bar.set_postfix_str(summary, refresh=False)
                     bar.update(len(pending))
                     pending = []
+                if request and done == steps:
+                    self._epoch_end_request = request  # end_epoch acts on it after the epoch's checkpoint
+                elif request:
+                    position = {"sums": sums.values.tolist(), "time": time.time() - start, "lr": first_lr}
+                    self._save_position(epoch, done, position, request)
+                self._send_requests()
         finally:
             bar.close()
         elapsed = time.time() - start
@@ -503,6 +592,148 @@ class Training:
             time=elapsed, img_per_sec=sums.samples / max(elapsed, 1e-9), lr=first_lr, lr_end=self._last_lr, steps=steps
         )
         return result
+
+    def _local_requests(self):
+        """This rank's flags: one per stop signal received, and (rank 0) whether a checkpoint is due."""
+        flags = [float(self.stop_signals.received == signum) for signum in STOP_SIGNALS]
+        save = 0.0
+        if self.dist.is_root:
+            minutes = self.cfg.save_every_minutes
+            due = minutes > 0 and time.monotonic() - self._last_save >= 60.0 * minutes
+            save = float(due or os.path.exists(os.path.join(self.cfg.checkpoints, SAVE_NOW)))
+        return flags + [save]
+
+    def _send_requests(self):
+        """Start summing this step's flags over the ranks; :meth:`_read_requests` reads them a step later."""
+        self._requests = self.dist.allreduce_async(self._local_requests(), name="stop_save_requests")
+
+    def _read_requests(self):
+        """The ranks' flags sent at the previous step (the allreduce has had a whole step to finish).
+
+        Returns
+        -------
+        dict or None
+            ``{"stop": signal number or None, "save": bool}`` when any rank asked for something.
+        """
+        previous, self._requests = self._requests, None
+        flags = previous.result() if previous is not None else None
+        if flags is None or not flags.any():
+            return None
+        stops = [signum for signum, flag in zip(STOP_SIGNALS, flags) if flag > 0]
+        return {"stop": stops[0] if stops else None, "save": bool(flags[-1] > 0)}
+
+    def _save_position(self, epoch, step, position, request):
+        """Write the mid-epoch checkpoint of (``epoch`` done, ``step`` done); stop if a signal asked."""
+        if request["stop"] is not None:
+            name = signal_name(request["stop"])
+            self.log.info("%s received: stopping every rank after step %d of epoch %d", name, step, epoch + 1)
+        position.update(step=step, steps=self.iters_per_epoch, ranks=self.dist.size, batch_size=self.cfg.batch_size,
+                        accumulate=self.cfg.accumulate)
+        ranks = self._gather_rank_state()
+        paths = None
+        if self.dist.is_root:
+            paths = self._write_checkpoint(epoch, self._checkpoint_meta(), step=step, ranks=ranks, position=position)
+            removed = prune_mid_epoch_checkpoints(self.cfg.checkpoints, self.cfg.prefix, keep=(epoch, step))
+            self.log.info("mid-epoch checkpoint %s%s", paths["params"], " (older ones removed)" if removed else "")
+            save_now = os.path.join(self.cfg.checkpoints, SAVE_NOW)
+            if os.path.exists(save_now):
+                os.remove(save_now)
+        self._last_save = time.monotonic()
+        if request["stop"] is not None:
+            self._stop(request["stop"], paths)
+
+    def _act_on_epoch_end_request(self, epoch):
+        """A request that came at the last step of the previous epoch: stop (or save) before this one."""
+        request, self._epoch_end_request = self._epoch_end_request, None
+        if request is None:
+            return
+        if self._epoch_end_written:
+            if request["stop"] is not None:
+                self._stop(request["stop"], checkpoint_paths(self.cfg.checkpoints, self.cfg.prefix, epoch))
+            return
+        zero = MetricSums()
+        position = {"sums": zero.values.tolist(), "time": 0.0, "lr": self.schedule(self.global_step)}
+        self._save_position(epoch, 0, position, request)
+
+    def _stop(self, signum, paths):
+        """Every rank: wait until rank 0 has written the checkpoint, then end the run."""
+        self.dist.barrier("stopped_on_signal")
+        # Under a launcher, the SIGTERM it sends once the first rank has left must not cut the others short.
+        self.stop_signals.uninstall(ignore_termination=dist_module.launched_by_horovod())
+        code = EXIT_INTERRUPTED if signum == STOP_SIGNALS[0] else EXIT_PREEMPTED
+        written = " %s written;" % os.path.splitext(paths["params"])[0] if paths else ""
+        raise TrainingInterrupted(
+            "stopped by %s at a step boundary;%s continue with:\n  %s"
+            % (signal_name(signum), written, resume_command(self.dist.size)),
+            code,
+        )
+
+    def _gather_rank_state(self):
+        """Every rank's BatchNorm running statistics (they differ until the epoch ends), as .npz bytes on rank 0."""
+        stats = _running_statistics(self.net)
+        flat = [p.data(self.ctx).asnumpy().ravel() for _, p in stats]
+        local = np.concatenate(flat) if flat else np.zeros(0)
+        table = np.zeros((self.dist.size, local.size))
+        table[self.dist.rank] = local
+        table = self.dist.allreduce_sum(table.ravel(), name="rank_state").reshape(table.shape)
+        if not self.dist.is_root:
+            return None
+        out = io.BytesIO()
+        np.savez(out, stats=table.astype(np.float32), names=np.array([name for name, _ in stats]))
+        return out.getvalue()
+
+    def _restore_rank_state(self, meta):
+        """Give each rank its own BatchNorm running statistics of a mid-epoch checkpoint."""
+        data = None
+        if self.dist.is_root:
+            verify_checkpoint_files(meta, kinds=("ranks",))
+            with open(meta["paths"]["ranks"], "rb") as f:
+                data = f.read()
+        data = self.dist.broadcast_object(data, name="rank_state")
+        saved = np.load(io.BytesIO(data), allow_pickle=False)
+        stats = _running_statistics(self.net)
+        if [name for name, _ in stats] != [str(n) for n in saved["names"]]:
+            raise CheckpointError("%s holds the statistics of another network" % meta["paths"]["ranks"])
+        row, offset = saved["stats"][self.dist.rank], 0
+        for _, param in stats:
+            shape = param.shape
+            size = int(np.prod(shape))
+            param.set_data(mx.nd.array(row[offset : offset + size].reshape(shape), dtype=param.dtype))
+            offset += size
+
+    def _check_position(self):
+        """A mid-epoch checkpoint continues only where every rank's shard and batches are the same."""
+        if not self.start_step:
+            return
+        position = self.resume_meta["position"]
+        now = {"ranks": self.dist.size, "batch_size": self.cfg.batch_size, "steps": self.iters_per_epoch}
+        if position.get("accumulate", 1) != self.cfg.accumulate:
+            raise ConfigError(
+                "%s was written mid-epoch with --accumulate %d: continue it with the same --accumulate, or restart "
+                "from the last epoch's checkpoint with --start-epoch %d"
+                % (self.resume_meta["paths"]["params"], position.get("accumulate", 1), self.start_epoch)
+            )
+        if any(position[key] != value for key, value in now.items()):
+            raise ConfigError(
+                "%s was written mid-epoch by %d rank(s) with --batch-size %d (%d steps per epoch); this run has %d "
+                "rank(s), --batch-size %d, %d steps: continue it with the same ranks and batch size, or restart from "
+                "the last epoch's checkpoint with --start-epoch %d"
+                % (self.resume_meta["paths"]["params"], position["ranks"], position["batch_size"], position["steps"],
+                   now["ranks"], now["batch_size"], now["steps"], self.start_epoch)
+            )  # fmt: skip
+
+    def _interval_scalars(self, total, seconds):
+        samples = max(total[3], 1.0)
+        self.tensorboard.scalars(
+            {
+                "train/loss": total[0] / samples,
+                "train/top1": total[1] / samples,
+                "train/top5": total[2] / samples,
+                "train/lr": self._last_lr,
+                "train/img_per_sec": total[3] / max(seconds, 1e-9),
+            },
+            self.global_step,
+        )
 
     def train_step(self, batch, epoch, step, rng):
         """One step on this rank's ``batch``: data, forward, loss, backward, allreduce and update, metrics.
@@ -577,6 +808,7 @@ class Training:
             step = first_step + int(bad[0]) + 1
             raise NonFiniteLoss(self._non_finite_message(epoch, step, steps))
         sums.add(total[:4])
+        return total[:4]
 
     def _non_finite_message(self, epoch, step, steps):
         cfg = self.cfg
@@ -680,16 +912,46 @@ class Training:
         line += "  | %.1f s, %.1f img/s" % (train["time"], train["img_per_sec"])
         self.log.info(line)
         self.log.record(record)
+        shown = ("lr", "train_loss", "train_top1", "train_top5", "img_per_sec", "val_loss", "val_top1", "val_top5")
+        self.tensorboard.scalars({"epoch/" + k: record[k] for k in shown if k in record}, epoch + 1)
+        self.tensorboard.flush()
+        if val is not None and (self.best is None or val["top1"] > self.best["val_top1"]):
+            self.best = {"epoch": epoch + 1, "val_top1": val["top1"]}
+            if self.dist.is_root:
+                self.save_checkpoint(epoch + 1, train, val, best=True)
         due = (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs
         if due and self.dist.is_root:
             self.save_checkpoint(epoch + 1, train, val)
+        self._epoch_end_written = due
+        if due:
+            self._last_save = time.monotonic()
         if epoch + 1 == cfg.epochs:
+            if self._requests is not None:  # the last step's flags: nothing is left to stop
+                self._requests, _ = None, self._requests.result()
             self.hooks.state("final", self.net, self.trainer)
 
-    def save_checkpoint(self, epoch, train=None, val=None):
-        """Write checkpoint ``epoch`` (completed epochs) atomically; rank 0 only."""
+    def save_checkpoint(self, epoch, train=None, val=None, best=False):
+        """Write checkpoint ``epoch`` (completed epochs), or ``PREFIX-best``, atomically; rank 0 only.
+
+        An epoch's checkpoint replaces the mid-epoch ones (they are removed) and is pruned to
+        ``--keep-last``; ``PREFIX-best`` is never pruned.
+        """
         if not self.dist.is_root:
             return None
+        cfg = self.cfg
+        paths = self._write_checkpoint(epoch, self._checkpoint_meta(train, val), best=best)
+        if best:
+            self.log.info("best validation top-1 so far (%.2f%%): %s", 100 * val["top1"], paths["params"])
+            return paths
+        prune_mid_epoch_checkpoints(cfg.checkpoints, cfg.prefix)
+        removed = prune_checkpoints(cfg.checkpoints, cfg.prefix, cfg.keep_last)
+        self.log.info(
+            "checkpoint %s%s", paths["params"], " (removed epochs %s)" % _epoch_ranges(removed) if removed else ""
+        )
+        return paths
+
+    def _checkpoint_meta(self, train=None, val=None):
+        """The ``.json`` content every kind of checkpoint shares."""
         cfg = self.cfg
         meta = {
             "lr": self._last_lr,
@@ -702,16 +964,36 @@ class Training:
             "preprocessing": self.data.preprocessing.to_dict(),
             "optimizer": {"name": cfg.optimizer, "num_update": int(self.trainer._optimizer.num_update)},
             "ranks": self.dist.size,
+            "best": self.best,
         }
         if self.amp is not None:
             meta["amp_loss_scale"] = loss_scaler_state(self.trainer)
-        meta["ema"] = self.save_ema(checkpoint_paths(cfg.checkpoints, cfg.prefix, epoch)["params"])
-        paths = save_checkpoint(cfg.checkpoints, cfg.prefix, epoch, self.net, self.trainer, meta)
-        removed = prune_checkpoints(cfg.checkpoints, cfg.prefix, cfg.keep_last)
-        self.log.info(
-            "checkpoint %s%s", paths["params"], " (removed epochs %s)" % _epoch_ranges(removed) if removed else ""
+        return meta
+
+    def _write_checkpoint(self, epoch, meta, step=None, ranks=None, position=None, best=False):
+        """The one place every checkpoint (epoch end, mid-epoch, best) is written through; rank 0.
+
+        Parameters
+        ----------
+        epoch : int
+            Completed epochs.
+        meta : dict
+            From :meth:`_checkpoint_meta`.
+        step, ranks, position
+            A mid-epoch checkpoint: steps done in epoch ``epoch + 1``, every rank's state
+            (``.ranks``), and where the epoch stood (metric sums, time, first lr).
+        best : bool
+            ``PREFIX-best``: parameters and ``.json`` only.
+        """
+        cfg = self.cfg
+        if step is not None:
+            meta = dict(meta, step=step, position=position)
+        at = checkpoint_paths(cfg.checkpoints, cfg.prefix, "best" if best else epoch, step)
+        meta["ema"] = self.save_ema(at["params"])  # the weight EMA's file is written before the .json
+        trainer = None if best else self.trainer
+        return save_checkpoint(
+            cfg.checkpoints, cfg.prefix, epoch, self.net, trainer, meta, step=step, ranks=ranks, best=best
         )
-        return paths
 
     def final_evaluation(self):
         """Evaluate on ``--final-eval`` (auto: test if present, else val) and print top-1/top-5.
@@ -804,7 +1086,9 @@ class Training:
         return self.final_evaluation()
 
     def close(self):
-        """Release the log files."""
+        """Release the log files and the signal handlers."""
+        self.stop_signals.uninstall()
+        self.tensorboard.close()
         self.log.close()
 
     def __enter__(self):
@@ -830,6 +1114,19 @@ def run_training(cfg, dist=None, hooks=None):
 
 
 # -- formatting ----------------------------------------------------------------------------
+def _running_statistics(net):
+    """``(name, parameter)`` of the BatchNorm running mean/var (not of weights a frozen backbone holds fixed)."""
+    return [(name, p) for name, p in net.collect_params().items()
+            if p.grad_req == "null" and name.endswith(("running_mean", "running_var"))]  # fmt: skip
+
+
+def _merge_requests(held, new):
+    """One stop/save request from one held back at a step inside an accumulation group and a new one."""
+    if held is None or new is None:
+        return held or new
+    return {"stop": held["stop"] if held["stop"] is not None else new["stop"], "save": held["save"] or new["save"]}
+
+
 def _epoch_ranges(epochs):
     epochs = sorted(epochs)
     if not epochs:

@@ -7,6 +7,8 @@ run gets by default, so that tests can break a real multi-process run from outsi
 - ``GLUON_INCEPTION_DEBUG_NAN=E:S[:R]`` turns rank R's (default 0) parameters into NaN before
   epoch E, step S (both 1-based), so that its loss there is NaN, as after a divergence;
 - ``GLUON_INCEPTION_DEBUG_KILL=E:S:R`` SIGKILLs rank R after that step;
+- ``GLUON_INCEPTION_DEBUG_SIGNAL=E:S:R:NUM[:COUNT]`` sends signal NUM (15 = SIGTERM) COUNT times
+  (default once) to rank R after that step, as a scheduler or a user would;
 - ``GLUON_INCEPTION_DEBUG_DUMP=DIR`` makes every rank write its parameters and optimizer state
   into DIR after a resume and at the end.
 """
@@ -35,6 +37,7 @@ class FaultInjection(TrainingHooks):
         self.rank = rank
         self.nan_at = self._parse("GLUON_INCEPTION_DEBUG_NAN")
         self.kill_at = self._parse("GLUON_INCEPTION_DEBUG_KILL")
+        self.signal_at = self._parse("GLUON_INCEPTION_DEBUG_SIGNAL")
         self.dump_dir = os.environ.get("GLUON_INCEPTION_DEBUG_DUMP")
 
     @staticmethod
@@ -55,6 +58,9 @@ class FaultInjection(TrainingHooks):
     def after_step(self, net, epoch, step):
         if self.kill_at == (epoch + 1, step + 1, self.rank):
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.signal_at and self.signal_at[:3] == (epoch + 1, step + 1, self.rank):
+            for _ in range(self.signal_at[4] if len(self.signal_at) > 4 else 1):
+                os.kill(os.getpid(), self.signal_at[3])
 
     def state(self, tag, net, trainer):
         if not self.dump_dir:

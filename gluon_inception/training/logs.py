@@ -12,6 +12,7 @@ import sys
 import time
 
 from .. import fileio
+from .config import ConfigError
 
 LOGGER_NAME = "gluon_inception.train"
 
@@ -153,6 +154,54 @@ class RunLog:
         self._handlers = []
 
 
+
+
+def require_tensorboardx():
+    """The ``tensorboardX`` module, or a :class:`ConfigError` saying how to install it."""
+    try:
+        import tensorboardX
+    except ImportError:
+        raise ConfigError(
+            "--tensorboard needs tensorboardX, which is not installed: pip install tensorboardX "
+            "(or pip install 'gluon-inception[tensorboard]')"
+        ) from None
+    return tensorboardX
+
+
+class TensorBoardLog:
+    """Scalars in TensorBoard event files under ``logdir`` (rank 0; does nothing elsewhere or without a folder).
+
+    Parameters
+    ----------
+    logdir : str or None
+        ``--tensorboard DIR``.
+    enabled : bool
+        False on ranks other than 0.
+    """
+
+    def __init__(self, logdir, enabled=True):
+        self.writer = None
+        if logdir and enabled:
+            self.writer = require_tensorboardx().SummaryWriter(logdir=os.fspath(logdir), flush_secs=30)
+
+    def scalars(self, values, step):
+        """Add ``{tag: value}`` at ``step`` (non-finite values are left out)."""
+        if self.writer is None:
+            return
+        for tag, value in values.items():
+            if value is not None and math.isfinite(value):
+                self.writer.add_scalar(tag, float(value), int(step))
+
+    def flush(self):
+        """Write what is buffered to the event file."""
+        if self.writer is not None:
+            self.writer.flush()
+
+    def close(self):
+        """Flush and close the event file."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 class _ProgressLines:

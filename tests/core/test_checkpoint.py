@@ -12,11 +12,14 @@ from gluon_inception import checkpoint, googlenet
 from gluon_inception._compat import mx
 from gluon_inception.checkpoint import (
     CheckpointError,
+    best_checkpoint,
     checkpoint_paths,
     find_checkpoint,
     latest_checkpoint,
     list_checkpoints,
+    list_mid_epoch_checkpoints,
     prune_checkpoints,
+    prune_mid_epoch_checkpoints,
     restore_trainer_states,
     save_checkpoint,
 )
@@ -157,6 +160,25 @@ def test_keep_last_prunes_the_oldest(tmp_path, tiny_net):
     assert prune_checkpoints(tmp_path, "gn", 2) == [1, 2]
     assert list_checkpoints(tmp_path, "gn") == [("gn", 3), ("gn", 4)]
     assert prune_checkpoints(tmp_path, "gn", 0) == []
+
+
+def test_mid_epoch_and_best_checkpoints_are_apart_from_the_epochs(tmp_path, tiny_net):
+    for epoch in (1, 2):
+        save_checkpoint(tmp_path, "gn", epoch, tiny_net, meta=_meta(tiny_net))
+    save_checkpoint(tmp_path, "gn", 1, tiny_net, meta=_meta(tiny_net), best=True)
+    for step in (3, 5):
+        paths = save_checkpoint(tmp_path, "gn", 2, tiny_net, meta=_meta(tiny_net), step=step, ranks=b"per-rank")
+    assert os.path.basename(paths["params"]) == "gn-0002-step000005.params"
+    assert json.loads(open(paths["meta"]).read())["files"]["ranks"]["name"] == "gn-0002-step000005.ranks"
+    os.remove(checkpoint_paths(tmp_path, "gn", 2, 3)["ranks"])  # incomplete without its .ranks
+    assert list_mid_epoch_checkpoints(tmp_path, "gn") == [(2, 5)]
+    assert list_checkpoints(tmp_path, "gn") == [("gn", 1), ("gn", 2)]  # neither kind counts as an epoch
+    assert prune_checkpoints(tmp_path, "gn", 1) == [1]
+    assert best_checkpoint(tmp_path) == checkpoint_paths(tmp_path, "gn", "best")["params"]  # survives --keep-last
+    _, meta = load_model_from_checkpoint(best_checkpoint(tmp_path))
+    assert meta["epoch"] == 1
+    assert prune_mid_epoch_checkpoints(tmp_path, "gn") == [(2, 5)]
+    assert list_mid_epoch_checkpoints(tmp_path, "gn") == [] and best_checkpoint(tmp_path, "other") is None
 
 
 def test_meta_json_holds_epoch_files_and_versions(tmp_path, tiny_net):

@@ -1,0 +1,230 @@
+"""Stopping and continuing a run: signals, mid-epoch checkpoints, the best checkpoint, TensorBoard.
+
+The distributed tests run ``horovodrun -np 3`` on CPU and compare with one straight 2-epoch run
+(4 steps per epoch): a run stopped in the middle of epoch 2 and resumed must end with the same
+weights on every rank and log the same per-epoch metrics. Signals come from the fault-injection
+hook (``GLUON_INCEPTION_DEBUG_SIGNAL``: a real ``os.kill`` of the rank's own process after a given
+step), so the step they arrive at is known.
+"""
+import os
+import signal
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gluon_inception.checkpoint import list_checkpoints, list_mid_epoch_checkpoints, read_checkpoint_meta
+from gluon_inception.training import ConfigError, TrainConfig, Training
+from gluon_inception.training.preemption import EXIT_INTERRUPTED, EXIT_PREEMPTED, resume_command
+from tests.support import ROOT, child_env, require
+from tests.training.test_horovod import RANKS, _launch, _metrics, _params
+
+EXAMPLE = os.path.join(ROOT, "examples", "train_imagenet.py")
+
+
+def _has_tensorboardx():
+    try:
+        import tensorboardX  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _statuses(proc):
+    lines = (proc.stdout + proc.stderr).splitlines()
+    return sorted(line.split()[-1].rstrip(".") for line in lines if " exit with status code " in line)
+
+
+def _epochs(folder):
+    return [r for r in _metrics(folder) if "event" not in r]
+
+
+def _assert_same_run(straight, resumed):
+    for rank in range(RANKS):
+        a = _params(straight / "dump" / ("rank%d-final.params" % rank))
+        b = _params(resumed / "dump" / ("rank%d-final.params" % rank))
+        for key, value in a.items():
+            np.testing.assert_allclose(b[key], value, rtol=0, atol=1e-6, err_msg="rank %d, %s" % (rank, key))
+    keys = ("epoch", "lr", "lr_end", "train_loss", "train_top1", "train_top5", "train_samples", "val_top1", "val_loss")
+    for a, b in zip(_epochs(straight / "ckpt"), _epochs(resumed / "ckpt"), strict=True):
+        assert {k: b[k] for k in keys} == pytest.approx({k: a[k] for k in keys}, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def straight(train_tiny_dataset, tmp_path_factory):
+    """Two epochs without interruption; --keep-last 1 and (when tensorboardX is there) --tensorboard."""
+    base = tmp_path_factory.mktemp("straight")
+    extra = ["--keep-last", "1"] + (["--tensorboard", str(base / "tb")] if _has_tensorboardx() else [])
+    proc, _ = _launch(train_tiny_dataset, base / "ckpt", *extra, dump=base / "dump")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return base
+
+
+@pytest.mark.horovod
+@pytest.mark.slow
+def test_sigterm_on_one_rank_stops_every_rank_at_one_step_and_the_resumed_run_equals_the_straight_one(
+    straight, train_tiny_dataset, tmp_path
+):
+    # SIGTERM reaches rank 1 after step 2 of epoch 2; the flags of a step are read at the next one.
+    proc, _ = _launch(train_tiny_dataset, tmp_path / "ckpt", GLUON_INCEPTION_DEBUG_SIGNAL="2:2:1:%d" % signal.SIGTERM)
+    # The first rank to leave has status 75 (horovodrun names it); horovodrun then SIGKILLs the ranks that
+    # have not exited 5 s later (its grace period), which a loaded machine can make one miss.
+    statuses = _statuses(proc)
+    assert "Exit code: %d" % EXIT_PREEMPTED in proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert len(statuses) == RANKS and set(statuses) <= {str(EXIT_PREEMPTED), "137"}, statuses
+    assert "SIGTERM received: stopping every rank after step 3 of epoch 2" in proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if "<stderr>:error: " in line]
+    assert len(errors) == 1 and errors[0].startswith("[0]") and "googlenet-0001-step000003 written" in errors[0]
+    assert "--resume" in proc.stderr and "horovodrun -np 3 python" in proc.stderr
+    assert list_mid_epoch_checkpoints(str(tmp_path / "ckpt"), "googlenet") == [(1, 3)]
+    meta = read_checkpoint_meta(str(tmp_path / "ckpt" / "googlenet-0001-step000003.params"))
+    assert meta["step"] == 3 and meta["position"]["ranks"] == RANKS and meta["global_step"] == 7
+
+    proc, _ = _launch(train_tiny_dataset, tmp_path / "ckpt", "--resume", dump=tmp_path / "dump")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "(epoch 2, after step 3 of 4): lr 0.0001" in proc.stdout
+    assert list_mid_epoch_checkpoints(str(tmp_path / "ckpt"), "googlenet") == []  # superseded by epoch 2's
+    _assert_same_run(straight, tmp_path)
+
+
+@pytest.mark.horovod
+@pytest.mark.slow
+def test_after_kill_9_of_a_rank_the_last_timed_checkpoint_resumes_exactly(straight, train_tiny_dataset, tmp_path):
+    # A checkpoint at (nearly) every step: 0.0001 minutes is shorter than any step.
+    proc, _ = _launch(
+        train_tiny_dataset, tmp_path / "ckpt", "--save-every-minutes", "0.0001", GLUON_INCEPTION_DEBUG_KILL="2:3:1"
+    )
+    assert proc.returncode not in (0, 124)
+    mid = list_mid_epoch_checkpoints(str(tmp_path / "ckpt"), "googlenet")
+    assert len(mid) == 1 and mid[0][0] == 1 and 1 <= mid[0][1] < 4, mid  # only the newest is kept
+    proc, _ = _launch(train_tiny_dataset, tmp_path / "ckpt", "--resume", dump=tmp_path / "dump")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "(epoch 2, after step %d of 4)" % mid[0][1] in proc.stdout  # only the steps after it are lost
+    _assert_same_run(straight, tmp_path)
+
+
+@pytest.mark.horovod
+@pytest.mark.slow
+def test_a_second_sigterm_exits_at_once_without_a_checkpoint(train_tiny_dataset, tmp_path):
+    proc, _ = _launch(
+        train_tiny_dataset, tmp_path / "ckpt", GLUON_INCEPTION_DEBUG_SIGNAL="2:2:1:%d:2" % signal.SIGTERM
+    )
+    assert "[1]<stderr>:gluon-inception: second stop signal (SIGTERM): exiting at once" in proc.stderr
+    assert "Process 1 exit with status code 143." in proc.stdout + proc.stderr
+    assert list_mid_epoch_checkpoints(str(tmp_path / "ckpt"), "googlenet") == []
+    assert list_checkpoints(str(tmp_path / "ckpt")) == [("googlenet", 1)]  # the last good one is intact
+
+
+@pytest.mark.horovod
+@pytest.mark.slow
+def test_the_best_checkpoint_survives_keep_last_and_evaluate_best_picks_it(straight, train_tiny_dataset):
+    folder = straight / "ckpt"
+    epochs = _epochs(folder)
+    best_epoch = max(epochs, key=lambda r: (r["val_top1"], -r["epoch"]))["epoch"]  # the first of the best
+    assert list_checkpoints(str(folder)) == [("googlenet", 2)]  # --keep-last 1
+    meta = read_checkpoint_meta(str(folder / "googlenet-best.params"))
+    assert meta["epoch"] == best_epoch and meta["metrics"]["val"]["top1"] == epochs[best_epoch - 1]["val_top1"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "gluon_inception.cli", "evaluate", "--checkpoint", str(folder), "--best",
+         "--data", train_tiny_dataset, "--split", "val", "--batch-size", "4"],
+        capture_output=True, text=True, env=child_env(), timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "checkpoint googlenet-best.params" in proc.stdout
+    assert "%.2f" % (100 * epochs[best_epoch - 1]["val_top1"]) in proc.stdout
+
+
+def _event_scalars(folder):
+    """``{tag: [(step, value), ...]}`` of every event file under ``folder`` (TFRecord framing, Event protos)."""
+    from tensorboardX.proto import event_pb2
+
+    scalars = {}
+    for name in sorted(os.listdir(folder)):
+        with open(os.path.join(folder, name), "rb") as f:
+            data = f.read()
+        offset = 0
+        while offset < len(data):
+            (length,) = struct.unpack("<Q", data[offset : offset + 8])
+            event = event_pb2.Event.FromString(data[offset + 12 : offset + 12 + length])
+            offset += 12 + length + 4
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+    return scalars
+
+
+@pytest.mark.horovod
+@pytest.mark.slow
+def test_tensorboard_event_files_hold_the_scalars_per_interval_and_per_epoch(straight):
+    require(_has_tensorboardx(), "tensorboardX (pip install tensorboardX)")
+    scalars = _event_scalars(str(straight / "tb"))
+    for tag in ("train/loss", "train/top1", "train/top5", "train/lr", "train/img_per_sec"):
+        assert [step for step, _ in scalars[tag]] == [2, 4, 6, 8], tag  # every 2 steps (--log-interval 2)
+    epochs = _epochs(straight / "ckpt")
+    for key in ("train_loss", "train_top1", "val_top1", "lr"):
+        logged = scalars["epoch/" + key]
+        assert [step for step, _ in logged] == [1, 2]
+        assert [v for _, v in logged] == pytest.approx([r[key] for r in epochs], rel=1e-6)
+    assert [v for _, v in scalars["train/lr"]] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4])
+
+
+# -- one process ------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_sigint_stops_with_130_and_the_resume_command_and_save_now_asks_for_a_checkpoint(
+    train_tiny_dataset, tmp_path
+):
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "SAVE_NOW").write_text("")
+    cmd = [sys.executable, EXAMPLE, "--data", train_tiny_dataset, "--checkpoints", str(folder),
+           "--topology", "gluoncv", "--image-size", "32", "--batch-size", "4", "--augment", "chapter",
+           "--optimizer", "adam", "--epochs", "1", "--no-progress"]  # fmt: skip
+    env = child_env(OMP_NUM_THREADS="1", GLUON_INCEPTION_DEBUG_SIGNAL="1:6:0:%d" % signal.SIGINT)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == EXIT_INTERRUPTED, proc.stderr[-3000:]
+    # SAVE_NOW seen at step 1, acted on at step 2 and removed; SIGINT after step 6 stops after step 7.
+    assert "mid-epoch checkpoint %s" % (folder / "googlenet-0000-step000002.params") in proc.stdout
+    assert not (folder / "SAVE_NOW").exists()
+    assert list_mid_epoch_checkpoints(str(folder), "googlenet") == [(0, 7)]
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-2].startswith("error: stopped by SIGINT at a step boundary;")
+    assert lines[-1].strip() == resume_command(1, [EXAMPLE] + cmd[2:])
+    assert lines[-1].strip().startswith("python %s --data" % EXAMPLE) and lines[-1].endswith("--resume")
+
+
+@pytest.mark.slow
+def test_a_signal_at_an_epochs_last_step_stops_after_that_epoch_and_the_run_continues(train_tiny_dataset, tmp_path):
+    folder = tmp_path / "ckpt"
+    cmd = [sys.executable, EXAMPLE, "--data", train_tiny_dataset, "--checkpoints", str(folder),
+           "--topology", "gluoncv", "--image-size", "32", "--batch-size", "4", "--augment", "chapter",
+           "--optimizer", "adam", "--epochs", "2", "--save-every", "2", "--no-progress",
+           "--final-eval", "none"]  # fmt: skip
+    # 14 steps per epoch: SIGTERM after step 13 is acted on at step 14, the epoch's last.
+    env = child_env(OMP_NUM_THREADS="1", GLUON_INCEPTION_DEBUG_SIGNAL="1:13:0:%d" % signal.SIGTERM)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == EXIT_PREEMPTED, proc.stderr[-3000:]
+    assert "epoch 1/2  lr" in proc.stdout  # the epoch ended (validated, logged) before the stop
+    # --save-every 2 wrote no checkpoint after epoch 1: the stop writes one at step 0 of epoch 2.
+    assert list_checkpoints(str(folder)) == [] and list_mid_epoch_checkpoints(str(folder), "googlenet") == [(1, 0)]
+    proc = subprocess.run([sys.executable, EXAMPLE, "--checkpoints", str(folder), "--resume"], capture_output=True,
+                          text=True, env=child_env(OMP_NUM_THREADS="1"), timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "googlenet-0001-step000000.params (after epoch 1)" in proc.stdout
+    assert list_checkpoints(str(folder)) == [("googlenet", 2)]
+    assert list_mid_epoch_checkpoints(str(folder), "googlenet") == []
+    assert [r["epoch"] for r in _epochs(folder)] == [1, 2]
+
+
+def test_resume_command_replaces_start_epoch_and_names_the_launcher():
+    argv = ["/usr/bin/gluon-inception", "train", "--demo", "--start-epoch=3", "--prefix", "a b"]
+    assert resume_command(4, argv) == "horovodrun -np 4 gluon-inception train --demo --prefix 'a b' --resume"
+
+
+def test_a_missing_tensorboardx_is_one_line_with_the_pip_command(tmp_path, monkeypatch):
+    from gluon_inception.dist import Dist
+
+    monkeypatch.setitem(sys.modules, "tensorboardX", None)  # import fails
+    cfg = TrainConfig(data="x", checkpoints=str(tmp_path / "c"), tensorboard=str(tmp_path / "tb")).finalize()
+    with pytest.raises(ConfigError, match=r"^--tensorboard needs tensorboardX.*pip install tensorboardX"):
+        Training(cfg, Dist(None))
