@@ -91,6 +91,38 @@ def test_sigterm_on_one_rank_stops_every_rank_at_one_step_and_the_resumed_run_eq
 
 @pytest.mark.horovod
 @pytest.mark.slow
+def test_a_signal_inside_an_accumulation_group_stops_at_its_end_and_resumes_exactly(train_tiny_dataset, tmp_path):
+    # --accumulate 2 at half the batch: twice the steps, an update every 2. The SIGTERM read after
+    # step 3 of epoch 2 falls inside a group (unsaved gradients), so every rank stops after step 4.
+    # The weight EMA is on, so its file must be part of the mid-epoch checkpoint too.
+    extra = ["--batch-size", "2", "--accumulate", "2", "--ema-decay", "0.9"]
+    proc, _ = _launch(train_tiny_dataset, tmp_path / "straight", *extra, dump=tmp_path / "straight-dump")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc, _ = _launch(train_tiny_dataset, tmp_path / "ckpt", *extra,
+                      GLUON_INCEPTION_DEBUG_SIGNAL="2:2:1:%d" % signal.SIGTERM)  # fmt: skip
+    assert "SIGTERM received: stopping every rank after step 4 of epoch 2" in proc.stdout, proc.stdout[-3000:]
+    assert list_mid_epoch_checkpoints(str(tmp_path / "ckpt"), "googlenet") == [(1, 4)]
+    meta = read_checkpoint_meta(str(tmp_path / "ckpt" / "googlenet-0001-step000004.params"))
+    steps = meta["position"]["steps"]
+    assert meta["global_step"] == -(-steps // 2) + 2 and meta["ema"] is not None  # updates, not steps
+    assert os.path.isfile(tmp_path / "ckpt" / "googlenet-0001-step000004.ema.params")
+    proc, _ = _launch(train_tiny_dataset, tmp_path / "ckpt", *extra, "--resume", dump=tmp_path / "dump")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "(epoch 2, after step 4 of %d)" % steps in proc.stdout
+    for rank in range(RANKS):
+        a = _params(tmp_path / "straight-dump" / ("rank%d-final.params" % rank))
+        b = _params(tmp_path / "dump" / ("rank%d-final.params" % rank))
+        for key, value in a.items():
+            np.testing.assert_allclose(b[key], value, rtol=0, atol=1e-6, err_msg="rank %d, %s" % (rank, key))
+    a, b = (read_checkpoint_meta(str(tmp_path / d / "googlenet-0002.params")) for d in ("straight", "ckpt"))
+    assert b["ema"]["updates"] == a["ema"]["updates"] == 2 * -(-steps // 2)
+    ema = [_params(tmp_path / d / "googlenet-0002.ema.params") for d in ("straight", "ckpt")]
+    for key, value in ema[0].items():
+        np.testing.assert_allclose(ema[1][key], value, rtol=0, atol=1e-6, err_msg="EMA " + key)
+
+
+@pytest.mark.horovod
+@pytest.mark.slow
 def test_after_kill_9_of_a_rank_the_last_timed_checkpoint_resumes_exactly(straight, train_tiny_dataset, tmp_path):
     # A checkpoint at (nearly) every step: 0.0001 minutes is shorter than any step.
     proc, _ = _launch(
