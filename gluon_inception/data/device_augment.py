@@ -1,7 +1,7 @@
 """The per-pixel end of the training pipeline, run as MXNet ops on the training device.
 
-``ImageRecordIter`` spends most of its CPU time per image on work that touches every pixel after
-the crop: brightness/contrast/saturation jitter, PCA lighting noise and the float mean/std
+``ImageRecordIter`` spends over 40 % of its CPU time per image on work that touches every pixel
+after the crop: brightness/contrast/saturation jitter, PCA lighting noise and the float mean/std
 normalisation (see ``bench/data_pipeline.py --profile``). With ``build_train_iter(...,
 on_device=True)`` the iterator stops after decode, crop and mirror and hands over uint8 batches
 (a quarter of the bytes); :class:`DeviceAugment` then does the rest on the batch's device, as
