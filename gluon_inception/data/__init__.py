@@ -9,9 +9,12 @@
 - :func:`check_record_file`: validate a ``.rec``/``.idx`` pair up front; :func:`verify_dataset`
   (``gluon-inception check``): compare the record files with the checksums ``prepare`` recorded.
 - :class:`DatasetSource`: a prepared dataset as a training run reads it, sharded over the ranks.
+- :class:`DeviceAugment`: the per-pixel end of the training pipeline (colour jitter, cast,
+  mean/std) as MXNet ops on the training device, for uint8 batches.
 """
 from .dataset import DatasetInfo, Split, damaged_records, load_dataset, verify_dataset
 from .demo import default_demo_root, prepare_demo
+from .device_augment import DeviceAugment
 from .pipeline import PRESETS, RecordBatches, augmentation, build_train_iter, build_val_iter, shard_sizes
 from .prepare import PrepareError, prepare_dataset, record_statistics
 from .records import RecordFileError, check_record_file
@@ -20,6 +23,7 @@ from .source import DatasetSource
 __all__ = [
     "DatasetInfo",
     "DatasetSource",
+    "DeviceAugment",
     "PRESETS",
     "PrepareError",
     "RecordBatches",

@@ -10,7 +10,13 @@ class DatasetSource:
 
     A stand-in with the same attributes and methods (``num_classes``, ``classes``, ``preprocessing``,
     ``describe()``, ``train_iter(epoch)``, ``eval_iter(split)``, ``has_split(name)``) can be
-    passed to :meth:`gluon_inception.training.engine.Training.open_data` instead, e.g. in-memory data.
+    passed to :meth:`gluon_inception.training.engine.Training.open_data` instead, e.g. in-memory data;
+    one whose training batches are uint8 also needs ``device_augment``, the block the training
+    step applies to them.
+
+    Training batches are uint8 by default (``on_device``): the training step casts, jitters and
+    normalises them on its device with :attr:`device_augment`. Evaluation batches stay float32,
+    normalised by the iterator, so that every consumer of :func:`build_val_iter` reads them as is.
 
     Parameters
     ----------
@@ -26,16 +32,23 @@ class DatasetSource:
     val_resize : int, optional
         Shorter side before the evaluation centre crop; default ``image_size / 0.875``.
     seed : int
-        The order and augmentation of epoch ``e`` depend only on ``(seed, e)``.
+        The order of epoch ``e`` depends only on ``(seed, e)``; so do its crops and flips when each
+        rank decodes with one thread (see :func:`build_train_iter`), and the device-side jitter,
+        drawn from ``mx.random`` which the training loop seeds per epoch and rank.
     num_threads : int, optional
         Decoding threads per rank.
     dist : gluon_inception.dist.Dist, optional
         The ranks that share the data; default one process.
+    on_device : bool
+        uint8 training batches, finished on the training device by :attr:`device_augment`
+        (False: float32 batches finished by the iterator's threads).
     """
 
     def __init__(self, info, batch_size, image_size, augment="inception", mirror=True, val_resize=None, seed=0,
-                 num_threads=None, dist=None):  # fmt: skip
+                 num_threads=None, dist=None, on_device=True):  # fmt: skip
         self.info, self.batch_size, self.dist, self.num_threads = info, batch_size, dist, num_threads
+        self.on_device = bool(on_device)
+        self._device_augment = None
         self.augment, self.mirror, self.val_resize, self.seed = augment, mirror, val_resize, seed
         self.classes = list(info.classes)
         self.num_classes = info.num_classes
@@ -69,9 +82,9 @@ class DatasetSource:
         return self.info.has_split(name)
 
     def train_iter(self, epoch):
-        """A fresh training iterator whose order and augmentation depend only on (seed, epoch)."""
+        """A fresh training iterator whose order depends only on (seed, epoch)."""
         overrides = {} if self.mirror else {"rand_mirror": False}
-        return build_train_iter(
+        it = build_train_iter(
             self.info.split("train"),
             self.batch_size,
             data_shape=self.data_shape,
@@ -81,8 +94,24 @@ class DatasetSource:
             dist=self.dist,
             seed=self.seed * 10007 + epoch,
             num_threads=self.num_threads,
+            on_device=self.on_device,
             **overrides,
         )
+        if it.device_augment is not None:
+            # One block for the whole run (each epoch's iterator is configured the same way).
+            if self._device_augment is None:
+                self._device_augment = it.device_augment
+                self._device_augment.hybridize(static_alloc=True, static_shape=True)
+            it.device_augment = self._device_augment
+        return it
+
+    @property
+    def device_augment(self):
+        """The block that turns uint8 training batches into network input on their device.
+
+        Set by the first :meth:`train_iter`; None with ``on_device=False`` (float batches).
+        """
+        return self._device_augment
 
     def eval_iter(self, split):
         """The (cached) evaluation iterator of ``split``, reset to its start."""

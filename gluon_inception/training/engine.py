@@ -756,6 +756,8 @@ class Training:
         self.hooks.before_step(self.net, epoch, step)
         # Data: this rank's batch on its device; label smoothing and mixup make soft targets.
         x = batch.data[0].as_in_context(self.ctx)
+        if x.dtype == np.uint8:  # the iterator left colour jitter, cast and mean/std to this device
+            x = self.data.device_augment(x)
         y = batch.label[0].as_in_context(self.ctx)
         mixup = cfg.mixup > 0 and epoch < cfg.epochs - cfg.mixup_off_epochs
         x, targets, labels = self._targets(x, y, rng, mixup)
