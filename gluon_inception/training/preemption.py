@@ -53,7 +53,7 @@ class StopSignals:
 
     def install(self):
         """Install the handlers (main thread only); returns False where that is impossible."""
-        if self._previous or threading.current_thread() is not threading.main_thread():
+        if self in _INSTALLED or threading.current_thread() is not threading.main_thread():
             return False
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
@@ -61,6 +61,7 @@ class StopSignals:
         self._wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
         for signum in STOP_SIGNALS:
             self._previous[signum] = signal.signal(signum, self._handler)
+        _INSTALLED.append(self)
         threading.Thread(target=self._watch, args=(read_fd,), name="stop-signal-watchdog", daemon=True).start()
         return True
 
@@ -69,13 +70,23 @@ class StopSignals:
 
         With ``ignore_termination``, SIGTERM and SIGUSR1 are ignored from now on instead.
         """
-        if not self._previous:
+        if self not in _INSTALLED:
             return
-        for signum, handler in self._previous.items():
-            ignore = ignore_termination and signum != signal.SIGINT
-            signal.signal(signum, signal.SIG_IGN if ignore else handler)
+        index = _INSTALLED.index(self)
+        del _INSTALLED[index]
+        previous = {
+            signum: signal.SIG_IGN if ignore_termination and signum != signal.SIGINT else handler
+            for signum, handler in self._previous.items()
+        }
+        if index < len(_INSTALLED):
+            # Closed out of order (two runs in one process): the one installed after this one saved
+            # this one's handlers; it restores what this one saved instead.
+            _INSTALLED[index]._previous, _INSTALLED[index]._wakeup = previous, self._wakeup
+        else:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            signal.set_wakeup_fd(self._wakeup if self._wakeup is not None else -1)
         self._previous = {}
-        signal.set_wakeup_fd(self._wakeup if self._wakeup is not None else -1)
         os.close(self._pipe[1])  # the watchdog reads end-of-file and returns
 
     def _handler(self, signum, frame):
@@ -104,6 +115,10 @@ class StopSignals:
                         _exit_now("second stop signal (%s)" % signal_name(signum), signum)
         finally:
             os.close(read_fd)
+
+
+#: The installed :class:`StopSignals`, oldest first; each saved the handlers of the one before it.
+_INSTALLED = []
 
 
 def _exit_now(reason, signum):

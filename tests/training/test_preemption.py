@@ -260,3 +260,16 @@ def test_a_missing_tensorboardx_is_one_line_with_the_pip_command(tmp_path, monke
     cfg = TrainConfig(data="x", checkpoints=str(tmp_path / "c"), tensorboard=str(tmp_path / "tb")).finalize()
     with pytest.raises(ConfigError, match=r"^--tensorboard needs tensorboardX.*pip install tensorboardX"):
         Training(cfg, Dist(None))
+
+
+def test_two_runs_in_one_process_may_close_in_any_order():
+    from gluon_inception.training.preemption import StopSignals
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)}
+    first, second = StopSignals(0), StopSignals(0)
+    assert first.install() and second.install()
+    first.uninstall()  # out of order: the second run still owns the handlers
+    assert signal.getsignal(signal.SIGTERM) == second._handler
+    second.uninstall()
+    assert {s: signal.getsignal(s) for s in before} == before
+    assert signal.set_wakeup_fd(-1) == -1  # no wake-up descriptor left behind

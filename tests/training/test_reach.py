@@ -214,7 +214,8 @@ def test_a_damaged_ema_file_stops_the_resume_with_one_line(tmp_path):
 def test_pruned_checkpoints_take_their_ema_file_with_them(tmp_path):
     _run(tmp_path, batch_size=4, epochs=3, ema_decay=0.9, keep_last=1, final_eval="none").close()
     names = sorted(n for n in os.listdir(tmp_path) if n.endswith("params"))
-    assert names == ["googlenet-0003.ema.params", "googlenet-0003.params"]
+    assert names == ["googlenet-0003.ema.params", "googlenet-0003.params", "googlenet-best.ema.params",
+                     "googlenet-best.params"]
 
 
 # -- fine-tuning options -----------------------------------------------------------------------------
