@@ -190,3 +190,27 @@ def test_to_bfloat16_runs_the_fused_convolutions_in_bfloat16_but_the_stem():
     x = mx.nd.array(np.random.RandomState(0).normal(0, 1, (2, 3, 32, 32)))
     got, want = bnet(x).asnumpy(), net(x).asnumpy()
     assert got.dtype == np.float32 and np.abs(got - want).max() < 0.1 * np.abs(want).max() + 1e-3
+
+
+def test_fold_batchnorm_keeps_the_float32_function_with_trained_statistics():
+    from gluon_inception import googlenet
+    from gluon_inception.deploy.graph import fold_batchnorm
+    from gluon_inception.deploy.quantize import _float_graph
+
+    net = googlenet(classes=3, topology="gluoncv")
+    rng = np.random.RandomState(0)
+    for name, param in net.collect_params().items():
+        if name.endswith(("running_mean", "beta")):
+            param.set_data(mx.nd.array(rng.normal(0, 0.5, param.shape)))
+        elif name.endswith(("running_var", "gamma")):
+            param.set_data(mx.nd.array(rng.uniform(0.5, 2.0, param.shape)))
+    sym, args, auxs = _float_graph(net, (2, 3, 32, 32))
+    folded, fargs, fauxs = fold_batchnorm(sym, args, auxs)
+    assert "BatchNorm" not in folded.tojson() and not fauxs and set(args) - set(fargs)
+    x = mx.nd.array(rng.normal(0, 1, (2, 3, 32, 32)))
+    outputs = []
+    for s, a, b in ((sym, args, auxs), (folded, fargs, fauxs)):
+        exe = s.simple_bind(mx.cpu(), grad_req="null", data=x.shape)
+        exe.copy_params_from(a, b)
+        outputs.append(exe.forward(is_train=False, data=x)[0].asnumpy())
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-4, atol=1e-4 * np.abs(outputs[0]).max())
