@@ -5,8 +5,7 @@ import os
 from .. import dist
 from ..data import build_val_iter, load_dataset
 from ..deploy.evaluate import evaluate, format_table, write_report
-from ..deploy.graph import params_context
-from ..deploy.quantize import optimize_float32, quantize_int8, to_bfloat16
+from ..deploy.quantize import quantize_int8, to_bfloat16
 from ..errors import UsageError
 from ._common import add_model_arguments, check_classes, load_model_from_args
 
@@ -53,15 +52,13 @@ def _calibration_source(args, info):
 
 
 def convert_precision(loaded, precision, calib_source, calib_batches, batch_size, threads=None):
-    """Return the float32 (oneDNN-fused on the CPU), INT8 or bfloat16 version of ``loaded.net``."""
+    """Return the float32, INT8 or bfloat16 version of ``loaded.net``."""
     pre = loaded.preprocessing
     if precision == "int8":
         it = build_val_iter(calib_source, batch_size, preprocessing=pre, num_threads=threads)
         return quantize_int8(loaded.net, it, num_calib_batches=calib_batches, batch_size=batch_size)
     if precision == "bfloat16":
         return to_bfloat16(loaded.net, input_shape=(1,) + pre.data_shape)
-    if params_context(loaded.net).device_type == "cpu":
-        return optimize_float32(loaded.net, input_shape=(1,) + pre.data_shape)
     loaded.net.hybridize(static_alloc=True, static_shape=True)
     return loaded.net
 
