@@ -284,6 +284,13 @@ def cpu_supports_bf16():
     return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
+def amx_in_use():
+    """True when MXNet's oneDNN may use AMX tiles: the CPU has them and ``DNNL_MAX_CPU_ISA`` allows them
+    (oneDNN 2.4 stops at AVX-512 unless asked)."""
+    isa = os.environ.get("DNNL_MAX_CPU_ISA", "").upper()
+    return "amx_bf16" in cpu_flags() and ("AMX" in isa or isa == "ALL")
+
+
 def cpu_supports_vnni():
     """True when the CPU has AVX-512 VNNI (or AVX-VNNI), the int8 dot-product instructions."""
     flags = cpu_flags()
@@ -297,8 +304,9 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
     convolution absorbs its BatchNorm and ReLU, the classifier becomes one fused dense layer.
     ``mxnet.contrib.amp`` then runs those fused layers in bfloat16, and pooling and concatenation
     follow their inputs, so activations stay bfloat16 from the second convolution to the
-    classifier with no cast in between. The first convolution (3 input channels, which oneDNN
-    has no fast bfloat16 kernel for) stays float32. Input and output stay float32. Converting
+    classifier with no cast in between. Without AMX the first convolution (3 input channels, for
+    which oneDNN 2.4 has no fast AVX-512 bfloat16 kernel) stays float32. BatchNorm is folded into
+    the convolutions in float64 first (:func:`.graph.fold_batchnorm`). Input and output stay float32. Converting
     the plain graph instead (``amp.convert_hybrid_block``) keeps BatchNorm and ReLU as separate
     operators with layout reorders between them, and measured slower than float32.
 
@@ -329,9 +337,10 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
     sym, args, auxs = _fused_graph(net, input_shape, fold=True)
     lists = amp.lists.symbol_bf16  # MXNet's bfloat16 operator lists
     fused = ["_sg_mkldnn_conv", "_sg_mkldnn_fully_connected"]
-    # A fused convolution reading 3 channels is the stem: oneDNN 2.4 runs it through a slow GEMM in bfloat16.
+    # A fused convolution reading 3 channels is the stem: without AMX, oneDNN 2.4 runs it through a slow
+    # GEMM in bfloat16, and float32 is faster; with AMX tiles, bfloat16 is faster there too.
     nodes = json.loads(sym.tojson())["nodes"]
-    stem = [node["name"] for node in nodes if node["op"] == "_sg_mkldnn_conv"
+    stem = [node["name"] for node in nodes if node["op"] == "_sg_mkldnn_conv" and not amx_in_use()
             and args[nodes[node["inputs"][1][0]]["name"]].shape[1] < 8]  # fmt: skip
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Cannot decide type")
