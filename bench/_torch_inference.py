@@ -43,6 +43,20 @@ def build(args, torch, torchvision, notes):
     torch.manual_seed(0)
     model = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False).eval()
     models = [("torchvision googlenet (eager)", model)]
+    # What a PyTorch user picks on a CPU: channels_last, and bfloat16 autocast where the CPU has it.
+    last = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False).eval()
+    last = last.to(memory_format=torch.channels_last)
+
+    def channels_last(x):
+        return last(x.contiguous(memory_format=torch.channels_last))
+
+    models.append(("torchvision googlenet (channels_last)", channels_last))
+
+    def autocast_bf16(x):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return last(x.contiguous(memory_format=torch.channels_last))
+
+    models.append(("torchvision googlenet (channels_last + bf16 autocast)", autocast_bf16))
     if not args.no_compile:
         try:
             compiled = torch.compile(model)

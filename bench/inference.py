@@ -1,14 +1,21 @@
-"""CPU inference speed: ours (float32, INT8, bfloat16) against GluonCV and torchvision googlenet.
+"""CPU inference speed: ours (float32, INT8, bfloat16) against each peer's best mode, in one run.
 
 One run measures, at 224x224 with 1000 classes and the same number of threads for everyone:
-images per second at batch 32 and the median latency at batch 1. torchvision runs in its own
-interpreter (``--torch-python``), because GluonCV does not import beside torch >= 2.
+images per second at batch 32 and the median latency at batch 1, for
+
+- ours: float32 (plain ``hybridize`` and oneDNN-fused), bfloat16 (``to_bfloat16``), INT8
+  (``quantize_int8``), and GluonCV's googlenet;
+- torchvision (eager NCHW, channels_last, channels_last + bf16 autocast, ``torch.compile``) in the
+  torch interpreter (``--torch-python``; GluonCV does not import beside torch >= 2);
+- ONNX Runtime (float32 and its own static INT8) and OpenVINO (float32, bf16, INT8) on OUR exported
+  ONNX file, in the peers interpreter (``--peers-python``; ``BENCH=1 bash scripts/setup.sh`` makes it).
 
     PYTHONPATH=$PWD python bench/inference.py --threads 2 --markdown inference.md
 
-Weights are random: speed does not depend on their values. The INT8 model is calibrated on
-random images for the same reason; its accuracy is measured separately (tests/test_quantize.py
-and ``gluon-inception evaluate --precision int8``).
+Rounds are round-robin over every model and runtime. Ratios are printed against the best peer of
+the same precision. Weights are random: speed does not depend on their values. Every INT8 model is
+calibrated on the same random images, and the top-1 agreement of each INT8/bfloat16 model with our
+float32 is printed for the same check images (accuracy on real images: tests/deploy/test_quantize.py).
 """
 import argparse
 import contextlib
@@ -18,11 +25,14 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_TORCH_PYTHON = os.environ.get("GLUON_INCEPTION_TORCH_PYTHON", "/work/venv-torch/bin/python")
+ROOT = os.path.dirname(HERE)
+DEFAULT_TORCH_PYTHON = os.environ.get("GLUON_INCEPTION_TORCH_PYTHON", os.path.join(ROOT, ".venv-torch/bin/python"))
+DEFAULT_PEERS_PYTHON = os.environ.get("GLUON_INCEPTION_PEERS_PYTHON", os.path.join(ROOT, ".venv-peers/bin/python"))
 
 
 def parse_args(argv=None):
@@ -40,6 +50,9 @@ def parse_args(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="skip torchvision")
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (it compiles for minutes)")
     parser.add_argument("--no-gluoncv", action="store_true")
+    parser.add_argument("--peers-python", default=DEFAULT_PEERS_PYTHON,
+                        help="interpreter with onnxruntime and openvino (BENCH=1 bash scripts/setup.sh)")
+    parser.add_argument("--no-peers", action="store_true", help="skip ONNX Runtime and OpenVINO")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--markdown", help="write the table and the command as a Markdown page here")
     return parser.parse_args(argv)
@@ -77,13 +90,18 @@ def measure(forward, mx, batch, size, min_time, latency_runs):
     return throughput, 1000 * times[len(times) // 2]
 
 
-def agreement(reference, other, mx, size):
-    """How closely ``other`` reproduces ``reference``: top-1 agreement and the largest logit error."""
-    x = mx.nd.random.normal(shape=(16, 3, size, size))
-    a, b = reference(x).asnumpy(), other(x).asnumpy()
-    same = (a.argmax(1) == b.argmax(1)).mean()
-    return "same top-1 class for %.0f%%, largest logit difference %.3g (logits up to %.3g)" % (
-        100 * same, abs(a - b).max(), abs(a).max())
+def agreement(reference, other):
+    """Top-1 agreement of two class lists, and a sentence for the notes."""
+    same = sum(int(x == y) for x, y in zip(reference, other)) / max(1, len(reference))
+    return "same top-1 class as our float32 for %.1f%% of %d check images" % (100 * same, len(reference))
+
+
+def top1(block, images, batch):
+    """The class ``block`` predicts for each image of the numpy array ``images``."""
+    from gluon_inception._compat import mx
+
+    outputs = [block(mx.nd.array(images[i : i + batch])).asnumpy() for i in range(0, len(images), batch)]
+    return [int(c) for out in outputs for c in out.argmax(1)]
 
 
 def summarise(name, rounds):
@@ -95,30 +113,45 @@ def summarise(name, rounds):
             "rounds": len(rounds)}
 
 
-def mxnet_models(args, notes):
-    """[(name, block)] of the MXNet rows: ours in float32, INT8 and bfloat16, and GluonCV's."""
+def mxnet_models(args, notes, workdir):
+    """[(name, block)] of the MXNet rows (ours in float32, INT8 and bfloat16, and GluonCV's), and the
+    inputs of the peers: our float32 ONNX file, the calibration and check images (``.npy``), and our
+    float32 top-1 on the check images."""
     from gluon_inception import googlenet
-    from gluon_inception._compat import mx
-    from gluon_inception.deploy.quantize import QuantizationError, cpu_supports_bf16, quantize_int8, to_bfloat16
+    from gluon_inception._compat import mx, np
+    from gluon_inception.deploy.quantize import (
+        QuantizationError,
+        cpu_supports_bf16,
+        optimize_float32,
+        quantize_int8,
+        to_bfloat16,
+    )
 
     models = []
     mx.random.seed(0)
+    rng = np.random.RandomState(0)
+    shape = (3, args.size, args.size)
+    calib = rng.normal(size=(2 * args.batch,) + shape).astype(np.float32)
+    check = rng.normal(size=(2 * args.batch,) + shape).astype(np.float32)
     net = googlenet(classes=1000, topology="gluoncv")
     net.hybridize(static_alloc=True, static_shape=True)
     models.append(("ours float32 (hybridized, static_alloc)", net))
+    reference = top1(net, check, args.batch)
+    fused = optimize_float32(net, input_shape=(args.batch,) + shape)
+    notes.append("ours float32 oneDNN-fused vs plain: " + agreement(reference, top1(fused, check, args.batch)))
+    models.append(("ours float32 (oneDNN fused)", fused))
 
-    calib = mx.nd.random.normal(shape=(2 * args.batch, 3, args.size, args.size))
     start = time.perf_counter()
-    qnet = quantize_int8(net, calib, calib_mode="naive", batch_size=args.batch)
+    qnet = quantize_int8(net, mx.nd.array(calib), calib_mode="naive", batch_size=args.batch)
     notes.append("INT8: naive calibration on %d images took %.1f s" % (calib.shape[0], time.perf_counter() - start))
-    notes.append("INT8 vs float32 on 16 random images: " + agreement(net, qnet, mx, args.size))
+    notes.append("ours INT8: " + agreement(reference, top1(qnet, check, args.batch)))
     models.append(("ours INT8 (oneDNN, calibrated)", qnet))
 
     if cpu_supports_bf16():
         try:
-            bnet = to_bfloat16(net, input_shape=(1, 3, args.size, args.size))
-            notes.append("bfloat16 vs float32 on 16 random images: " + agreement(net, bnet, mx, args.size))
-            models.append(("ours bfloat16 (amp)", bnet))
+            bnet = to_bfloat16(net, input_shape=(args.batch,) + shape)
+            notes.append("ours bfloat16: " + agreement(reference, top1(bnet, check, args.batch)))
+            models.append(("ours bfloat16 (oneDNN fused)", bnet))
         except (QuantizationError, mx.base.MXNetError) as err:
             notes.append("bfloat16 failed: %s" % str(err).splitlines()[0])
     else:
@@ -135,31 +168,41 @@ def mxnet_models(args, notes):
             models.append(("GluonCV googlenet (hybridized, static_alloc)", theirs))
         except Exception as err:  # noqa: BLE001 - the peer's absence is reported, ours still measured
             notes.append("GluonCV skipped: %s: %s" % (type(err).__name__, err))
-    return models
+
+    peers = None
+    if not args.no_peers:
+        from gluon_inception.deploy.export import export_onnx
+
+        onnx_path = os.path.join(workdir, "googlenet.onnx")
+        try:
+            export_onnx(net, onnx_path, input_shape=(1,) + shape, dynamic_batch=True, check=False)
+            np.save(os.path.join(workdir, "calib.npy"), calib)
+            np.save(os.path.join(workdir, "check.npy"), check)
+            peers = {"onnx": onnx_path, "calib": os.path.join(workdir, "calib.npy"),
+                     "check": os.path.join(workdir, "check.npy"), "reference": reference}  # fmt: skip
+        except Exception as err:  # noqa: BLE001 - no ONNX file, no ONNX peers; ours still measured
+            notes.append("ONNX Runtime and OpenVINO skipped: our ONNX export failed: %s" % str(err).splitlines()[0])
+    return models, peers
 
 
-class TorchWorker:
-    """``_torch_inference.py`` in the torch interpreter, answering one round per request."""
+class Worker:
+    """A peer script in its own interpreter, answering one round per request (JSON lines on stdout)."""
 
-    def __init__(self, args, notes):
-        cmd = [
-            args.torch_python, os.path.join(HERE, "_torch_inference.py"),
-            "--threads", str(args.threads), "--batch", str(args.batch), "--size", str(args.size),
-            "--min-time", str(args.min_time), "--latency-runs", str(args.latency_runs),
-        ] + (["--no-compile"] if args.no_compile else [])  # fmt: skip
+    def __init__(self, cmd, args, notes):
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
         env.pop("PYTHONPATH", None)
         # stdout carries JSON lines; the worker's warnings and errors go straight to this terminal.
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        ready = self._read()
-        notes.extend(ready["notes"])
-        self.names = ready["models"]
+        self.ready = self._read()
+        notes.extend(self.ready["notes"])
+        self.names = self.ready["models"]
 
     def _read(self):
         for line in self.proc.stdout:
             if line.startswith("{"):
                 return json.loads(line)
-        raise RuntimeError("the torch worker stopped (exit %s); its error is printed above" % self.proc.wait())
+        raise RuntimeError("the worker %s stopped (exit %s); its error is printed above"
+                           % (os.path.basename(self.proc.args[1]), self.proc.wait()))  # fmt: skip
 
     def round(self):
         self.proc.stdin.write("round\n")
@@ -173,60 +216,101 @@ class TorchWorker:
         self.proc.wait(timeout=60)
 
 
-def run_rounds(args, notes):
-    """Measure every model ``--rounds`` times, interleaving MXNet and torch rounds."""
-    from gluon_inception._compat import mx
+def _common(args):
+    return ["--threads", str(args.threads), "--batch", str(args.batch), "--size", str(args.size),
+            "--min-time", str(args.min_time), "--latency-runs", str(args.latency_runs)]  # fmt: skip
 
-    models = mxnet_models(args, notes)
-    worker = None
+
+def start_workers(args, notes, peers):
+    """The torch and peers workers that are available; each absence is noted."""
+    workers = []
     if args.no_torch:
         pass
     elif not os.path.exists(args.torch_python):
         notes.append("torchvision skipped: no interpreter at %s (--torch-python)" % args.torch_python)
     else:
+        cmd = [args.torch_python, os.path.join(HERE, "_torch_inference.py")] + _common(args)
         try:
-            worker = TorchWorker(args, notes)
+            workers.append(Worker(cmd + (["--no-compile"] if args.no_compile else []), args, notes))
         except RuntimeError as err:
             notes.append("torchvision skipped: %s" % err)
-    results = {name: [] for name, _ in models}
-    if worker is not None:
-        results.update({name: [] for name in worker.names})
-    # Each round visits the MXNet models and the torch worker in a rotated order with a pause between
-    # them, so that no model always runs first after another runtime's busy threads.
-    units = [(name, block) for name, block in models] + ([("torch", None)] if worker is not None else [])
-    try:
-        for r in range(args.rounds):
-            shift = r % len(units)
-            for name, block in units[shift:] + units[:shift]:
-                time.sleep(args.pause)
-                if block is None:
-                    rows = [(row["name"], row["img_per_s"], row["latency_ms"]) for row in worker.round()]
-                else:
-                    rows = [(name,) + measure(block, mx, args.batch, args.size, args.min_time, args.latency_runs)]
-                for row_name, ips, lat in rows:
-                    results[row_name].append((ips, lat))
-                    print("  round %d  %-46s %8.1f img/s  %7.2f ms" % (r + 1, row_name, ips, lat), flush=True)
-    finally:
-        if worker is not None:
-            worker.close()
+    if peers is None:
+        pass
+    elif not os.path.exists(args.peers_python):
+        notes.append("ONNX Runtime and OpenVINO skipped: no interpreter at %s (--peers-python; "
+                     "BENCH=1 bash scripts/setup.sh makes .venv-peers)" % args.peers_python)  # fmt: skip
+    else:
+        cmd = [args.peers_python, os.path.join(HERE, "_peer_inference.py"), "--onnx", peers["onnx"],
+               "--calib", peers["calib"], "--check", peers["check"]] + _common(args)  # fmt: skip
+        try:
+            worker = Worker(cmd, args, notes)
+            for name, classes in worker.ready["top1"].items():
+                if "INT8" in name or "bf" in name:
+                    notes.append("%s: %s" % (name, agreement(peers["reference"], classes)))
+            workers.append(worker)
+        except RuntimeError as err:
+            notes.append("ONNX Runtime and OpenVINO skipped: %s" % err)
+    return workers
+
+
+def run_rounds(args, notes):
+    """Measure every model ``--rounds`` times, interleaving MXNet's rounds with each worker's."""
+    from gluon_inception._compat import mx
+
+    with tempfile.TemporaryDirectory(prefix="gluon-inception-bench-") as workdir:
+        models, peers = mxnet_models(args, notes, workdir)
+        workers = start_workers(args, notes, peers)
+        results = {name: [] for name, _ in models}
+        for worker in workers:
+            results.update({name: [] for name in worker.names})
+        # Each round visits the MXNet models and the workers in a rotated order with a pause between
+        # them, so that no model always runs first after another runtime's busy threads.
+        units = list(models) + [(None, worker) for worker in workers]
+        try:
+            for r in range(args.rounds):
+                shift = r % len(units)
+                for name, unit in units[shift:] + units[:shift]:
+                    time.sleep(args.pause)
+                    if name is None:
+                        rows = [(row["name"], row["img_per_s"], row["latency_ms"]) for row in unit.round()]
+                    else:
+                        rows = [(name,) + measure(unit, mx, args.batch, args.size, args.min_time, args.latency_runs)]
+                    for row_name, ips, lat in rows:
+                        results[row_name].append((ips, lat))
+                        print("  round %d  %-56s %8.1f img/s  %7.2f ms" % (r + 1, row_name, ips, lat), flush=True)
+        finally:
+            for worker in workers:
+                worker.close()
     return [summarise(name, rounds) for name, rounds in results.items()]
 
 
+def precision(name):
+    """The precision a row computes in, read from its name."""
+    if "INT8" in name:
+        return "int8"
+    if "bf16" in name or "bfloat16" in name:
+        return "bf16"
+    return "fp32"
+
+
 def table(rows, batch=32):
-    base = next((r for r in rows if r["name"].startswith("torchvision googlenet (eager)")), None)
+    """The Markdown table; each row's ratio is against the fastest peer (not ours) of its precision."""
+    best = {}
+    for r in rows:
+        if not r["name"].startswith("ours"):
+            p = precision(r["name"])
+            if p not in best or r["img_per_s"] > best[p]["img_per_s"]:
+                best[p] = r
     lines = [
-        "| model | img/s, batch %d | latency, batch 1 (ms) | throughput vs torchvision | latency vs torchvision "
+        "| model | precision | img/s, batch %d | latency, batch 1 (ms) | throughput vs best peer of that precision "
         "| median img/s | median ms |" % batch,
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        if base:
-            ratio = "%.2fx" % (r["img_per_s"] / base["img_per_s"])
-            lat_ratio = "%.2fx" % (base["latency_ms"] / r["latency_ms"])
-        else:
-            ratio = lat_ratio = "n/a"
-        lines.append("| %s | %.1f | %.1f | %s | %s | %.1f | %.1f |" % (
-            r["name"], r["img_per_s"], r["latency_ms"], ratio, lat_ratio, r["img_per_s_median"],
+        peer = best.get(precision(r["name"]))
+        ratio = "%.2fx (%s)" % (r["img_per_s"] / peer["img_per_s"], peer["name"]) if peer else "n/a"
+        lines.append("| %s | %s | %.1f | %.1f | %s | %.1f | %.1f |" % (
+            r["name"], precision(r["name"]), r["img_per_s"], r["latency_ms"], ratio, r["img_per_s_median"],
             r["latency_ms_median"]))
     return "\n".join(lines)
 
@@ -296,7 +380,7 @@ def write_markdown(path, text, notes, env, command, args):
         "",
         text,
         "",
-        "Ratios are against torchvision's eager googlenet (higher is better for both).",
+        "Ratios are against the fastest peer (not ours) of the same precision; higher is better.",
         "",
     ]  # fmt: skip
     if notes:

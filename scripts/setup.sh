@@ -7,6 +7,7 @@
 #   EXTRAS= TORCH=0 bash scripts/setup.sh   # what the demo needs (scripts/demo.sh does this)
 #   VENV=/path/venv PYTHON=python3.12 bash scripts/setup.sh
 #   GPU=1 bash scripts/setup.sh          # mxnet-cu112, CUDA libraries, Horovod with NCCL (setup_gpu.sh)
+#   BENCH=1 bash scripts/setup.sh        # also .venv-peers: onnxruntime + openvino for bench/inference.py
 #
 # Needs Python 3.11 or 3.12 with venv and headers, cmake, a C++ compiler (Horovod builds from
 # source) and libGL + glib (opencv, used by GluonCV). They are checked first; what is missing is
@@ -102,6 +103,20 @@ if [ "${TORCH:-1}" = "1" ]; then
         say "creating $TORCH_VENV with torch and torchvision (for the torchvision comparison tests)"
         "$PYTHON" -m venv "$TORCH_VENV"
         "$TORCH_VENV/bin/python" -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+    fi
+fi
+# BENCH=1: onnxruntime and openvino in a venv of their own, only for bench/inference.py (they run our
+# exported ONNX file; neither the package nor its tests need them).
+PEERS_VENV=${PEERS_VENV:-.venv-peers}
+if [ "${BENCH:-0}" = "1" ]; then
+    if "$PEERS_VENV/bin/python" -c "import onnxruntime.quantization, openvino" 2>/dev/null; then
+        say "onnxruntime and openvino are already installed in $PEERS_VENV"
+    else
+        say "creating $PEERS_VENV with onnxruntime and openvino (for bench/inference.py)"
+        "$PYTHON" -m venv "$PEERS_VENV"
+        # ml_dtypes, sympy and onnx: onnxruntime.quantization's quantize_static and quant_pre_process need them.
+        "$PEERS_VENV/bin/python" -m pip install -q --disable-pip-version-check \
+            onnxruntime==1.32.0 openvino==2026.4.1 onnx ml_dtypes sympy
     fi
 fi
 say "environment ready: $VENV"

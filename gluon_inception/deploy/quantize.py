@@ -2,11 +2,12 @@
 
 INT8 (:func:`quantize_int8`) runs convolutions and the classifier in 8-bit integers with
 thresholds calibrated on a few batches of real images; on AVX-512 VNNI CPUs it is the fast
-path. bfloat16 (:func:`to_bfloat16`) converts the float graph through ``mxnet.contrib.amp``;
-whether it is faster than float32 depends on the CPU and the oneDNN build, so measure with
-``bench/inference.py``.
+path. bfloat16 (:func:`to_bfloat16`) fuses the float graph for oneDNN, then converts the fused
+layers through ``mxnet.contrib.amp``; :func:`optimize_float32` is the same fusion in float32.
+Measure with ``bench/inference.py``.
 """
 import contextlib
+import json
 import logging
 import os
 import tempfile
@@ -14,7 +15,7 @@ import warnings
 
 from .._compat import amp, mx, np, wait_for_parameters
 from ..errors import GluonInceptionError
-from .graph import trace_graph
+from .graph import fold_batchnorm, trace_graph
 
 log = logging.getLogger(__name__)
 quantization = mx.contrib.quantization
@@ -283,6 +284,13 @@ def cpu_supports_bf16():
     return bool({"avx512_bf16", "amx_bf16"} & flags)
 
 
+def amx_in_use():
+    """True when MXNet's oneDNN may use AMX tiles: the CPU has them and ``DNNL_MAX_CPU_ISA`` allows them
+    (oneDNN 2.4 stops at AVX-512 unless asked)."""
+    isa = os.environ.get("DNNL_MAX_CPU_ISA", "").upper()
+    return "amx_bf16" in cpu_flags() and ("AMX" in isa or isa == "ALL")
+
+
 def cpu_supports_vnni():
     """True when the CPU has AVX-512 VNNI (or AVX-VNNI), the int8 dot-product instructions."""
     flags = cpu_flags()
@@ -290,22 +298,29 @@ def cpu_supports_vnni():
 
 
 def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
-    """Convert a float32 network to bfloat16 compute with ``mxnet.contrib.amp``.
+    """Convert a float32 network to bfloat16 compute, fused for oneDNN.
 
-    Convolutions and dense layers run in bfloat16; the operators amp's lists keep in float32
-    stay there. Input and output stay float32.
+    The float32 graph is first partitioned by MXNet's oneDNN backend (``MKLDNN``): every
+    convolution absorbs its BatchNorm and ReLU, the classifier becomes one fused dense layer.
+    ``mxnet.contrib.amp`` then runs those fused layers in bfloat16, and pooling and concatenation
+    follow their inputs, so activations stay bfloat16 from the second convolution to the
+    classifier with no cast in between. Without AMX the first convolution (3 input channels, for
+    which oneDNN 2.4 has no fast AVX-512 bfloat16 kernel) stays float32. BatchNorm is folded into
+    the convolutions in float64 first (:func:`.graph.fold_batchnorm`). Input and output stay float32. Converting
+    the plain graph instead (``amp.convert_hybrid_block``) keeps BatchNorm and ReLU as separate
+    operators with layout reorders between them, and measured slower than float32.
 
     Parameters
     ----------
     net : mxnet.gluon.HybridBlock
     input_shape : tuple, default (1, 3, 224, 224)
-        Shape used to trace the graph when ``net`` has not run since it was hybridized.
+        Shape used to trace the graph.
     ctx : mxnet.Context, default CPU
 
     Returns
     -------
     mxnet.gluon.SymbolBlock
-        Hybridized with ``static_alloc``.
+        Hybridized with ``static_alloc`` and ``static_shape``.
 
     Raises
     ------
@@ -317,13 +332,73 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
             "this CPU has no native bfloat16 (AVX-512 BF16 or AMX): bfloat16 would be emulated and slower "
             "than float32. Use float32 or INT8 instead."
         )
-    with _keeps_hybridization(net):
-        if not net._cached_graph:
-            trace_graph(net, input_shape)
-        wait_for_parameters()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Cannot decide type")
-            bnet = amp.convert_hybrid_block(net, target_dtype="bfloat16", ctx=ctx or mx.cpu())
-    bnet.hybridize(static_alloc=True, static_shape=True)
-    return bnet
+    # BatchNorm folded before the conversion: oneDNN would fold it into the bfloat16 weights, rounding
+    # twice, which measured 8x the logit error of an unfused bfloat16 graph.
+    sym, args, auxs = _fused_graph(net, input_shape, fold=True)
+    lists = amp.lists.symbol_bf16  # MXNet's bfloat16 operator lists
+    fused = ["_sg_mkldnn_conv", "_sg_mkldnn_fully_connected"]
+    # A fused convolution reading 3 channels is the stem: without AMX, oneDNN 2.4 runs it through a slow
+    # GEMM in bfloat16, and float32 is faster; with AMX tiles, bfloat16 is faster there too.
+    nodes = json.loads(sym.tojson())["nodes"]
+    stem = [node["name"] for node in nodes if node["op"] == "_sg_mkldnn_conv" and not amx_in_use()
+            and args[nodes[node["inputs"][1][0]]["name"]].shape[1] < 8]  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Cannot decide type")
+        # convert_model casts the parameter dicts in place: give it copies.
+        bsym, bargs, bauxs = amp.convert_model(
+            sym, dict(args), dict(auxs), target_dtype="bfloat16", target_dtype_ops=lists.BF16_FUNCS + fused,
+            fp32_ops=[op for op in lists.FP32_FUNCS if op not in fused], excluded_sym_names=stem,
+            cast_optional_params=True,
+        )  # fmt: skip
+    return _typed_block(bsym, bargs, bauxs, ctx or mx.cpu())
 
+
+def optimize_float32(net, input_shape=(1, 3, 224, 224), ctx=None):
+    """``net``'s float32 graph fused for oneDNN: convolution + BatchNorm + ReLU as one operator.
+
+    A plain ``hybridize()`` in MXNet 1.9.1 runs BatchNorm and ReLU as operators of their own
+    (each a pass over the activations); the ``MKLDNN`` backend folds them into the convolution.
+    The result computes the same function (to float32 rounding) and is for inference only.
+
+    Parameters
+    ----------
+    net : mxnet.gluon.HybridBlock
+    input_shape : tuple, default (1, 3, 224, 224)
+        Shape used to trace the graph.
+    ctx : mxnet.Context, default CPU
+
+    Returns
+    -------
+    mxnet.gluon.SymbolBlock
+        Hybridized with ``static_alloc`` and ``static_shape``.
+    """
+    sym, args, auxs = _fused_graph(net, input_shape)
+    return _typed_block(sym, args, auxs, ctx or mx.cpu())
+
+
+def _fused_graph(net, input_shape, fold=False):
+    """``net``'s float32 symbol partitioned by the oneDNN backend, with its parameters; with ``fold``,
+    BatchNorm is folded into the convolutions first (in float64, see :func:`.graph.fold_batchnorm`)."""
+    with _keeps_hybridization(net):
+        wait_for_parameters()
+        sym, args, auxs = _float_graph(net, input_shape)
+    if fold:
+        sym, args, auxs = fold_batchnorm(sym, args, auxs)
+    return sym.get_backend_symbol("MKLDNN"), args, auxs
+
+
+def _typed_block(sym, args, auxs, ctx):
+    """A hybridized SymbolBlock over ``sym`` whose parameters keep the dtypes of ``args``/``auxs``."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Cannot decide type")
+        block = mx.gluon.SymbolBlock(sym, [mx.sym.var("data")])
+    params = block.collect_params()
+    values = dict(("arg:%s" % k, v) for k, v in args.items())
+    values.update(("aux:%s" % k, v) for k, v in auxs.items())
+    for name, param in params.items():
+        value = args.get(name, auxs.get(name))
+        if value is not None and param.dtype != value.dtype:
+            param.cast(value.dtype)
+    params.load_dict(values, ctx=ctx, ignore_extra=True, cast_dtype=False)
+    block.hybridize(static_alloc=True, static_shape=True)
+    return block

@@ -144,3 +144,78 @@ def test_quantizing_keeps_the_float_networks_hybridize_settings():
     net.hybridize(static_alloc=True, static_shape=True)
     quantize_int8(net, mx.nd.random.normal(shape=(8, 3, 32, 32)))
     assert net._active and dict(net._flags)["static_alloc"] and dict(net._flags)["static_shape"]
+
+
+def _ops(block):
+    """Operator name -> count in a SymbolBlock's graph."""
+    import collections
+    import json
+
+    graph = json.loads(block._cached_graph[1].tojson())
+    return collections.Counter(node["op"] for node in graph["nodes"] if node["op"] != "null")
+
+
+def test_optimize_float32_fuses_batchnorm_and_relu_into_the_convolutions():
+    from gluon_inception import googlenet
+    from gluon_inception.deploy.quantize import optimize_float32
+
+    net = googlenet(classes=3, topology="gluoncv")
+    net.hybridize(static_alloc=True)
+    x = mx.nd.array(np.random.RandomState(0).normal(0, 1, (2, 3, 32, 32)))
+    fused = optimize_float32(net, input_shape=(2, 3, 32, 32))
+    ops = _ops(fused)
+    assert ops["_sg_mkldnn_conv"] == 57 and "BatchNorm" not in ops and "Activation" not in ops, ops
+    np.testing.assert_allclose(fused(x).asnumpy(), net(x).asnumpy(), rtol=1e-4, atol=1e-4)
+    assert dict(net._flags)["static_alloc"] and not dict(net._flags)["static_shape"], "the caller's settings must stay"
+
+
+def test_to_bfloat16_runs_the_fused_convolutions_in_bfloat16_but_the_stem():
+    from gluon_inception import googlenet
+    from gluon_inception.deploy.quantize import amx_in_use
+
+    net = googlenet(classes=3, topology="gluoncv")
+    if not cpu_supports_bf16():
+        with pytest.raises(QuantizationError, match="no native bfloat16"):
+            to_bfloat16(net, input_shape=(2, 3, 32, 32))
+        return
+    bnet = to_bfloat16(net, input_shape=(2, 3, 32, 32))
+    ops = _ops(bnet)
+    assert ops["_sg_mkldnn_conv"] == 57 and "BatchNorm" not in ops, ops
+    sym = bnet._cached_graph[1]
+    internals = sym.get_internals()
+    types = dict(zip(internals.list_outputs(), internals.infer_type(data="float32")[1]))
+    convs = [name for name in types if name.startswith("sg_mkldnn_conv") and name.endswith("_output")]
+    low = [name for name in convs if types[name] != np.float32]
+    stem = [name for name in convs if name.endswith("_0_output")]
+    if amx_in_use():  # with AMX tiles the stem is fastest in bfloat16 too
+        assert len(low) == 57, types
+    else:
+        assert len(low) == 56 and len(stem) == 1 and stem[0] not in low, types
+    assert sym.infer_type(data="float32")[1] == [np.float32]
+    x = mx.nd.array(np.random.RandomState(0).normal(0, 1, (2, 3, 32, 32)))
+    got, want = bnet(x).asnumpy(), net(x).asnumpy()
+    assert got.dtype == np.float32 and np.abs(got - want).max() < 0.1 * np.abs(want).max() + 1e-3
+
+
+def test_fold_batchnorm_keeps_the_float32_function_with_trained_statistics():
+    from gluon_inception import googlenet
+    from gluon_inception.deploy.graph import fold_batchnorm
+    from gluon_inception.deploy.quantize import _float_graph
+
+    net = googlenet(classes=3, topology="gluoncv")
+    rng = np.random.RandomState(0)
+    for name, param in net.collect_params().items():
+        if name.endswith(("running_mean", "beta")):
+            param.set_data(mx.nd.array(rng.normal(0, 0.5, param.shape)))
+        elif name.endswith(("running_var", "gamma")):
+            param.set_data(mx.nd.array(rng.uniform(0.5, 2.0, param.shape)))
+    sym, args, auxs = _float_graph(net, (2, 3, 32, 32))
+    folded, fargs, fauxs = fold_batchnorm(sym, args, auxs)
+    assert "BatchNorm" not in folded.tojson() and not fauxs and set(args) - set(fargs)
+    x = mx.nd.array(rng.normal(0, 1, (2, 3, 32, 32)))
+    outputs = []
+    for s, a, b in ((sym, args, auxs), (folded, fargs, fauxs)):
+        exe = s.simple_bind(mx.cpu(), grad_req="null", data=x.shape)
+        exe.copy_params_from(a, b)
+        outputs.append(exe.forward(is_train=False, data=x)[0].asnumpy())
+    np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-4, atol=1e-4 * np.abs(outputs[0]).max())
