@@ -29,24 +29,30 @@ def _enable_amx(environ=os.environ):
 
     The oneDNN inside MXNet 1.9.1 (v2.4) stops at AVX-512 unless ``DNNL_MAX_CPU_ISA`` asks for AMX,
     and Linux lets a process use AMX tile registers only after ``arch_prctl(ARCH_REQ_XCOMP_PERM)``
-    (without it the first AMX kernel dies of SIGILL). Both happen here, before MXNet loads. An
-    explicit ``DNNL_MAX_CPU_ISA``/``MKLDNN_MAX_CPU_ISA`` in the environment wins.
+    (without it the first AMX kernel dies of SIGILL). Both happen here, before MXNet loads. The
+    permission is asked for in every process, also when ``DNNL_MAX_CPU_ISA`` came from a parent
+    (child processes inherit the variable, not the permission). An explicit ``DNNL_MAX_CPU_ISA``
+    without AMX wins; one with AMX that the kernel refuses is lowered to AVX-512 BF16.
     """
-    if "DNNL_MAX_CPU_ISA" in environ or "MKLDNN_MAX_CPU_ISA" in environ:
-        return environ.get("DNNL_MAX_CPU_ISA", environ.get("MKLDNN_MAX_CPU_ISA", "")).upper().endswith("AMX")
+    names = [name for name in ("DNNL_MAX_CPU_ISA", "MKLDNN_MAX_CPU_ISA") if name in environ]
+    isa = environ[names[0]].upper() if names else None
+    if isa is not None and "AMX" not in isa and isa != "ALL":
+        return False
     if not sys.platform.startswith("linux") or platform.machine() != "x86_64":
         return False
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
     except OSError:
-        return False
-    if "amx_tile" not in flags:
-        return False
+        flags = []
     arch_prctl, req_xcomp_perm, xfeature_xtiledata = 158, 0x1023, 18  # x86_64 syscall and its arguments
-    if ctypes.CDLL(None).syscall(arch_prctl, req_xcomp_perm, xfeature_xtiledata) != 0:
+    if "amx_tile" not in flags or ctypes.CDLL(None).syscall(arch_prctl, req_xcomp_perm, xfeature_xtiledata) != 0:
+        if isa is not None:
+            for name in names:
+                environ[name] = "AVX512_CORE_BF16"
         return False
-    environ["DNNL_MAX_CPU_ISA"] = "AVX512_CORE_AMX"
+    if isa is None:
+        environ["DNNL_MAX_CPU_ISA"] = "AVX512_CORE_AMX"
     return True
 
 

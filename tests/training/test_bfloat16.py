@@ -1,7 +1,9 @@
 """``--dtype bfloat16`` training: where it is refused, float32 checkpoints, and an exact resume.
 
 MXNet's AMP patches its operator functions for the rest of a process, so every bfloat16 run here
-is a child process (``gluon-inception train``); the refusals happen before AMP is touched.
+is a child process (``gluon-inception train``); the refusals happen before AMP is touched. The
+children inherit ``DNNL_MAX_CPU_ISA`` from this process, which is how a child that did not ask
+Linux for AMX permission once died of SIGILL: the resume test covers that too on AMX machines.
 """
 import subprocess
 import sys
@@ -19,7 +21,7 @@ SINGLE = Dist(None)
 
 TINY_FLAGS = [
     "--topology", "gluoncv", "--image-size", "32", "--batch-size", "4", "--augment", "chapter",
-    "--optimizer", "sgd", "--lr", "0.05", "--lr-scaling", "none", "--log-interval", "2", "--no-progress",
+    "--optimizer", "sgd", "--lr", "0.01", "--lr-scaling", "none", "--log-interval", "2", "--no-progress",
     "--final-eval", "none", "--data-threads", "1",
 ]  # fmt: skip
 
@@ -58,6 +60,13 @@ def test_cli_refuses_bfloat16_with_one_line_and_exit_2(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == [lines[-1]] and lines[-1].startswith("error: --dtype bfloat16 needs a CPU"), proc.stderr
+
+
+def test_an_explicit_onednn_isa_without_amx_is_left_alone():
+    from gluon_inception._compat import _enable_amx
+
+    environ = {"DNNL_MAX_CPU_ISA": "AVX512_CORE_BF16"}
+    assert _enable_amx(environ) is False and environ == {"DNNL_MAX_CPU_ISA": "AVX512_CORE_BF16"}
 
 
 def test_switching_amp_dtype_in_one_process_is_refused(monkeypatch):
