@@ -1,16 +1,25 @@
 #!/usr/bin/env python
-"""CPU training throughput at 224x224, batch 32: our GoogLeNet against torchvision's, same run.
+"""CPU training throughput at 224x224, batch 32: ours (float32, bfloat16) against torchvision's best modes.
 
-Each network trains on a fixed random batch (forward, backward, SGD with momentum update) for
-``--warmup`` untimed and ``--steps`` timed steps; the figure is images per second. torchvision
-runs in its own interpreter (GluonCV and torch >= 2 cannot share one), one after the other, so
-the two never compete for the cores.
+Each configuration trains on a fixed random batch (forward, cross-entropy, backward, SGD with
+momentum) for ``--warmup`` untimed and ``--steps`` timed steps in its own process; the figure is
+images per second. Configurations run one after the other (never competing for the cores), in
+round-robin rounds so that load from other processes spreads over all of them; median and best
+round are reported, with ratios against torchvision's fastest mode (channels_last + bf16 autocast).
 
-    python bench/train_throughput.py        # ours (paper and gluoncv topologies), GluonCV, torchvision
-    python bench/train_throughput.py --steps 10 --rounds 3 --torch-python /work/venv-torch/bin/python
+* ours float32: hybridized with ``static_alloc``/``static_shape``, as ``gluon-inception train`` runs.
+* ours bfloat16: the same with MXNet AMP (``amp.init(target_dtype="bfloat16")``), as
+  ``gluon-inception train --dtype bfloat16`` runs; on CPUs with AMX, oneDNN uses AMX tiles
+  (``gluon_inception._compat`` enables them). ``ours bfloat16, AVX-512 only`` pins oneDNN to
+  AVX-512 BF16 (``DNNL_MAX_CPU_ISA=AVX512_CORE_BF16``) to show what AMX adds.
+* torchvision googlenet (in its own interpreter, ``--torch-python``: GluonCV and torch >= 2
+  cannot share one): NCHW float32, channels_last float32, channels_last + ``torch.autocast("cpu",
+  dtype=torch.bfloat16)``.
 
-Prints a table (median and best of the rounds) and the ratios ours / torchvision. Numbers go
-into docs/benchmarks.rst.
+    PYTHONPATH=$PWD python bench/train_throughput.py --threads 2 --rounds 3
+    PYTHONPATH=$PWD python bench/train_throughput.py --steps 2 --warmup 1 --rounds 1   # a quick check
+
+Every process gets ``--threads`` OpenMP threads (OMP_NUM_THREADS, torch.set_num_threads).
 """
 import argparse
 import json
@@ -21,32 +30,33 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_TORCH_PYTHON = os.environ.get("TORCH_PYTHON", "/work/venv-torch/bin/python")
+DEFAULT_TORCH_PYTHON = os.environ.get("TORCH_PYTHON", "/work/main/.venv-torch/bin/python")
+
+
+#: CPU seconds (user + system, all threads) the timed steps of the last measurement used.
+CPU_SECONDS = []
 
 
 def _time_steps(step, warmup, steps):
     for _ in range(warmup):
         step()
-    start = time.perf_counter()
+    cpu, start = time.process_time(), time.perf_counter()
     for _ in range(steps):
         step()
+    CPU_SECONDS.append(time.process_time() - cpu)
     return time.perf_counter() - start
 
 
-def mxnet_throughput(which, batch, size, warmup, steps, classes=1000):
-    """Training images per second of an MXNet GoogLeNet (hybridized, static allocation)."""
+def mxnet_throughput(dtype, topology, batch, size, warmup, steps, classes=1000):
+    """Training images per second of our GoogLeNet (hybridized, static allocation)."""
     sys.path.insert(0, os.path.dirname(HERE))
     from gluon_inception import googlenet
-    from gluon_inception._compat import mx
+    from gluon_inception._compat import amp, mx
 
+    if dtype == "bfloat16":
+        amp.init(target_dtype="bfloat16")
     mx.random.seed(0)
-    if which == "gluoncv-model":
-        from gluoncv.model_zoo import get_model
-
-        net = get_model("googlenet", classes=classes)
-        net.initialize(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
-    else:
-        net = googlenet(classes=classes, topology=which)
+    net = googlenet(classes=classes, topology=topology)
     net.hybridize(static_alloc=True, static_shape=True)
     trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01, "momentum": 0.9}, kvstore=None)
     loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
@@ -58,50 +68,71 @@ def mxnet_throughput(which, batch, size, warmup, steps, classes=1000):
             loss = loss_fn(net(x), y)
         loss.backward()
         trainer.step(batch)
-        loss.wait_to_read()
+        mx.nd.waitall()
 
-    seconds = _time_steps(step, warmup, steps)
-    return batch * steps / seconds
+    return batch * steps / _time_steps(step, warmup, steps)
 
 
-def torch_throughput(batch, size, warmup, steps, classes=1000):
+def torch_throughput(mode, threads, batch, size, warmup, steps, classes=1000):
     """Training images per second of torchvision's googlenet (runs in the torch interpreter)."""
+    import contextlib
+
     import torch
     import torchvision
 
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     net = torchvision.models.googlenet(num_classes=classes, aux_logits=False, init_weights=True)
     net.train()
+    x = torch.rand(batch, 3, size, size)
+    if mode != "nchw":
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
-    x = torch.rand(batch, 3, size, size)
     y = torch.randint(0, classes, (batch,))
+
+    def autocast():
+        return torch.autocast("cpu", dtype=torch.bfloat16) if mode == "cl-bf16" else contextlib.nullcontext()
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(net(x), y)
+        with autocast():
+            loss = loss_fn(net(x), y)
         loss.backward()
         optimizer.step()
 
-    seconds = _time_steps(step, warmup, steps)
-    return batch * steps / seconds
+    return batch * steps / _time_steps(step, warmup, steps)
 
 
-WORKERS = {
-    "ours-paper": lambda *a: mxnet_throughput("paper", *a),
-    "ours-gluoncv": lambda *a: mxnet_throughput("gluoncv", *a),
-    "gluoncv": lambda *a: mxnet_throughput("gluoncv-model", *a),
-    "torch": torch_throughput,
-}
+#: label, worker, interpreter ("mxnet" or "torch"), extra environment
+CONFIGS = (
+    ("ours float32", "ours-float32", "mxnet", {}),
+    ("ours bfloat16 (AMP)", "ours-bfloat16", "mxnet", {}),
+    ("ours bfloat16 (AMP), AVX-512 only", "ours-bfloat16", "mxnet", {"DNNL_MAX_CPU_ISA": "AVX512_CORE_BF16"}),
+    ("torchvision NCHW float32", "torch-nchw", "torch", {}),
+    ("torchvision channels_last float32", "torch-cl", "torch", {}),
+    ("torchvision channels_last + bf16 autocast", "torch-cl-bf16", "torch", {}),
+)
+REFERENCE = "torchvision channels_last + bf16 autocast"
 
 
-def _run_worker(python, which, args):
+def _worker(args):
+    a = (args.batch, args.size, args.warmup, args.steps)
+    if args.worker.startswith("ours-"):
+        return mxnet_throughput(args.worker[5:], args.topology, *a)
+    return torch_throughput(args.worker[6:], args.threads, *a)
+
+
+def _run_worker(python, which, args, extra_env):
     cmd = [python, os.path.abspath(__file__), "--worker", which, "--batch", str(args.batch), "--size", str(args.size),
-           "--warmup", str(args.warmup), "--steps", str(args.steps)]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+           "--warmup", str(args.warmup), "--steps", str(args.steps), "--threads", str(args.threads),
+           "--topology", args.topology]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads), **extra_env)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit("%s worker failed:\n%s" % (which, proc.stderr[-3000:]))
-    return json.loads(proc.stdout.strip().splitlines()[-1])["img_per_sec"]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None):
@@ -111,42 +142,49 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions (median and best reported)")
+    parser.add_argument("--threads", type=int, default=2, help="OpenMP threads of every process")
+    parser.add_argument("--topology", default="gluoncv", choices=("gluoncv", "paper"),
+                        help="ours: gluoncv = torchvision's network (3x3 third branch); paper = true 5x5")  # fmt: skip
     parser.add_argument("--torch-python", default=DEFAULT_TORCH_PYTHON, help="interpreter with torch + torchvision")
-    parser.add_argument("--worker", choices=tuple(WORKERS), help=argparse.SUPPRESS)
+    parser.add_argument("--only", help="comma-separated labels' substrings: run only the matching configurations")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
-        speed = WORKERS[args.worker](args.batch, args.size, args.warmup, args.steps)
-        print(json.dumps({"img_per_sec": speed}))
+        speed = _worker(args)
+        print(json.dumps({"img_per_sec": speed, "cpu_ms_per_img": 1000 * CPU_SECONDS[-1] / (args.steps * args.batch)}))
         return 0
 
-    networks = [
-        ("ours, topology paper (5x5 branches)", "ours-paper", sys.executable),
-        ("ours, topology gluoncv (3x3 branches)", "ours-gluoncv", sys.executable),
-        ("GluonCV googlenet", "gluoncv", sys.executable),
-        ("torchvision googlenet", "torch", args.torch_python),
-    ]
+    configs = list(CONFIGS)
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",") if w.strip()]
+        configs = [c for c in configs if any(w in c[0] for w in wanted)]
     if not os.path.isfile(args.torch_python):
         print("skipping torchvision: no interpreter at %s (--torch-python)" % args.torch_python, file=sys.stderr)
-        networks = networks[:-1]
-    # Rounds interleave the networks, so that load from other processes on a shared machine
-    # spreads over all of them; median and best of the rounds are reported.
-    speeds = {label: [] for label, _, _ in networks}
+        configs = [c for c in configs if c[2] != "torch"]
+    pythons = {"mxnet": sys.executable, "torch": args.torch_python}
+    speeds = {label: [] for label, _, _, _ in configs}
+    cpu = {label: [] for label, _, _, _ in configs}
     for round_index in range(args.rounds):
-        for label, which, python in networks:
-            speeds[label].append(_run_worker(python, which, args))
-            print("round %d  %-40s %7.1f img/s" % (round_index + 1, label, speeds[label][-1]), flush=True)
+        for label, which, interpreter, env in configs:
+            result = _run_worker(pythons[interpreter], which, args, env)
+            speeds[label].append(result["img_per_sec"])
+            cpu[label].append(result["cpu_ms_per_img"])
+            print("round %d  %-45s %7.1f img/s  %6.0f CPU ms/img" % (round_index + 1, label, speeds[label][-1],
+                                                                     cpu[label][-1]), flush=True)  # fmt: skip
     median = {label: statistics.median(values) for label, values in speeds.items()}
     best = {label: max(values) for label, values in speeds.items()}
-    reference = "torchvision googlenet"
     print()
-    print("CPU training, %dx%d, batch %d, %d timed steps after %d warm-up, %d rounds (os.cpu_count() = %s)"
-          % (args.size, args.size, args.batch, args.steps, args.warmup, args.rounds, os.cpu_count()))  # fmt: skip
-    print("| network | img/s median | img/s best | median vs torchvision | best vs torchvision |")
-    print("|---|---|---|---|---|")
-    for label, _, _ in networks:
-        ratios = ["%.2fx" % (t[label] / t[reference]) if reference in t else "-" for t in (median, best)]
-        print("| %s | %.1f | %.1f | %s | %s |" % (label, median[label], best[label], ratios[0], ratios[1]))
+    print("CPU training, %dx%d, batch %d, %d thread(s), %d timed steps after %d warm-up, %d round(s); "
+          "ours: topology %s" % (args.size, args.size, args.batch, args.threads, args.steps, args.warmup, args.rounds,
+                                 args.topology))  # fmt: skip
+    print("CPU ms/img: processor time (all threads) per image, min of the rounds; less sensitive to other load")
+    print("| configuration | img/s median | img/s best | median vs %s | best vs it | CPU ms/img |" % REFERENCE)
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, _, _, _ in configs:
+        ratios = ["%.2fx" % (t[label] / t[REFERENCE]) if REFERENCE in t else "-" for t in (median, best)]
+        print("| %s | %.1f | %.1f | %s | %s | %.0f |" % (label, median[label], best[label], ratios[0], ratios[1],
+                                                         min(cpu[label])))  # fmt: skip
     return 0
 
 

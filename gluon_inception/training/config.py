@@ -20,7 +20,7 @@ DEFAULT_LR = {"sgd": 0.1, "nag": 0.1, "adam": 0.001}
 OPTIMIZERS = ("sgd", "nag", "adam")
 LR_SCHEDULES = ("constant", "step", "cosine", "poly")
 LR_SCALINGS = ("none", "linear", "sqrt")
-DTYPES = ("float32", "float16")
+DTYPES = ("float32", "float16", "bfloat16")
 FINAL_EVALS = ("auto", "test", "val", "none")
 
 # Keys that say how THIS invocation runs, never taken from a checkpoint's saved config on resume.
@@ -165,7 +165,11 @@ class TrainConfig:
 
     # -- execution -------------------------------------------------------------------------
     dtype: str = _opt(
-        "float32", "float16 = mixed precision with dynamic loss scaling (GPU only)", "run", choices=DTYPES
+        "float32",
+        "float16 = mixed precision with dynamic loss scaling (GPU only); bfloat16 = mixed precision on CPUs "
+        "with AVX-512 BF16 or AMX (no loss scaling); weights and checkpoints stay float32",
+        "run",
+        choices=DTYPES,
     )
     fp16_allreduce: bool = _opt(
         False, "exchange gradients between ranks as float16 (Horovod's fp16 compression): half the traffic", "run"

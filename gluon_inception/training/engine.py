@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from .. import dist as dist_module
-from .._compat import amp, mx
+from .._compat import mx
 from ..checkpoint import (
     CheckpointError,
     checkpoint_paths,
@@ -49,7 +49,7 @@ from .ema import WeightEMA, read_ema, save_ema
 from .finetune import configure_backbone, load_pretrained_start
 from .hooks import FaultInjection
 from .logs import RunLog, TensorBoardLog, require_tensorboardx
-from .precision import loss_scaler_state, restore_loss_scaler, trainer_kwargs
+from .precision import check_dtype, init_amp, loss_scaler_state, restore_loss_scaler, trainer_kwargs
 from .preemption import EXIT_INTERRUPTED, EXIT_PREEMPTED, STOP_SIGNALS, StopSignals, resume_command, signal_name
 from .schedules import LRSchedule
 
@@ -144,11 +144,7 @@ class Training:
             self.cfg = merge_for_resume(self.resume_meta["config"], cfg)
         self.start_epoch = int(self.resume_meta["epoch"]) if self.resume_meta else 0
         self.start_step = int(self.resume_meta.get("step") or 0) if self.resume_meta else 0
-        if self.cfg.dtype == "float16" and self.ctx.device_type != "gpu":
-            raise ConfigError(
-                "--dtype float16 needs a GPU: MXNet's AMP casts to float16 kernels that exist on GPUs only "
-                "(on CPU they are slower than float32). Train on CPU with --dtype float32."
-            )
+        check_dtype(self.cfg.dtype, self.ctx)
         if not (self.cfg.demo or self.cfg.data):
             raise ConfigError(NO_DATA_MESSAGE)
         if self.dist.hvd is None:
@@ -258,9 +254,7 @@ class Training:
             An initialised network on this rank's context; default: ``cfg.model``.
         """
         cfg = self.cfg
-        if cfg.dtype == "float16":
-            amp.init()
-            self.amp = amp
+        self.amp = init_amp(cfg.dtype)  # the loss-scaling AMP (float16) or None; bfloat16 needs no scaling
         if net is None:
             mx.random.seed(cfg.seed)
             if cfg.pretrained:

@@ -1,13 +1,95 @@
-"""GPU precision helpers of the training engine: fp16 gradient exchange and the AMP loss scaler.
+"""Precision helpers of the training engine: which ``--dtype`` runs where, AMP, fp16 gradient
+exchange and the AMP loss scaler.
+
+``--dtype float16`` is MXNet's AMP with dynamic loss scaling (GPU only); ``--dtype bfloat16`` is AMP
+with bfloat16 compute on CPUs with AVX-512 BF16 or AMX (MXNet 1.9.1 has bfloat16 kernels on CPU
+only). bfloat16 has float32's exponent range, so it needs no loss scaling. Under either, parameters,
+gradients, optimizer states and checkpoints stay float32: AMP casts the inputs of convolutions and
+dense layers inside the graph.
 
 The loss scaler is MXNet's ``LossScaler`` (``mxnet.contrib.amp``), which ``amp.init_trainer``
 attaches to the trainer as ``_amp_loss_scaler``; MXNet offers no API to save or restore it, so its
 three fields are read and written here, in one place, for checkpoints and resume.
 """
 
+from .._compat import amp
+from ..deploy.quantize import cpu_supports_bf16
+from .config import ConfigError
+
 #: The scaler fields a checkpoint keeps: the scale in use, the one the next step takes (after an
 #: overflow it is already halved), and the overflow-free steps counted towards the next doubling.
 _SCALER_FIELDS = {"loss_scale": "_loss_scale", "next_loss_scale": "_next_loss_scale", "unskipped": "_unskipped"}
+
+#: The dtype MXNet's AMP was initialised with in this process (None: not yet). ``amp.init`` patches
+#: MXNet's operator functions for the rest of the process and cannot be undone or switched.
+_amp_dtype = None
+
+
+def check_dtype(dtype, ctx):
+    """Raise :class:`~gluon_inception.training.ConfigError` when ``dtype`` cannot train on ``ctx``.
+
+    Parameters
+    ----------
+    dtype : {"float32", "float16", "bfloat16"}
+    ctx : mxnet.Context
+        The device this rank trains on.
+
+    Examples
+    --------
+    >>> from gluon_inception._compat import mx
+    >>> check_dtype("float32", mx.cpu())
+    >>> check_dtype("bfloat16", mx.gpu(0))
+    Traceback (most recent call last):
+    ...
+    gluon_inception.training.config.ConfigError: --dtype bfloat16 trains on CPUs only: ...
+    """
+    if dtype == "float16" and ctx.device_type != "gpu":
+        raise ConfigError(
+            "--dtype float16 needs a GPU: MXNet's AMP casts to float16 kernels that exist on GPUs only "
+            "(on CPU they are slower than float32). Train on CPU with --dtype float32, or --dtype bfloat16 "
+            "on a CPU with AVX-512 BF16 or AMX."
+        )
+    if dtype != "bfloat16":
+        return
+    if ctx.device_type == "gpu":
+        raise ConfigError(
+            "--dtype bfloat16 trains on CPUs only: MXNet 1.9.1 has no bfloat16 GPU kernels. "
+            "Use --dtype float16 on GPUs."
+        )
+    if not cpu_supports_bf16():
+        raise ConfigError(
+            "--dtype bfloat16 needs a CPU with AVX-512 BF16 or AMX-BF16 (this one has neither: "
+            "bfloat16 would be emulated, slower than float32). Train with --dtype float32."
+        )
+
+
+def init_amp(dtype):
+    """Initialise MXNet's AMP for ``dtype`` (before the network is built); the loss-scaling AMP or None.
+
+    Returns
+    -------
+    module or None
+        ``mxnet.contrib.amp`` under float16, whose ``scale_loss``/``init_trainer`` the engine then
+        uses; None under float32 and bfloat16, which train without loss scaling.
+
+    Raises
+    ------
+    ConfigError
+        When this process already initialised AMP for another dtype (or trains float32 after it):
+        AMP's patches of MXNet cannot be switched, so each precision needs its own process.
+    """
+    global _amp_dtype
+    if _amp_dtype not in (None, dtype):
+        raise ConfigError(
+            "--dtype %s: this process already trained with MXNet's AMP in %s, which cannot be switched off "
+            "or changed; run each precision in its own process" % (dtype, _amp_dtype)
+        )
+    if dtype == "float32":
+        return None
+    if _amp_dtype is None:
+        amp.init(target_dtype=dtype)
+        _amp_dtype = dtype
+    return amp if dtype == "float16" else None
 
 
 def trainer_kwargs(hvd, fp16_allreduce):

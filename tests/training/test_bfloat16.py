@@ -1,0 +1,101 @@
+"""``--dtype bfloat16`` training: where it is refused, float32 checkpoints, and an exact resume.
+
+MXNet's AMP patches its operator functions for the rest of a process, so every bfloat16 run here
+is a child process (``gluon-inception train``); the refusals happen before AMP is touched. The
+children inherit ``DNNL_MAX_CPU_ISA`` from this process, which is how a child that did not ask
+Linux for AMX permission once died of SIGILL: the resume test covers that too on AMX machines.
+"""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gluon_inception._compat import mx
+from gluon_inception.deploy.quantize import cpu_supports_bf16
+from gluon_inception.dist import Dist
+from gluon_inception.training import ConfigError, TrainConfig, Training, precision
+from tests.support import child_env, require
+
+SINGLE = Dist(None)
+
+TINY_FLAGS = [
+    "--topology", "gluoncv", "--image-size", "32", "--batch-size", "4", "--augment", "chapter",
+    "--optimizer", "sgd", "--lr", "0.01", "--lr-scaling", "none", "--log-interval", "2", "--no-progress",
+    "--final-eval", "none", "--data-threads", "1",
+]  # fmt: skip
+
+
+def _cfg(tmp_path, **kwargs):
+    return TrainConfig(checkpoints=str(tmp_path / "ckpt"), data="x", **kwargs).finalize()
+
+
+class _GpuDist(Dist):
+    """A single-process Dist whose device is a GPU (only the context object is made, no GPU is used)."""
+
+    def context(self):
+        return mx.gpu(0)
+
+
+def test_bfloat16_on_a_cpu_without_bf16_instructions_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: False)
+    with pytest.raises(ConfigError, match="--dtype bfloat16 needs a CPU with AVX-512 BF16 or AMX"):
+        Training(_cfg(tmp_path, dtype="bfloat16"), SINGLE)
+
+
+def test_bfloat16_on_a_gpu_is_refused_with_what_to_use(tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
+    with pytest.raises(ConfigError, match="CPUs only.*--dtype float16"):
+        Training(_cfg(tmp_path, dtype="bfloat16"), _GpuDist(None))
+
+
+def test_cli_refuses_bfloat16_with_one_line_and_exit_2(tmp_path):
+    # A CPU without the instructions, simulated in the child: cpu_flags() sees no bf16 flag.
+    code = (
+        "import sys; from gluon_inception.deploy import quantize; quantize.cpu_flags = lambda: {'avx2'}; "
+        "from gluon_inception.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    cmd = [sys.executable, "-c", code, "train", "--demo", "--dtype", "bfloat16", "--checkpoints", str(tmp_path)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [lines[-1]] and lines[-1].startswith("error: --dtype bfloat16 needs a CPU"), proc.stderr
+
+
+def test_an_explicit_onednn_isa_without_amx_is_left_alone():
+    from gluon_inception._compat import _enable_amx
+
+    environ = {"DNNL_MAX_CPU_ISA": "AVX512_CORE_BF16"}
+    assert _enable_amx(environ) is False and environ == {"DNNL_MAX_CPU_ISA": "AVX512_CORE_BF16"}
+
+
+def test_switching_amp_dtype_in_one_process_is_refused(monkeypatch):
+    monkeypatch.setattr(precision, "_amp_dtype", "bfloat16")  # as if a bfloat16 run happened before
+    with pytest.raises(ConfigError, match="own process"):
+        precision.init_amp("float32")
+
+
+def _train(data, folder, *extra):
+    cmd = [sys.executable, "-m", "gluon_inception.cli", "train", "--data", data, *TINY_FLAGS, "--dtype", "bfloat16",
+           "--checkpoints", str(folder), "--prefix", "bf", *extra]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(OMP_NUM_THREADS="1"), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_bfloat16_checkpoints_are_float32_and_resume_exactly(train_tiny_dataset, tmp_path):
+    require(cpu_supports_bf16(), "a CPU with AVX-512 BF16 or AMX-BF16 (bfloat16 training)")
+    _train(train_tiny_dataset, tmp_path / "straight", "--epochs", "2")
+    _train(train_tiny_dataset, tmp_path / "split", "--epochs", "1")
+    proc = _train(train_tiny_dataset, tmp_path / "split", "--epochs", "2", "--resume")
+    assert "resumed from" in proc.stdout
+    straight = mx.nd.load(str(tmp_path / "straight" / "bf-0002.params"))
+    split = mx.nd.load(str(tmp_path / "split" / "bf-0002.params"))
+    assert sorted(straight) == sorted(split)
+    for name, value in straight.items():
+        assert value.dtype == np.float32, name
+        np.testing.assert_array_equal(split[name].asnumpy(), value.asnumpy(), err_msg=name)
+    # Training moved the weights away from the first epoch's (the comparison is not of two copies).
+    first = mx.nd.load(str(tmp_path / "split" / "bf-0001.params"))
+    assert any(not np.array_equal(first[k].asnumpy(), straight[k].asnumpy()) for k in straight)
