@@ -73,6 +73,8 @@ def main():
     def step():
         batch = next_batch()
         x, y = batch.data[0].as_in_context(ctx), batch.label[0].as_in_context(ctx)
+        if x.dtype == np.uint8:  # training batches finish their augmentation on the device, as in the engine
+            x = data.device_augment(x)
         with mx.autograd.record():
             loss = loss_fn(net(x), y)
         loss.backward()

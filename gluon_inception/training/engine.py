@@ -506,8 +506,9 @@ class Training:
         of the epoch is the one an uninterrupted run would have trained.
 
         At every step boundary the ranks exchange their stop/save flags (an allreduce started at
-        one step and read at the next, so it never stalls a step): a signal on any rank stops
-        all of them at the same boundary, after a mid-epoch checkpoint.
+        one step and read at the next, so that it can overlap the step; its cost is measured by
+        bench/preemption_overhead.py): a signal on any rank stops all of them at the same
+        boundary, after a mid-epoch checkpoint.
 
         Parameters
         ----------
