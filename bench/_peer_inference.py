@@ -20,31 +20,15 @@ import sys
 import tempfile
 import time
 
+from _timing import rate_and_latency  # bench/, first on sys.path when a bench script runs
+
 
 def measure(run, np, batch, size, min_time, latency_runs):
     """One round: (images/s at ``batch``, median ms at batch 1) for ``run(array)``."""
     rng = np.random.RandomState(0)
     x = rng.normal(size=(batch, 3, size, size)).astype(np.float32)
     x1 = rng.normal(size=(1, 3, size, size)).astype(np.float32)
-    for _ in range(2):
-        run(x)
-    runs, start = 0, time.perf_counter()
-    while True:
-        run(x)
-        runs += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time and runs >= 2:
-            break
-    throughput = runs * batch / elapsed
-    for _ in range(3):
-        run(x1)
-    times = []
-    for _ in range(latency_runs):
-        t = time.perf_counter()
-        run(x1)
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return throughput, 1000 * times[len(times) // 2]
+    return rate_and_latency(run, x, x1, batch, min_time, latency_runs)
 
 
 def ort_session(path, threads):

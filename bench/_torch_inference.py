@@ -12,31 +12,15 @@ import json
 import sys
 import time
 
+from _timing import rate_and_latency  # bench/, first on sys.path when a bench script runs
+
 
 def measure(model, torch, batch, size, min_time, latency_runs):
     """One round: (images/s at ``batch``, median ms at batch 1)."""
     x = torch.randn(batch, 3, size, size)
     x1 = torch.randn(1, 3, size, size)
     with torch.no_grad():
-        for _ in range(2):
-            model(x)
-        runs, start = 0, time.perf_counter()
-        while True:
-            model(x)
-            runs += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_time and runs >= 2:
-                break
-        throughput = runs * batch / elapsed
-        for _ in range(3):
-            model(x1)
-        times = []
-        for _ in range(latency_runs):
-            t = time.perf_counter()
-            model(x1)
-            times.append(time.perf_counter() - t)
-    times.sort()
-    return throughput, 1000 * times[len(times) // 2]
+        return rate_and_latency(model, x, x1, batch, min_time, latency_runs)
 
 
 def build(args, torch, torchvision, notes):

@@ -29,6 +29,8 @@ import tempfile
 import time
 import warnings
 
+from _timing import rate_and_latency  # bench/, first on sys.path when a bench script runs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DEFAULT_TORCH_PYTHON = os.environ.get("GLUON_INCEPTION_TORCH_PYTHON", os.path.join(ROOT, ".venv-torch/bin/python"))
@@ -69,25 +71,7 @@ def measure(forward, mx, batch, size, min_time, latency_runs):
     """One round: (images/s at ``batch``, median ms at batch 1) for a callable on NDArrays."""
     x = mx.nd.random.normal(shape=(batch, 3, size, size))
     x1 = mx.nd.random.normal(shape=(1, 3, size, size))
-    for _ in range(2):
-        forward(x).wait_to_read()
-    runs, start = 0, time.perf_counter()
-    while True:
-        forward(x).wait_to_read()
-        runs += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time and runs >= 2:
-            break
-    throughput = runs * batch / elapsed
-    for _ in range(3):
-        forward(x1).wait_to_read()
-    times = []
-    for _ in range(latency_runs):
-        t = time.perf_counter()
-        forward(x1).wait_to_read()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    return throughput, 1000 * times[len(times) // 2]
+    return rate_and_latency(lambda a: forward(a).wait_to_read(), x, x1, batch, min_time, latency_runs)
 
 
 def agreement(reference, other):

@@ -76,8 +76,12 @@ def group_of(name):
     return "other"
 
 
-def build_step(dtype, batch, size, topology, optimizer, classes=1000):
-    """(step function, net) of the benchmark; AMP is initialised for bfloat16 before the net is built."""
+def build_step(dtype, batch, size, topology, optimizer, classes=1000, wd=1e-4):
+    """(step function, mxnet module) of one training step on a fixed random batch.
+
+    AMP is initialised for bfloat16 before the net is built. ``bench/train_throughput.py`` times
+    the same step (with ``wd=0``).
+    """
     sys.path.insert(0, ROOT)
     from gluon_inception import googlenet
     from gluon_inception._compat import amp, mx
@@ -87,7 +91,7 @@ def build_step(dtype, batch, size, topology, optimizer, classes=1000):
     mx.random.seed(0)
     net = googlenet(classes=classes, topology=topology)
     net.hybridize(static_alloc=True, static_shape=True)
-    params = {"learning_rate": 0.01, "wd": 1e-4}
+    params = {"learning_rate": 0.01, "wd": wd}
     if optimizer in ("sgd", "nag"):
         params["momentum"] = 0.9
     trainer = mx.gluon.Trainer(net.collect_params(), optimizer, params, kvstore=None)

@@ -49,27 +49,9 @@ def _time_steps(step, warmup, steps):
 
 def mxnet_throughput(dtype, topology, batch, size, warmup, steps, classes=1000):
     """Training images per second of our GoogLeNet (hybridized, static allocation)."""
-    sys.path.insert(0, os.path.dirname(HERE))
-    from gluon_inception import googlenet
-    from gluon_inception._compat import amp, mx
+    from profile_train_step import build_step  # bench/, first on sys.path: the step the profiler looks into
 
-    if dtype == "bfloat16":
-        amp.init(target_dtype="bfloat16")
-    mx.random.seed(0)
-    net = googlenet(classes=classes, topology=topology)
-    net.hybridize(static_alloc=True, static_shape=True)
-    trainer = mx.gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01, "momentum": 0.9}, kvstore=None)
-    loss_fn = mx.gluon.loss.SoftmaxCrossEntropyLoss()
-    x = mx.nd.random.uniform(shape=(batch, 3, size, size))
-    y = mx.nd.array(mx.nd.random.randint(0, classes, shape=(batch,)).asnumpy().astype("float32"))
-
-    def step():
-        with mx.autograd.record():
-            loss = loss_fn(net(x), y)
-        loss.backward()
-        trainer.step(batch)
-        mx.nd.waitall()
-
+    step, _ = build_step(dtype, batch, size, topology, "sgd", classes=classes, wd=0.0)
     return batch * steps / _time_steps(step, warmup, steps)
 
 
