@@ -58,7 +58,7 @@ def checkpoint_paths(folder, prefix, epoch, step=None):
 
 def _stem_paths(stem):
     return {"params": stem + ".params", "states": stem + ".states", "ranks": stem + ".ranks",
-            "ema": stem + ".ema.params", "meta": stem + ".json"}
+            "ema": ema_path(stem + ".params"), "meta": stem + ".json"}
 
 
 def ema_path(params_path):
