@@ -590,6 +590,7 @@ class Training:
 
     def _local_requests(self):
         """This rank's flags: one per stop signal received, and (rank 0) whether a checkpoint is due."""
+        self.stop_signals.check()
         flags = [float(self.stop_signals.received == signum) for signum in STOP_SIGNALS]
         save = 0.0
         if self.dist.is_root:

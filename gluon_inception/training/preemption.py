@@ -49,6 +49,7 @@ class StopSignals:
         self.received = None
         self._previous = {}
         self._wakeup = None
+        self.failure = None  # what ended the watchdog thread early; check() raises it
         self._pipe = None
 
     def install(self):
@@ -113,8 +114,24 @@ class StopSignals:
                         deadline = time.monotonic() + self.timeout if self.timeout > 0 else None
                     else:
                         _exit_now("second stop signal (%s)" % signal_name(signum), signum)
+        except Exception as err:  # noqa: BLE001 - handed to the training thread by check()
+            self.failure = err
         finally:
             os.close(read_fd)
+
+    def check(self):
+        """Raise in the caller's thread if the watchdog thread failed (it then no longer guards the stop).
+
+        Raises
+        ------
+        RuntimeError
+            Naming the watchdog's error.
+        """
+        if self.failure is not None:
+            raise RuntimeError(
+                "the stop-signal watchdog failed (%r): a second signal or --stop-timeout would no longer end "
+                "the run" % (self.failure,)
+            ) from self.failure
 
 
 #: The installed :class:`StopSignals`, oldest first; each saved the handlers of the one before it.

@@ -273,3 +273,25 @@ def test_two_runs_in_one_process_may_close_in_any_order():
     second.uninstall()
     assert {s: signal.getsignal(s) for s in before} == before
     assert signal.set_wakeup_fd(-1) == -1  # no wake-up descriptor left behind
+
+
+def test_a_failed_watchdog_thread_is_raised_in_the_training_thread(monkeypatch):
+    import time
+
+    from gluon_inception.training import preemption
+
+    def broken(*args):
+        raise OSError("select failed")
+
+    monkeypatch.setattr(preemption.select, "select", broken)
+    stops = preemption.StopSignals(0)
+    assert stops.install()
+    try:
+        deadline = time.monotonic() + 10
+        while stops.failure is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(RuntimeError, match="stop-signal watchdog failed.*select failed"):
+            stops.check()
+    finally:
+        monkeypatch.undo()
+        stops.uninstall()
