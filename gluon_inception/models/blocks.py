@@ -1,8 +1,11 @@
 """Reusable building blocks of GoogLeNet: :class:`ConvBN`, :class:`Inception`, :class:`AuxHead`,
 :class:`ChannelAffine`."""
-from .._compat import mx
+from .._compat import mx, np
 
 nn = mx.gluon.nn
+
+#: MXNet's name for bfloat16 (numpy has none): a uint16 record type that the operators understand.
+BFLOAT16 = np.dtype([("bfloat16", np.uint16)])
 
 #: BatchNorm epsilon used by GluonCV, torchvision and TF-slim for GoogLeNet.
 BN_EPSILON = 1e-3
@@ -31,6 +34,15 @@ class ConvBN(mx.gluon.HybridBlock):
         Normalisation layer, for example :class:`mxnet.gluon.contrib.nn.SyncBatchNorm`.
     norm_kwargs : dict, optional
         Extra arguments for ``norm_layer``; ``epsilon`` defaults to 1e-3.
+
+    Attributes
+    ----------
+    norm_in_float32 : bool
+        For bfloat16 AMP only (default False). When True, the convolution's output is cast to
+        float32, normalised and rectified in float32, and cast back to bfloat16. On CPUs with AMX,
+        :func:`gluon_inception.training.layouts.keep_norms_float32` sets it on the layers whose
+        bfloat16 BatchNorm backward would run oneDNN's slow reference kernel. It is read when the
+        block is traced: set it before the first forward pass after ``hybridize``.
 
     Examples
     --------
@@ -74,9 +86,14 @@ class ConvBN(mx.gluon.HybridBlock):
                 use_bias=False,
             )
             self.bn = norm_layer(in_channels=channels, **norm_kwargs)
+        self.norm_in_float32 = False
 
     def hybrid_forward(self, F, x):
-        return F.Activation(self.bn(self.conv(x)), act_type="relu")
+        x = self.conv(x)
+        if not self.norm_in_float32:
+            return F.Activation(self.bn(x), act_type="relu")
+        x = F.Activation(self.bn(F.amp_cast(x, dtype="float32")), act_type="relu")
+        return F.amp_cast(x, dtype=BFLOAT16)
 
     def __repr__(self):
         return "%s(%d -> %d, kernel=%s, stride=%s, pad=%s)" % (

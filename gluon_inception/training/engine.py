@@ -39,6 +39,7 @@ from ..data import DatasetSource, verify_dataset
 from ..data.demo import demo_banner
 from ..deploy.evaluate import evaluate_batches
 from ..deploy.metrics import MetricSums, batch_stats, topk_label
+from ..deploy.quantize import amx_in_use
 from ..errors import GluonInceptionError
 from ..fileio import remove_stale_partials
 from ..models.googlenet import GoogLeNet, describe_model, model_summary
@@ -48,6 +49,7 @@ from .distill import Teacher, build_like, distillation_loss, load_teacher, teach
 from .ema import WeightEMA, read_ema, save_ema
 from .finetune import configure_backbone, load_pretrained_start
 from .hooks import FaultInjection
+from .layouts import LayoutProbeError, find_reference_norms, keep_norms_float32
 from .logs import RunLog, TensorBoardLog, require_tensorboardx
 from .precision import check_dtype, init_amp, loss_scaler_state, restore_loss_scaler, trainer_kwargs
 from .preemption import EXIT_INTERRUPTED, EXIT_PREEMPTED, STOP_SIGNALS, StopSignals, resume_command, signal_name
@@ -175,11 +177,12 @@ class Training:
         if self.dist.is_root:
             try:
                 outcome = ("ok", func())
-            except (ConfigError, CheckpointError) as err:
+            except (ConfigError, CheckpointError, LayoutProbeError) as err:
                 outcome = ("error", type(err).__name__, str(err))
         outcome = self.dist.broadcast_object(outcome, name=name)
         if outcome[0] == "error":
-            raise (ConfigError if outcome[1] == "ConfigError" else CheckpointError)(outcome[2])
+            kinds = {cls.__name__: cls for cls in (ConfigError, CheckpointError, LayoutProbeError)}
+            raise kinds[outcome[1]](outcome[2])
         return outcome[1]
 
     def _locate_checkpoint(self):
@@ -255,15 +258,13 @@ class Training:
         """
         cfg = self.cfg
         self.amp = init_amp(cfg.dtype)  # the loss-scaling AMP (float16) or None; bfloat16 needs no scaling
-        if net is None:
+        built_here = net is None
+        if built_here:
             mx.random.seed(cfg.seed)
             if cfg.pretrained:
                 net = self._pretrained_start()
             else:
-                kwargs = {"classes": self.data.num_classes, "aux_logits": cfg.aux_logits, "dropout": cfg.dropout}
-                if cfg.model == "googlenet":
-                    kwargs["topology"] = cfg.topology
-                net = get_model(cfg.model, ctx=self.ctx, **kwargs)
+                net = get_model(cfg.model, ctx=self.ctx, **self._model_kwargs())
         if isinstance(net, GoogLeNet):
             try:
                 net.check_input_size(cfg.image_size)
@@ -283,6 +284,8 @@ class Training:
         # Structural names: the same on every rank, whatever else a rank built before.
         self.dist.broadcast_parameters(net._collect_params_with_prefix())
         if cfg.hybridize:
+            if built_here and cfg.dtype == "bfloat16" and self.ctx.device_type == "cpu" and amx_in_use():
+                self._keep_reference_norms_float32(net)
             net.hybridize(static_alloc=True, static_shape=True)
         self.net = net
         self.log.info("model: %s", model_summary(net))
@@ -293,6 +296,29 @@ class Training:
             self.log.info("weight EMA: decay %g%s, evaluated beside the raw weights", cfg.ema_decay,
                           " with warm-up" if cfg.ema_warmup else "")  # fmt: skip
         return net
+
+    def _model_kwargs(self):
+        """The keyword arguments ``get_model(cfg.model, ...)`` builds this run's network with."""
+        cfg = self.cfg
+        kwargs = {"classes": self.data.num_classes, "aux_logits": cfg.aux_logits, "dropout": cfg.dropout}
+        if cfg.model == "googlenet":
+            kwargs["topology"] = cfg.topology
+        return kwargs
+
+    def _keep_reference_norms_float32(self, net):
+        """bfloat16 on AMX: keep in float32 the BatchNorms oneDNN would run on its reference kernel.
+
+        Rank 0 probes in a child process (``training/layouts.py`` says why and how); every rank applies
+        the same list.
+        """
+        cfg = self.cfg
+        paths = self._root_decides(
+            lambda: find_reference_norms(cfg.model, self._model_kwargs(), cfg.batch_size, cfg.image_size), "layouts"
+        )
+        keep_norms_float32(net, paths)
+        if paths:
+            self.log.info("bfloat16 on AMX: %d BatchNorm layer(s) run in float32, where oneDNN has no fast bfloat16 "
+                          "kernel for their mixed layouts: %s", len(paths), ", ".join(paths))  # fmt: skip
 
     def _pretrained_start(self):
         """The network of ``--pretrained``: loaded on rank 0, built alike elsewhere (broadcast follows).
@@ -312,10 +338,7 @@ class Training:
         cfg.topology = info["topology"] or cfg.topology  # saved with the checkpoints' config
         net = holder.get("net")
         if net is None:
-            kwargs = {"classes": classes, "aux_logits": cfg.aux_logits, "dropout": cfg.dropout}
-            if cfg.model == "googlenet":
-                kwargs["topology"] = cfg.topology
-            net = get_model(cfg.model, ctx=self.ctx, **kwargs)
+            net = get_model(cfg.model, ctx=self.ctx, **self._model_kwargs())
         mean, std = tuple(info["preprocessing"]["mean"]), tuple(info["preprocessing"]["std"])
         if not hasattr(self.data, "mean"):
             self.log.warning("the data source has no mean/std to set: make sure it normalises as the weights "
