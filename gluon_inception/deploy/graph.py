@@ -103,3 +103,142 @@ def fold_batchnorm(sym, args, auxs):
     folded = mx.sym.load_json(json.dumps(graph))
     used = set(folded.list_arguments()) | set(folded.list_auxiliary_states())
     return folded, {k: v for k, v in args.items() if k in used}, {k: v for k, v in auxs.items() if k in used}
+
+
+#: Operators that map each channel to the same channel (so zero-weighted padding channels can pass through).
+_CHANNELWISE = {"Activation", "Pooling", "Dropout", "_copy", "identity", "relu", "BatchNorm"}
+
+#: Values a BatchNorm gets for padding channels: gamma 1, beta 0, mean 0, variance 1 (zero stays zero).
+_NEUTRAL = (1.0, 0.0, 0.0, 1.0)
+
+
+def pad_channels(sym, args, auxs, input_shape, multiple=32, minimum=32):
+    """Give every convolution that reads ``minimum`` or more channels a multiple of ``multiple``, by
+    adding zero filters upstream and zero weights downstream (inference only).
+
+    With AMX, the oneDNN inside MXNet 1.9.1 runs a bfloat16 or int8 convolution on the AMX tiles only
+    when its input channels are a multiple of 32 (or fewer than 32); GoogLeNet's 112-, 144- and
+    528-channel inputs fall back to AVX-512 kernels, up to 5x slower. For such a convolution, the
+    convolution upstream that produces the channels (through BatchNorm, ReLU, pooling and
+    concatenation) gets extra filters with zero weight and bias, a BatchNorm on the way gets
+    neutral statistics for them, and every convolution that reads them gets zero weights for them.
+    The padding channels are zero and meet only zero weights, so the network computes the same
+    function. Padding that would reach anything but a convolution (the classifier, the output) is
+    not done.
+
+    Parameters
+    ----------
+    sym : mxnet.symbol.Symbol
+        A float32 inference graph (as ``HybridBlock.export`` writes it, or after :func:`fold_batchnorm`).
+    args, auxs : dict of str to NDArray
+        Its parameters and auxiliary states (not changed).
+    input_shape : tuple
+        The input's shape, to infer channel counts.
+
+    Returns
+    -------
+    tuple
+        ``(sym, args, auxs, padded)``: ``padded`` lists ``(convolution name, input channels before,
+        after)`` for every convolution whose input was padded (including those that already had a
+        multiple but read a padded tensor).
+    """
+    graph = json.loads(sym.tojson())
+    nodes = graph["nodes"]
+    params = dict(args)
+    params.update(auxs)
+    heads = {src for src, _, _ in graph["heads"]}
+    consumers = {}
+    for i, node in enumerate(nodes):
+        for j, (src, _, _) in enumerate(node["inputs"]):
+            consumers.setdefault(src, []).append((i, j))
+    names = [node["name"] for node in nodes]
+    var_ids = {node["name"]: i for i, node in enumerate(nodes) if node["op"] == "null"}
+
+    def channels():
+        internals = mx.sym.load_json(json.dumps(graph)).get_internals()
+        _, shapes, _ = internals.infer_shape(data=tuple(input_shape))
+        by_name = dict(zip(internals.list_outputs(), shapes))
+        outputs = [n if node["op"] == "null" else n + "_output" for n, node in zip(names, nodes)]
+        return {i: by_name[o][1] for i, o in enumerate(outputs) if o in by_name and len(by_name[o]) > 1}
+
+    def param_names(i):
+        return [nodes[src]["name"] for src, _, _ in nodes[i]["inputs"][1:]]
+
+    def conv(i):
+        attrs = nodes[i].get("attrs", {})
+        return nodes[i]["op"] == "Convolution" and int(attrs.get("num_group", "1")) == 1
+
+    def channel_axis_ok(i):
+        return nodes[i]["op"] != "BatchNorm" or nodes[i].get("attrs", {}).get("axis", "1") == "1"
+
+    def plan(tensor, pos, edits, chans):
+        """Record the convolutions and BatchNorms that ``tensor``'s new channels (at ``pos``) reach;
+        False if they would reach anything else."""
+        if tensor in heads:
+            return False
+        for c, j in consumers.get(tensor, []):
+            op = nodes[c]["op"]
+            if j == 0 and conv(c):
+                edits.append(("conv", c, pos))
+            elif j == 0 and op in _CHANNELWISE and channel_axis_ok(c):
+                if op == "BatchNorm":
+                    edits.append(("norm", c, pos))
+                if not plan(c, pos, edits, chans):
+                    return False
+            elif op in ("Concat", "concat") and nodes[c].get("attrs", {}).get("dim", "1") == "1":
+                offset = sum(chans[src] for src, _, _ in nodes[c]["inputs"][:j])
+                if not plan(c, offset + pos, edits, chans):
+                    return False
+            else:
+                return False
+        return True
+
+    def producer(t):
+        if conv(t):
+            return t
+        if nodes[t]["op"] in _CHANNELWISE:
+            return producer(nodes[t]["inputs"][0][0])
+        if nodes[t]["op"] in ("Concat", "concat"):
+            for src, _, _ in reversed(nodes[t]["inputs"]):
+                found = producer(src)
+                if found is not None:
+                    return found
+        return None
+
+    def set_param(name, value):  # the value, and the variable's recorded shape when the JSON has one
+        params[name] = mx.nd.array(value, dtype=value.dtype)
+        attrs = nodes[var_ids[name]].get("attrs", {})
+        if "__shape__" in attrs:
+            attrs["__shape__"] = str(tuple(value.shape))
+
+    padded, skipped = [], set()
+    while True:
+        chans = channels()
+        reads = {i: chans[nodes[i]["inputs"][0][0]] for i in range(len(nodes)) if conv(i) and i not in skipped}
+        wanting = [i for i, count in reads.items() if count >= minimum and count % multiple]
+        if not wanting:
+            break
+        extra = -chans[nodes[wanting[0]]["inputs"][0][0]] % multiple
+        source = producer(nodes[wanting[0]]["inputs"][0][0])
+        edits = []
+        if source is None or not plan(source, chans[source], edits, chans):
+            skipped.add(wanting[0])
+            continue
+        for name in param_names(source):  # weight (out, in, kh, kw), then the bias if any
+            value = params[name].asnumpy()
+            set_param(name, np.concatenate([value, np.zeros((extra,) + value.shape[1:], value.dtype)]))
+        attrs = nodes[source]["attrs"]
+        attrs["num_filter"] = str(int(attrs["num_filter"]) + extra)
+        for kind, c, pos in edits:
+            if kind == "conv":
+                weight = param_names(c)[0]
+                value = params[weight].asnumpy()
+                set_param(weight, np.insert(value, [pos] * extra, 0.0, axis=1))
+                padded.append((names[c], value.shape[1], value.shape[1] + extra))
+            else:  # BatchNorm: gamma, beta, moving mean, moving variance
+                for name, neutral in zip(param_names(c), _NEUTRAL):
+                    value = params[name].asnumpy()
+                    set_param(name, np.insert(value, [pos] * extra, neutral))
+    graph.pop("node_row_ptr", None)
+    out = mx.sym.load_json(json.dumps(graph))
+    return out, {k: params[k] for k in args}, {k: params[k] for k in auxs}, padded

@@ -15,7 +15,7 @@ import warnings
 
 from .._compat import amp, mx, np, wait_for_parameters
 from ..errors import GluonInceptionError
-from .graph import fold_batchnorm, trace_graph
+from .graph import fold_batchnorm, pad_channels, trace_graph
 
 log = logging.getLogger(__name__)
 quantization = mx.contrib.quantization
@@ -149,7 +149,10 @@ def quantize_int8(
         warnings.filterwarnings("ignore", message=".*deprecated after MXNet 2.0")
         warnings.filterwarnings("ignore", message="Cannot decide type")
         try:
-            sym, args, auxs = _float_graph(net, (batch_size,) + tuple(data.shape[1:]))
+            shape = (batch_size,) + tuple(data.shape[1:])
+            sym, args, auxs = _float_graph(net, shape)
+            if amx_in_use():  # AMX int8 kernels want 32-channel multiples too (graph.pad_channels)
+                sym, args, auxs, _ = pad_channels(sym, args, auxs, shape)
             excluded = sorted({layer.name for layer in sym.get_internals() for m in exclude_layers_match or []
                                if m in layer.name})  # fmt: skip
             sym = sym.get_backend_symbol("MKLDNN_QUANTIZE")
@@ -334,7 +337,9 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
         )
     # BatchNorm folded before the conversion: oneDNN would fold it into the bfloat16 weights, rounding
     # twice, which measured 8x the logit error of an unfused bfloat16 graph.
-    sym, args, auxs = _fused_graph(net, input_shape, fold=True)
+    # With AMX, convolutions reading 112, 144 or 528 channels get zero padding to a multiple of 32,
+    # which puts them on the AMX kernels too (graph.pad_channels).
+    sym, args, auxs = _fused_graph(net, input_shape, fold=True, pad=amx_in_use())
     lists = amp.lists.symbol_bf16  # MXNet's bfloat16 operator lists
     fused = ["_sg_mkldnn_conv", "_sg_mkldnn_fully_connected"]
     # A fused convolution reading 3 channels is the stem: without AMX, oneDNN 2.4 runs it through a slow
@@ -376,14 +381,17 @@ def optimize_float32(net, input_shape=(1, 3, 224, 224), ctx=None):
     return _typed_block(sym, args, auxs, ctx or mx.cpu())
 
 
-def _fused_graph(net, input_shape, fold=False):
+def _fused_graph(net, input_shape, fold=False, pad=False):
     """``net``'s float32 symbol partitioned by the oneDNN backend, with its parameters; with ``fold``,
-    BatchNorm is folded into the convolutions first (in float64, see :func:`.graph.fold_batchnorm`)."""
+    BatchNorm is folded into the convolutions first (in float64, see :func:`.graph.fold_batchnorm`),
+    and with ``pad`` too, convolution inputs are zero-padded to 32 channels (:func:`.graph.pad_channels`)."""
     with _keeps_hybridization(net):
         wait_for_parameters()
         sym, args, auxs = _float_graph(net, input_shape)
     if fold:
         sym, args, auxs = fold_batchnorm(sym, args, auxs)
+        if pad:
+            sym, args, auxs, _ = pad_channels(sym, args, auxs, input_shape)
     return sym.get_backend_symbol("MKLDNN"), args, auxs
 
 
