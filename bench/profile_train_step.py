@@ -76,25 +76,27 @@ def group_of(name):
     return "other"
 
 
-def build_step(dtype, batch, size, topology, optimizer, classes=1000, wd=1e-4, float32_norms=True):
+def build_step(dtype, batch, size, topology, optimizer, classes=1000, wd=1e-4, amx_fixes=True):
     """(step function, mxnet module) of one training step on a fixed random batch.
 
     AMP is initialised for bfloat16 before the net is built. With bfloat16 on AMX and
-    ``float32_norms``, the BatchNorms that would run oneDNN's reference kernel are kept in float32,
-    as ``gluon-inception train`` does (``gluon_inception/training/layouts.py``).
+    ``amx_fixes``, convolution inputs are padded to 32-channel multiples and the BatchNorms that
+    would still run oneDNN's reference kernel are kept in float32, as ``gluon-inception train``
+    does (``gluon_inception/training/layouts.py``).
     ``bench/train_throughput.py`` times the same step (with ``wd=0``).
     """
     sys.path.insert(0, ROOT)
     from gluon_inception import googlenet
     from gluon_inception._compat import amp, mx
     from gluon_inception.deploy.quantize import amx_in_use
-    from gluon_inception.training.layouts import find_reference_norms, keep_norms_float32
+    from gluon_inception.training.layouts import find_reference_norms, keep_norms_float32, pad_inputs_for_amx
 
     if dtype == "bfloat16":
         amp.init(target_dtype="bfloat16")
     mx.random.seed(0)
     net = googlenet(classes=classes, topology=topology)
-    if dtype == "bfloat16" and float32_norms and amx_in_use():
+    if dtype == "bfloat16" and amx_fixes and amx_in_use():
+        pad_inputs_for_amx(net)
         kwargs = {"classes": classes, "topology": topology}
         keep_norms_float32(net, find_reference_norms("googlenet", kwargs, batch, size))
     net.hybridize(static_alloc=True, static_shape=True)
@@ -118,7 +120,7 @@ def build_step(dtype, batch, size, topology, optimizer, classes=1000, wd=1e-4, f
 
 def child_time(args):
     step, _ = build_step(args.dtype, args.batch, args.size, args.topology, args.optimizer,
-                         float32_norms=not args.no_float32_norms)
+                         amx_fixes=not args.no_amx_fixes)
     for _ in range(args.warmup):
         step()
     times = []
@@ -133,7 +135,7 @@ def child_time(args):
 def child_profile(args):
     """Profile ``--profiled`` steps with mx.profiler; with DNNL_VERBOSE set, oneDNN logs the same steps."""
     step, mx = build_step(args.dtype, args.batch, args.size, args.topology, args.optimizer,
-                          float32_norms=not args.no_float32_norms)
+                          amx_fixes=not args.no_amx_fixes)
     for _ in range(args.warmup):
         step()
     libc = ctypes.CDLL(None)
@@ -174,8 +176,8 @@ def run_child(args, mode, extra_env=None):
     cmd = [sys.executable, os.path.abspath(__file__), "--child", mode, "--dtype", args.dtype, "--batch",
            str(args.batch), "--size", str(args.size), "--topology", args.topology, "--optimizer", args.optimizer,
            "--warmup", str(args.warmup), "--steps", str(args.steps), "--profiled", str(args.profiled)]  # fmt: skip
-    if args.no_float32_norms:
-        cmd.append("--no-float32-norms")
+    if args.no_amx_fixes:
+        cmd.append("--no-amx-fixes")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise SystemExit("%s child failed:\n%s" % (mode, proc.stderr[-3000:]))
@@ -235,9 +237,9 @@ def main(argv=None):
     parser.add_argument("--profiled", type=int, default=2, help="steps under the profiler / DNNL_VERBOSE")
     parser.add_argument("--top", type=int, default=15, help="rows of the per-operator tables")
     parser.add_argument("--no-onednn", action="store_true", help="skip the DNNL_VERBOSE run")
-    parser.add_argument("--no-float32-norms", action="store_true",
-                        help="bfloat16 on AMX: leave every BatchNorm in bfloat16 (the engine keeps the few that "
-                             "would run oneDNN's reference kernel in float32)")
+    parser.add_argument("--no-amx-fixes", action="store_true",
+                        help="bfloat16 on AMX: no zero-padding of convolution inputs to 32-channel multiples and no "
+                             "float32 BatchNorms (the engine applies both: gluon_inception/training/layouts.py)")
     parser.add_argument("--json", help="also write the raw figures here")
     parser.add_argument("--child", choices=("time", "profile"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

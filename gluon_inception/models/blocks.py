@@ -43,6 +43,13 @@ class ConvBN(mx.gluon.HybridBlock):
         :func:`gluon_inception.training.layouts.keep_norms_float32` sets it on the layers whose
         bfloat16 BatchNorm backward would run oneDNN's slow reference kernel. It is read when the
         block is traced: set it before the first forward pass after ``hybridize``.
+    pad_input_to : int or None
+        When set above ``in_channels`` (default None), the convolution reads its input with zero
+        channels appended up to this count, and its weight with zero input channels to match: the
+        same function, but oneDNN runs AMX kernels only for input channels that are a multiple of 32.
+        The parameter keeps its shape; the padding exists only inside the graph.
+        :func:`gluon_inception.training.layouts.pad_inputs_for_amx` sets it. Read when the block
+        is traced, like ``norm_in_float32``.
 
     Examples
     --------
@@ -87,13 +94,24 @@ class ConvBN(mx.gluon.HybridBlock):
             )
             self.bn = norm_layer(in_channels=channels, **norm_kwargs)
         self.norm_in_float32 = False
+        self.pad_input_to = None
 
     def hybrid_forward(self, F, x):
-        x = self.conv(x)
+        extra = (self.pad_input_to or 0) - self.in_channels
+        x = self._padded_conv(F, x, extra) if extra > 0 else self.conv(x)
         if not self.norm_in_float32:
             return F.Activation(self.bn(x), act_type="relu")
         x = F.Activation(self.bn(F.amp_cast(x, dtype="float32")), act_type="relu")
         return F.amp_cast(x, dtype=BFLOAT16)
+
+    def _padded_conv(self, F, x, extra):
+        """The convolution over ``x`` and its weight, both with ``extra`` zero input channels appended."""
+        weight = self.conv.weight.var() if F is mx.sym else self.conv.weight.data(x.context)
+        zeros = F.zeros_like(F.slice_axis(x, axis=1, begin=0, end=extra))
+        x, zeros = F.amp_multicast(x, zeros, num_outputs=2, cast_narrow=True)  # under AMP: x's bfloat16
+        weight = F.concat(weight, F.zeros_like(F.slice_axis(weight, axis=1, begin=0, end=extra)), dim=1)
+        return F.Convolution(F.concat(x, zeros, dim=1), weight, kernel=self.kernel_size, stride=self.strides,
+                             pad=self.padding, num_filter=self.channels, no_bias=True)  # fmt: skip
 
     def __repr__(self):
         return "%s(%d -> %d, kernel=%s, stride=%s, pad=%s)" % (

@@ -49,7 +49,7 @@ from .distill import Teacher, build_like, distillation_loss, load_teacher, teach
 from .ema import WeightEMA, read_ema, save_ema
 from .finetune import configure_backbone, load_pretrained_start
 from .hooks import FaultInjection
-from .layouts import LayoutProbeError, find_reference_norms, keep_norms_float32
+from .layouts import LayoutProbeError, find_reference_norms, keep_norms_float32, pad_inputs_for_amx
 from .logs import RunLog, TensorBoardLog, require_tensorboardx
 from .precision import check_dtype, init_amp, loss_scaler_state, restore_loss_scaler, trainer_kwargs
 from .preemption import EXIT_INTERRUPTED, EXIT_PREEMPTED, STOP_SIGNALS, StopSignals, resume_command, signal_name
@@ -306,12 +306,17 @@ class Training:
         return kwargs
 
     def _keep_reference_norms_float32(self, net):
-        """bfloat16 on AMX: keep in float32 the BatchNorms oneDNN would run on its reference kernel.
+        """bfloat16 on AMX: pad convolution inputs to 32-channel multiples, and keep in float32 the
+        BatchNorms oneDNN would still run on its reference kernel.
 
         Rank 0 probes in a child process (``training/layouts.py`` says why and how); every rank applies
         the same list.
         """
         cfg = self.cfg
+        padded = pad_inputs_for_amx(net)
+        if padded:
+            self.log.info("bfloat16 on AMX: %d convolution(s) read their input zero-padded to a multiple of 32 "
+                          "channels, for AMX kernels: %s", len(padded), ", ".join(padded))  # fmt: skip
         paths = self._root_decides(
             lambda: find_reference_norms(cfg.model, self._model_kwargs(), cfg.batch_size, cfg.image_size), "layouts"
         )

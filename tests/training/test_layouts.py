@@ -17,17 +17,31 @@ from gluon_inception.training.layouts import (
     convbn_output_shapes,
     find_reference_norms,
     keep_norms_float32,
+    pad_inputs_for_amx,
     reference_norm_shapes,
 )
 from tests.support import child_env, require
 
-#: The four GoogLeNet layers whose bfloat16 BatchNorm backward mixes an AMX channels-last gradient with
-#: an AVX-512 blocked input (or the reverse) in MXNet 1.9.1's oneDNN 2.4 (bench/profile_train_step.py).
+#: The GoogLeNet layers whose bfloat16 BatchNorm backward mixes an AMX channels-last gradient with an
+#: AVX-512 blocked input (or the reverse) in MXNet 1.9.1's oneDNN 2.4 (bench/profile_train_step.py) ...
 MIXED_ON_AMX = {
     "features.inception4a.branch2.0",
     "features.inception4a.branch3.0",
     "features.inception4e.branch2.0",
     "features.inception4e.branch3.0",
+}
+#: ... and those left once the convolutions read 32-channel multiples (the 528-channel readers of
+#: inception4e then run on AMX too).
+MIXED_ON_AMX_PADDED = {"features.inception4a.branch2.0", "features.inception4a.branch3.0"}
+#: The ConvBNs reading 32 or more channels, not a multiple of 32 (gluoncv topology).
+UNEVEN_INPUTS = {
+    "features.inception4b.branch2.1",  # 112
+    "features.inception4d.branch2.1",  # 144
+    "features.inception4e.branch1",  # 528
+    "features.inception4e.branch2.0",
+    "features.inception4e.branch3.0",
+    "features.inception4e.branch4.1",
+    "features.inception5b.branch3.1",  # 48
 }
 
 
@@ -57,6 +71,11 @@ def test_convbn_shapes_and_flags_address_blocks_by_structural_path():
     assert flagged == MIXED_ON_AMX
     with pytest.raises(KeyError, match="no ConvBN block at features.nothing"):
         keep_norms_float32(net, ["features.nothing"])
+    assert set(pad_inputs_for_amx(net)) == UNEVEN_INPUTS
+    blocks = dict(layouts.convbn_blocks(net))
+    assert blocks["features.inception4e.branch1"].pad_input_to == 544
+    assert blocks["features.inception4d.branch2.1"].pad_input_to == 160
+    assert blocks["features.inception4a.branch2.0"].pad_input_to is None  # 480 = 15 x 32
 
 
 _NUMERICS = textwrap.dedent("""
@@ -67,12 +86,13 @@ _NUMERICS = textwrap.dedent("""
 
     def run(flag):
         mx.random.seed(0)
-        block = Inception(32, 16, 16, 32, 8, 16, 16, third_kernel=3)
+        block = Inception(40, 16, 16, 32, 8, 16, 16, third_kernel=3)
         block.initialize(mx.init.Xavier())
         block.branch1.norm_in_float32 = flag  # its output goes straight into the concat
         block.branch2[0].norm_in_float32 = flag  # its output goes into another convolution
+        block.branch3[0].pad_input_to = 64 if flag else None  # reads 40 channels as 64
         block.hybridize(static_alloc=True, static_shape=True)
-        x = mx.nd.random.uniform(shape=(4, 32, 8, 8), ctx=mx.cpu())
+        x = mx.nd.random.uniform(shape=(4, 40, 8, 8), ctx=mx.cpu())
         with mx.autograd.record():
             out = block(x)
             loss = (out.astype("float32") ** 2).mean()
@@ -85,7 +105,7 @@ _NUMERICS = textwrap.dedent("""
 """)
 
 
-def test_float32_norms_compute_what_bfloat16_norms_do_and_hand_bfloat16_on():
+def test_float32_norms_and_padded_inputs_compute_what_plain_bfloat16_does():
     require(cpu_supports_bf16(), "a CPU with AVX-512 BF16 or AMX-BF16 (bfloat16 training)")
     proc = subprocess.run([sys.executable, "-c", _NUMERICS], capture_output=True, text=True, env=child_env(),
                           timeout=300)  # fmt: skip
@@ -105,13 +125,15 @@ def test_float32_norms_compute_what_bfloat16_norms_do_and_hand_bfloat16_on():
 def test_probe_finds_the_mixed_layout_norms_with_amx_and_none_with_avx512_only(monkeypatch):
     require(cpu_supports_bf16(), "a CPU with AVX-512 BF16 or AMX-BF16 (bfloat16 training)")
     kwargs = {"classes": 10, "topology": "gluoncv"}
-    found = find_reference_norms("googlenet", kwargs, 2, 64)
+    unpadded = find_reference_norms("googlenet", kwargs, 2, 64, pad_inputs=False)
+    padded = find_reference_norms("googlenet", kwargs, 2, 64)
     if amx_in_use():
-        assert MIXED_ON_AMX <= set(found), found
+        assert MIXED_ON_AMX <= set(unpadded), unpadded
         # a 32-channel 4x4 output also fits 4d's reduction, and 160 channels 4b's 1x1 branch
-        assert set(found) - MIXED_ON_AMX <= {"features.inception4d.branch3.0", "features.inception4b.branch1"}
+        assert set(unpadded) - MIXED_ON_AMX <= {"features.inception4d.branch3.0", "features.inception4b.branch1"}
+        assert MIXED_ON_AMX_PADDED <= set(padded) and len(padded) < len(unpadded), padded
     else:
-        assert found == []
+        assert unpadded == [] and padded == []
     monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX512_CORE_BF16")
     assert find_reference_norms("googlenet", kwargs, 2, 64) == []
 
