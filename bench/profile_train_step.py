@@ -89,16 +89,15 @@ def build_step(dtype, batch, size, topology, optimizer, classes=1000, wd=1e-4, a
     from gluon_inception import googlenet
     from gluon_inception._compat import amp, mx
     from gluon_inception.deploy.quantize import amx_in_use
-    from gluon_inception.training.layouts import find_reference_norms, keep_norms_float32, pad_inputs_for_amx
+    from gluon_inception.training.layouts import apply_amx_fixes, find_reference_norms
 
     if dtype == "bfloat16":
         amp.init(target_dtype="bfloat16")
     mx.random.seed(0)
     net = googlenet(classes=classes, topology=topology)
     if dtype == "bfloat16" and amx_fixes and amx_in_use():
-        pad_inputs_for_amx(net)
         kwargs = {"classes": classes, "topology": topology}
-        keep_norms_float32(net, find_reference_norms("googlenet", kwargs, batch, size))
+        apply_amx_fixes(net, lambda: find_reference_norms("googlenet", kwargs, batch, size))
     net.hybridize(static_alloc=True, static_shape=True)
     params = {"learning_rate": 0.01, "wd": wd}
     if optimizer in ("sgd", "nag"):

@@ -3,6 +3,7 @@ import json
 import warnings
 
 from .._compat import mx, np
+from ..models.blocks import amx_channels
 
 
 def params_context(net):
@@ -215,10 +216,10 @@ def pad_channels(sym, args, auxs, input_shape, multiple=32, minimum=32):
     while True:
         chans = channels()
         reads = {i: chans[nodes[i]["inputs"][0][0]] for i in range(len(nodes)) if conv(i) and i not in skipped}
-        wanting = [i for i, count in reads.items() if count >= minimum and count % multiple]
+        wanting = [i for i, count in reads.items() if amx_channels(count, multiple, minimum) != count]
         if not wanting:
             break
-        extra = -chans[nodes[wanting[0]]["inputs"][0][0]] % multiple
+        extra = amx_channels(reads[wanting[0]], multiple, minimum) - reads[wanting[0]]
         source = producer(nodes[wanting[0]]["inputs"][0][0])
         edits = []
         if source is None or not plan(source, chans[source], edits, chans):

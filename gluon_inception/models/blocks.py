@@ -11,6 +11,17 @@ BFLOAT16 = np.dtype([("bfloat16", np.uint16)])
 BN_EPSILON = 1e-3
 
 
+def amx_channels(count, multiple=32, minimum=32):
+    """The input channel count to give a convolution reading ``count`` channels so that oneDNN 2.4's
+    AMX kernels take it: ``count`` itself below ``minimum`` or when a multiple of ``multiple``, else the
+    next multiple (112 -> 128, 528 -> 544, 24 -> 24).
+
+    >>> amx_channels(144), amx_channels(480), amx_channels(24)
+    (160, 480, 24)
+    """
+    return count if count < minimum or count % multiple == 0 else count + (-count % multiple)
+
+
 def _pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 

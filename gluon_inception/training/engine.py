@@ -49,7 +49,7 @@ from .distill import Teacher, build_like, distillation_loss, load_teacher, teach
 from .ema import WeightEMA, read_ema, save_ema
 from .finetune import configure_backbone, load_pretrained_start
 from .hooks import FaultInjection
-from .layouts import LayoutProbeError, find_reference_norms, keep_norms_float32, pad_inputs_for_amx
+from .layouts import LayoutProbeError, apply_amx_fixes, find_reference_norms
 from .logs import RunLog, TensorBoardLog, require_tensorboardx
 from .precision import check_dtype, init_amp, loss_scaler_state, restore_loss_scaler, trainer_kwargs
 from .preemption import EXIT_INTERRUPTED, EXIT_PREEMPTED, STOP_SIGNALS, StopSignals, resume_command, signal_name
@@ -285,7 +285,7 @@ class Training:
         self.dist.broadcast_parameters(net._collect_params_with_prefix())
         if cfg.hybridize:
             if built_here and cfg.dtype == "bfloat16" and self.ctx.device_type == "cpu" and amx_in_use():
-                self._keep_reference_norms_float32(net)
+                self._apply_amx_fixes(net)
             net.hybridize(static_alloc=True, static_shape=True)
         self.net = net
         self.log.info("model: %s", model_summary(net))
@@ -305,7 +305,7 @@ class Training:
             kwargs["topology"] = cfg.topology
         return kwargs
 
-    def _keep_reference_norms_float32(self, net):
+    def _apply_amx_fixes(self, net):
         """bfloat16 on AMX: pad convolution inputs to 32-channel multiples, and keep in float32 the
         BatchNorms oneDNN would still run on its reference kernel.
 
@@ -313,17 +313,17 @@ class Training:
         the same list.
         """
         cfg = self.cfg
-        padded = pad_inputs_for_amx(net)
+
+        def probe():  # on rank 0, its answer (or its error) on every rank
+            return find_reference_norms(cfg.model, self._model_kwargs(), cfg.batch_size, cfg.image_size)
+
+        padded, norms = apply_amx_fixes(net, lambda: self._root_decides(probe, "layouts"))
         if padded:
             self.log.info("bfloat16 on AMX: %d convolution(s) read their input zero-padded to a multiple of 32 "
                           "channels, for AMX kernels: %s", len(padded), ", ".join(padded))  # fmt: skip
-        paths = self._root_decides(
-            lambda: find_reference_norms(cfg.model, self._model_kwargs(), cfg.batch_size, cfg.image_size), "layouts"
-        )
-        keep_norms_float32(net, paths)
-        if paths:
+        if norms:
             self.log.info("bfloat16 on AMX: %d BatchNorm layer(s) run in float32, where oneDNN has no fast bfloat16 "
-                          "kernel for their mixed layouts: %s", len(paths), ", ".join(paths))  # fmt: skip
+                          "kernel for their mixed layouts: %s", len(norms), ", ".join(norms))  # fmt: skip
 
     def _pretrained_start(self):
         """The network of ``--pretrained``: loaded on rank 0, built alike elsewhere (broadcast follows).

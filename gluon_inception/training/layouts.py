@@ -31,7 +31,7 @@ import sys
 
 from .._compat import mx
 from ..errors import GluonInceptionError
-from ..models.blocks import ConvBN
+from ..models.blocks import ConvBN, amx_channels
 from ..zoo.registry import get_model
 from .precision import init_amp
 
@@ -114,10 +114,25 @@ def pad_inputs_for_amx(net, multiple=32, minimum=32):
     """
     paths = []
     for path, block in convbn_blocks(net):
-        if block.in_channels >= minimum and block.in_channels % multiple:
-            block.pad_input_to = block.in_channels + (-block.in_channels % multiple)
+        target = amx_channels(block.in_channels, multiple, minimum)
+        if target != block.in_channels:
+            block.pad_input_to = target
             paths.append(path)
     return paths
+
+
+def apply_amx_fixes(net, find_norms):
+    """Both bfloat16-on-AMX fixes on ``net``, in the order they depend on; ``(padded, norms)`` paths.
+
+    The inputs are padded first (:func:`pad_inputs_for_amx`), because the padding changes which
+    BatchNorms mix layouts; then ``find_norms()`` names those BatchNorms (usually
+    :func:`find_reference_norms`, which pads the network it probes alike) and
+    :func:`keep_norms_float32` applies the answer. Call it before ``hybridize``.
+    """
+    padded = pad_inputs_for_amx(net)
+    norms = find_norms()
+    keep_norms_float32(net, norms)
+    return padded, norms
 
 
 def keep_norms_float32(net, paths):
