@@ -211,12 +211,24 @@ def test_after_the_writer_rank_is_killed_mid_checkpoint_the_next_start_leaves_no
     assert list_checkpoints(str(folder))[-1] == ("googlenet", 2)
 
 
+def exit_statuses(proc):
+    """The non-zero exit statuses horovodrun printed for its ranks, sorted (as strings).
+
+    Only the first rank to leave is sure to be listed. horovodrun then stops the others (SIGTERM;
+    SIGSTOP and SIGKILL 5 s later, status 137), and a rank that exits by itself meanwhile is reaped
+    twice, by horovodrun's terminating thread (psutil) and by its ``Popen.wait``; when psutil wins,
+    ``Popen.wait`` sees status 0 and horovodrun prints nothing for that rank. Seen with a script
+    that can only exit 75 (ignore SIGTERM, sleep 2 s, exit 75): 3 ranks, 2 lines in 2 of 6 runs.
+    So callers must not require one line per rank.
+    """
+    lines = (proc.stdout + proc.stderr).splitlines()
+    return sorted(line.split()[-1].rstrip(".") for line in lines if " exit with status code " in line)
+
+
 def _rank_errors(proc):
     """The ``error:`` lines the ranks printed, and each rank's exit status as horovodrun reports it."""
     errors = [line for line in proc.stderr.splitlines() if "<stderr>:error: " in line]
-    lines = (proc.stdout + proc.stderr).splitlines()
-    statuses = sorted(line.split()[-1].rstrip(".") for line in lines if " exit with status code " in line)
-    return errors, statuses
+    return errors, exit_statuses(proc)
 
 
 @pytest.mark.parametrize("case", ["jpeg-folder", "too-small"])

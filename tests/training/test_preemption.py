@@ -19,7 +19,7 @@ from gluon_inception.checkpoint import list_checkpoints, list_mid_epoch_checkpoi
 from gluon_inception.training import ConfigError, TrainConfig, Training
 from gluon_inception.training.preemption import EXIT_INTERRUPTED, EXIT_PREEMPTED, resume_command
 from tests.support import ROOT, child_env, require
-from tests.training.test_horovod import RANKS, _launch, _metrics, _params
+from tests.training.test_horovod import RANKS, _launch, _metrics, _params, exit_statuses
 
 EXAMPLE = os.path.join(ROOT, "examples", "train_imagenet.py")
 
@@ -30,11 +30,6 @@ def _has_tensorboardx():
     except ImportError:
         return False
     return True
-
-
-def _statuses(proc):
-    lines = (proc.stdout + proc.stderr).splitlines()
-    return sorted(line.split()[-1].rstrip(".") for line in lines if " exit with status code " in line)
 
 
 def _epochs(folder):
@@ -69,11 +64,13 @@ def test_sigterm_on_one_rank_stops_every_rank_at_one_step_and_the_resumed_run_eq
 ):
     # SIGTERM reaches rank 1 after step 2 of epoch 2; the flags of a step are read at the next one.
     proc, _ = _launch(train_tiny_dataset, tmp_path / "ckpt", GLUON_INCEPTION_DEBUG_SIGNAL="2:2:1:%d" % signal.SIGTERM)
-    # The first rank to leave has status 75 (horovodrun names it); horovodrun then SIGKILLs the ranks that
-    # have not exited 5 s later (its grace period), which a loaded machine can make one miss.
-    statuses = _statuses(proc)
-    assert "Exit code: %d" % EXIT_PREEMPTED in proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert len(statuses) == RANKS and set(statuses) <= {str(EXIT_PREEMPTED), "137"}, statuses
+    # The first rank to leave has status 75 (horovodrun names it). A rank still shutting down when
+    # horovodrun stops the others may be listed as 137 or not at all (see exit_statuses); on a loaded
+    # machine both happen. No rank may report anything else (143: killed by a second signal).
+    statuses = exit_statuses(proc)
+    output = proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Exit code: %d" % EXIT_PREEMPTED in proc.stderr, output
+    assert str(EXIT_PREEMPTED) in statuses and set(statuses) <= {str(EXIT_PREEMPTED), "137"}, output
     assert "SIGTERM received: stopping every rank after step 3 of epoch 2" in proc.stdout
     errors = [line for line in proc.stderr.splitlines() if "<stderr>:error: " in line]
     assert len(errors) == 1 and errors[0].startswith("[0]") and "googlenet-0001-step000003 written" in errors[0]
