@@ -88,6 +88,7 @@ def build_step(dtype, batch, size, topology, optimizer, classes=1000, wd=1e-4, a
     sys.path.insert(0, ROOT)
     from gluon_inception import googlenet
     from gluon_inception._compat import amp, mx
+    from gluon_inception.deploy.graph import amx_breakage
     from gluon_inception.deploy.quantize import amx_in_use
     from gluon_inception.training.layouts import apply_amx_fixes, find_reference_norms
 
@@ -95,6 +96,10 @@ def build_step(dtype, batch, size, topology, optimizer, classes=1000, wd=1e-4, a
         amp.init(target_dtype="bfloat16")
     mx.random.seed(0)
     net = googlenet(classes=classes, topology=topology)
+    if dtype == "bfloat16" and amx_in_use():  # refused where oneDNN would corrupt memory, as train does
+        reason = amx_breakage(net(mx.sym.var("data")), (batch, 3, size, size), "--size")
+        if reason:
+            raise SystemExit("bfloat16 at --size %d: %s" % (size, reason))
     if dtype == "bfloat16" and amx_fixes and amx_in_use():
         kwargs = {"classes": classes, "topology": topology}
         apply_amx_fixes(net, lambda: find_reference_norms("googlenet", kwargs, batch, size))

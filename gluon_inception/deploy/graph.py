@@ -1,9 +1,12 @@
 """Hybridized graphs of Gluon blocks, as export, quantization and bfloat16 conversion need them."""
+import contextlib
+import io
 import json
+import re
 import warnings
 
 from .._compat import mx, np
-from ..models.blocks import amx_channels
+from ..models.blocks import amx_1x1_broken, amx_channels
 
 
 def params_context(net):
@@ -31,6 +34,74 @@ def trace_graph(net, input_shape):
     if not net._cached_graph:
         raise RuntimeError("%s built no graph; only HybridBlocks can be exported or converted" % type(net).__name__)
 
+
+
+def amx_broken_convolutions(sym, input_shape):
+    """``[(name, (height, width))]`` of the convolutions in ``sym`` that oneDNN 2.4 corrupts memory
+    in when it runs them on AMX (:func:`~gluon_inception.models.blocks.amx_1x1_broken`), for an input
+    named ``data`` of ``input_shape``.
+
+    Examples
+    --------
+    >>> from gluon_inception import googlenet
+    >>> sym = googlenet(classes=10, topology="gluoncv")(mx.sym.var("data"))
+    >>> sorted({hw for _, hw in amx_broken_convolutions(sym, (1, 3, 96, 96))})
+    [(6, 6)]
+    >>> amx_broken_convolutions(sym, (1, 3, 224, 224))
+    []
+    """
+    nodes = json.loads(sym.tojson())["nodes"]
+    convs = [(node["name"], tuple(int(v) for v in re.findall(r"\d+", node.get("attrs", {}).get("kernel", ""))))
+             for node in nodes if node["op"] == "Convolution"]  # fmt: skip
+    convs = [(name, kernel) for name, kernel in convs if kernel == (1, 1)]
+    if not convs:
+        return []
+    internals = sym.get_internals()
+    outputs = mx.sym.Group([internals[name + "_output"] for name, _ in convs])
+    _, shapes, _ = outputs.infer_shape(data=tuple(input_shape))
+    return [(name, tuple(shape[2:])) for (name, kernel), shape in zip(convs, shapes)
+            if amx_1x1_broken(kernel, *shape[2:])]  # fmt: skip
+
+
+def _amx_safe_size(sym, input_shape, size):
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # MXNet prints the arguments of a failed infer_shape
+            return not amx_broken_convolutions(sym, tuple(input_shape[:2]) + (size, size))
+    except mx.base.MXNetError:  # too small for the network
+        return False
+
+
+def amx_breakage(sym, input_shape, size_word="an image size of"):
+    """Why ``sym`` cannot run on AMX at ``input_shape`` (:func:`amx_broken_convolutions`) and the ways
+    out, as the end of an error message; None when it can.
+
+    For a square input the nearest square sizes without such convolutions are named (one each way,
+    within 64 pixels), in the words of ``size_word`` (``"--image-size"``).
+
+    Examples
+    --------
+    >>> from gluon_inception import googlenet
+    >>> sym = googlenet(classes=10, topology="gluoncv")(mx.sym.var("data"))
+    >>> print(amx_breakage(sym, (1, 3, 96, 96), "--image-size"))  # doctest: +NORMALIZE_WHITESPACE
+    on this CPU's AMX tiles, the oneDNN 2.4 inside MXNet 1.9.1 corrupts memory in 1x1 convolutions
+    with a 6x6 output (20 of them here); use --image-size 94 or 111, or run without AMX:
+    DNNL_MAX_CPU_ISA=AVX512_CORE_BF16 in the environment
+    """
+    broken = amx_broken_convolutions(sym, input_shape)
+    if not broken:
+        return None
+    areas = ", ".join(sorted({"%dx%d" % hw for _, hw in broken}))
+    height, width = input_shape[-2:]
+    way_out = "use another input size"
+    if height == width:
+        safe = [(s for s in candidates if _amx_safe_size(sym, input_shape, s))
+                for candidates in (range(height - 1, max(height - 65, 0), -1), range(height + 1, height + 65))]
+        sizes = [str(s) for s in (next(found, None) for found in safe) if s is not None]
+        if sizes:
+            way_out = "use %s %s" % (size_word, " or ".join(sizes))
+    return ("on this CPU's AMX tiles, the oneDNN 2.4 inside MXNet 1.9.1 corrupts memory in 1x1 convolutions with a %s "
+            "output (%d of them here); %s, or run without AMX: DNNL_MAX_CPU_ISA=AVX512_CORE_BF16 in the environment"
+            % (areas, len(broken), way_out))
 
 
 def fold_batchnorm(sym, args, auxs):

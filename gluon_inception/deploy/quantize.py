@@ -15,7 +15,7 @@ import warnings
 
 from .._compat import amp, mx, np, wait_for_parameters
 from ..errors import GluonInceptionError
-from .graph import fold_batchnorm, pad_channels, trace_graph
+from .graph import amx_breakage, fold_batchnorm, pad_channels, trace_graph
 
 log = logging.getLogger(__name__)
 quantization = mx.contrib.quantization
@@ -121,7 +121,10 @@ def quantize_int8(
     ------
     QuantizationError
         Without calibration data, for an unknown mode, when MXNet's pass fails, or when a
-        layer's output cannot be read during calibration (the message names the layer).
+        layer's output cannot be read during calibration (the message names the layer). On AMX,
+        also for input sizes at which oneDNN 2.4 corrupts memory
+        (:data:`~gluon_inception.models.blocks.AMX_1X1_BROKEN_AREAS`; the message names sizes that
+        work). The model is checked at the calibration shape only: run it at that size.
 
     Examples
     --------
@@ -151,6 +154,7 @@ def quantize_int8(
         try:
             shape = (batch_size,) + tuple(data.shape[1:])
             sym, args, auxs = _float_graph(net, shape)
+            _refuse_amx_breakage(sym, shape, "INT8")
             if amx_in_use():  # AMX int8 kernels want 32-channel multiples too (graph.pad_channels)
                 sym, args, auxs, _ = pad_channels(sym, args, auxs, shape)
             excluded = sorted({layer.name for layer in sym.get_internals() for m in exclude_layers_match or []
@@ -328,7 +332,9 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
     Raises
     ------
     QuantizationError
-        When the CPU has no native bfloat16 (oneDNN would emulate it, far slower than float32).
+        When the CPU has no native bfloat16 (oneDNN would emulate it, far slower than float32), and
+        on AMX for input sizes at which oneDNN 2.4 corrupts memory
+        (:data:`~gluon_inception.models.blocks.AMX_1X1_BROKEN_AREAS`).
     """
     if not cpu_supports_bf16():
         raise QuantizationError(
@@ -388,11 +394,20 @@ def _fused_graph(net, input_shape, fold=False, pad=False):
     with _keeps_hybridization(net):
         wait_for_parameters()
         sym, args, auxs = _float_graph(net, input_shape)
+    if pad:  # the bfloat16 path on AMX
+        _refuse_amx_breakage(sym, input_shape, "bfloat16")
     if fold:
         sym, args, auxs = fold_batchnorm(sym, args, auxs)
         if pad:
             sym, args, auxs, _ = pad_channels(sym, args, auxs, input_shape)
     return sym.get_backend_symbol("MKLDNN"), args, auxs
+
+
+def _refuse_amx_breakage(sym, input_shape, what):
+    """Raise :class:`QuantizationError` when oneDNN would corrupt memory running ``sym`` on AMX."""
+    reason = amx_breakage(sym, input_shape) if amx_in_use() else None
+    if reason:
+        raise QuantizationError("%s at input shape %s: %s" % (what, "x".join(map(str, input_shape)), reason))
 
 
 def _typed_block(sym, args, auxs, ctx):

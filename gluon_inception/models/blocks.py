@@ -22,6 +22,24 @@ def amx_channels(count, multiple=32, minimum=32):
     return count if count < minimum or count % multiple == 0 else count + (-count % multiple)
 
 
+#: Output areas (height x width of one image) at which oneDNN 2.4's AMX 1x1 convolution, the kernel
+#: MXNet 1.9.1 runs bfloat16 and int8 1x1 convolutions on when AMX is in use, writes outside its
+#: buffers: the process aborts ("corrupted size vs. prev_size") or hangs, later and elsewhere.
+#: Measured on Sapphire Rapids with ``bench/amx_1x1_areas.py`` (``docs/benchmarks.rst``); 6x6 is the one
+#: GoogLeNet meets (inception 4 at 96-110 px).
+AMX_1X1_BROKEN_AREAS = frozenset((27, 33, 36, 39, 42, 45, 48))
+
+
+def amx_1x1_broken(kernel, height, width):
+    """True for a convolution that oneDNN 2.4 gets wrong on AMX: a 1x1 ``kernel`` with an output of
+    ``height`` x ``width`` per image in :data:`AMX_1X1_BROKEN_AREAS`.
+
+    >>> amx_1x1_broken((1, 1), 6, 6), amx_1x1_broken((1, 1), 7, 7), amx_1x1_broken((3, 3), 6, 6)
+    (True, False, False)
+    """
+    return tuple(kernel) == (1, 1) and height * width in AMX_1X1_BROKEN_AREAS
+
+
 def _pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 

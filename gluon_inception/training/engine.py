@@ -38,6 +38,7 @@ from ..checkpoint import (
 from ..data import DatasetSource, verify_dataset
 from ..data.demo import demo_banner
 from ..deploy.evaluate import evaluate_batches
+from ..deploy.graph import amx_breakage
 from ..deploy.metrics import MetricSums, batch_stats, topk_label
 from ..deploy.quantize import amx_in_use
 from ..errors import GluonInceptionError
@@ -270,6 +271,11 @@ class Training:
                 net.check_input_size(cfg.image_size)
             except ValueError as err:
                 raise ConfigError("--image-size %d: %s" % (cfg.image_size, err)) from None
+        if cfg.dtype == "bfloat16" and self.ctx.device_type == "cpu" and amx_in_use():
+            size = cfg.image_size
+            reason = amx_breakage(net(mx.sym.var("data")), (1, 3, size, size), "--image-size")
+            if reason:
+                raise ConfigError("--dtype bfloat16 at --image-size %d: %s" % (size, reason))
         if cfg.no_wd_bn_bias:
             for param in net.collect_params(".*(gamma|beta|bias)$").values():
                 param.wd_mult = 0.0

@@ -284,3 +284,25 @@ def test_channel_padding_stops_where_it_would_reach_something_but_a_convolution(
     assert padded == [] and all(pargs[k].shape == args[k].shape for k in args)  # a's channels also feed fc
     x = mx.nd.array(rng.normal(0, 1, shape))
     np.testing.assert_array_equal(_run_graph(psym, pargs, {}, x), _run_graph(head, args, {}, x))
+
+
+def test_int8_and_bfloat16_on_amx_are_refused_at_input_sizes_onednn_corrupts_memory_at(monkeypatch):
+    # 96 px gives inception 4 its 6x6 maps (models.blocks.AMX_1X1_BROKEN_AREAS). AMX is simulated: the
+    # refusal comes before anything runs on it, so this holds on any CPU; 128 px is not refused.
+    from gluon_inception import googlenet
+    from gluon_inception.deploy import quantize
+
+    monkeypatch.setattr(quantize, "amx_in_use", lambda: True)
+    monkeypatch.setattr(quantize, "cpu_supports_bf16", lambda: True)
+    net = googlenet(classes=4, topology="gluoncv")
+    images = mx.nd.random.normal(shape=(2, 3, 96, 96))
+    expected = ("at input shape 2x3x96x96: on this CPU's AMX tiles, the oneDNN 2.4 inside MXNet 1.9.1 corrupts memory "
+                "in 1x1 convolutions with a 6x6 output (20 of them here); use an image size of 94 or 111, or run "
+                "without AMX: DNNL_MAX_CPU_ISA=AVX512_CORE_BF16 in the environment")  # fmt: skip
+    with pytest.raises(QuantizationError) as err:
+        quantize_int8(net, images, batch_size=2)
+    assert str(err.value) == "INT8 " + expected
+    with pytest.raises(QuantizationError) as err:
+        to_bfloat16(net, input_shape=(2, 3, 96, 96))
+    assert str(err.value) == "bfloat16 " + expected
+    assert quantize._refuse_amx_breakage(net(mx.sym.var("data")), (2, 3, 128, 128), "INT8") is None

@@ -102,3 +102,29 @@ def test_bfloat16_checkpoints_are_float32_and_resume_exactly(train_tiny_dataset,
     # Training moved the weights away from the first epoch's (the comparison is not of two copies).
     first = mx.nd.load(str(tmp_path / "split" / "bf-0001.params"))
     assert any(not np.array_equal(first[k].asnumpy(), straight[k].asnumpy()) for k in straight)
+
+
+def test_bfloat16_on_amx_at_an_image_size_onednn_gets_wrong_is_refused_with_sizes_that_work(
+    train_tiny_dataset, tmp_path
+):
+    # At 96 px inception 4 works on 6x6 maps, where oneDNN 2.4's AMX 1x1 convolution corrupts memory
+    # (models.blocks.AMX_1X1_BROKEN_AREAS). AMX is simulated, so this runs on any CPU: the refusal
+    # comes before anything runs in bfloat16.
+    code = (
+        "import sys; from gluon_inception.training import engine, precision; engine.amx_in_use = lambda: True; "
+        "precision.cpu_supports_bf16 = lambda: True; "
+        "from gluon_inception.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    )
+    flags = [f for f in TINY_FLAGS if f != "32"]  # every flag but the image size's value
+    flags[flags.index("--image-size")] = "--image-size=96"
+    cmd = [sys.executable, "-c", code, "train", "--data", train_tiny_dataset, *flags, "--dtype", "bfloat16",
+           "--checkpoints", str(tmp_path)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "error: --dtype bfloat16 at --image-size 96: on this CPU's AMX tiles, the oneDNN 2.4 inside MXNet 1.9.1 "
+        "corrupts memory in 1x1 convolutions with a 6x6 output (20 of them here); use --image-size 94 or 111, or "
+        "run without AMX: DNNL_MAX_CPU_ISA=AVX512_CORE_BF16 in the environment"
+    ], proc.stderr
+    assert not list(tmp_path.glob("*.params")), "a refused run wrote a checkpoint"
