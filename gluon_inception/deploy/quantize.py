@@ -124,7 +124,7 @@ def quantize_int8(
         layer's output cannot be read during calibration (the message names the layer). On AMX,
         also for input sizes at which oneDNN 2.4 corrupts memory
         (:data:`~gluon_inception.models.blocks.AMX_1X1_BROKEN_AREAS`; the message names sizes that
-        work). The model is checked at the calibration shape only: run it at that size.
+        work). The returned model makes the same check on each new input shape, before running it.
 
     Examples
     --------
@@ -154,7 +154,8 @@ def quantize_int8(
         try:
             shape = (batch_size,) + tuple(data.shape[1:])
             sym, args, auxs = _float_graph(net, shape)
-            _refuse_amx_breakage(sym, shape, "INT8")
+            plain = sym
+            _refuse_amx_breakage(plain, shape, "INT8")
             if amx_in_use():  # AMX int8 kernels want 32-channel multiples too (graph.pad_channels)
                 sym, args, auxs, _ = pad_channels(sym, args, auxs, shape)
             excluded = sorted({layer.name for layer in sym.get_internals() for m in exclude_layers_match or []
@@ -174,7 +175,7 @@ def quantize_int8(
                 qsym=qsym, arg_params=args, aux_params=auxs, collector=collector, calib_mode=calib_mode,
                 quantized_dtype=quantized_dtype, logger=logger,
             )  # fmt: skip
-            qnet = _symbol_block(qsym.get_backend_symbol("MKLDNN_QUANTIZE"), qargs, auxs)
+            qnet = _symbol_block(qsym.get_backend_symbol("MKLDNN_QUANTIZE"), qargs, auxs, checked=(plain, "INT8"))
         except mx.base.MXNetError as err:
             first = str(err).strip().splitlines()[0]
             raise QuantizationError("MXNet's INT8 quantization failed: %s" % first) from err
@@ -249,9 +250,29 @@ def _read_layer(name, output):
         ) from err
 
 
-def _symbol_block(qsym, args, auxs):
-    """A Gluon block over the quantized symbol with its parameters."""
-    block = mx.gluon.SymbolBlock(qsym, [mx.sym.var("data")])
+class _AmxCheckedBlock(mx.gluon.SymbolBlock):
+    """A SymbolBlock that refuses, on AMX, an input shape at which oneDNN 2.4 would corrupt memory.
+
+    ``checked`` is ``(float32 symbol of the same network, what)``: the plain graph whose 1x1
+    convolutions :func:`~.graph.amx_broken_convolutions` reads (a fused graph hides them in
+    subgraphs). Each input shape is checked once, before it runs.
+    """
+
+    def __init__(self, outputs, inputs, checked):
+        super().__init__(outputs, inputs)
+        self._amx_check = checked
+        self._amx_checked_shapes = set()
+
+    def forward(self, x, *args):
+        if isinstance(x, mx.nd.NDArray) and x.shape not in self._amx_checked_shapes:
+            _refuse_amx_breakage(self._amx_check[0], x.shape, self._amx_check[1])
+            self._amx_checked_shapes.add(x.shape)
+        return super().forward(x, *args)
+
+
+def _symbol_block(qsym, args, auxs, checked):
+    """A Gluon block over the quantized symbol with its parameters (see :class:`_AmxCheckedBlock`)."""
+    block = _AmxCheckedBlock(qsym, [mx.sym.var("data")], checked)
     save = {"arg:%s" % k: v.as_in_context(mx.cpu()) for k, v in args.items()}
     save.update({"aux:%s" % k: v.as_in_context(mx.cpu()) for k, v in auxs.items()})
     with tempfile.TemporaryDirectory(prefix="gluon-inception-int8-") as tmp:
@@ -334,7 +355,8 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
     QuantizationError
         When the CPU has no native bfloat16 (oneDNN would emulate it, far slower than float32), and
         on AMX for input sizes at which oneDNN 2.4 corrupts memory
-        (:data:`~gluon_inception.models.blocks.AMX_1X1_BROKEN_AREAS`).
+        (:data:`~gluon_inception.models.blocks.AMX_1X1_BROKEN_AREAS`), here and, for each new input
+        shape, in the returned model.
     """
     if not cpu_supports_bf16():
         raise QuantizationError(
@@ -345,7 +367,7 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
     # twice, which measured 8x the logit error of an unfused bfloat16 graph.
     # With AMX, convolutions reading 112, 144 or 528 channels get zero padding to a multiple of 32,
     # which puts them on the AMX kernels too (graph.pad_channels).
-    sym, args, auxs = _fused_graph(net, input_shape, fold=True, pad=amx_in_use())
+    sym, args, auxs, plain = _fused_graph(net, input_shape, fold=True, pad=amx_in_use())
     lists = amp.lists.symbol_bf16  # MXNet's bfloat16 operator lists
     fused = ["_sg_mkldnn_conv", "_sg_mkldnn_fully_connected"]
     # A fused convolution reading 3 channels is the stem: without AMX, oneDNN 2.4 runs it through a slow
@@ -361,7 +383,7 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
             fp32_ops=[op for op in lists.FP32_FUNCS if op not in fused], excluded_sym_names=stem,
             cast_optional_params=True,
         )  # fmt: skip
-    return _typed_block(bsym, bargs, bauxs, ctx or mx.cpu())
+    return _typed_block(bsym, bargs, bauxs, ctx or mx.cpu(), checked=(plain, "bfloat16"))
 
 
 def optimize_float32(net, input_shape=(1, 3, 224, 224), ctx=None):
@@ -383,24 +405,26 @@ def optimize_float32(net, input_shape=(1, 3, 224, 224), ctx=None):
     mxnet.gluon.SymbolBlock
         Hybridized with ``static_alloc`` and ``static_shape``.
     """
-    sym, args, auxs = _fused_graph(net, input_shape)
+    sym, args, auxs, _ = _fused_graph(net, input_shape)
     return _typed_block(sym, args, auxs, ctx or mx.cpu())
 
 
 def _fused_graph(net, input_shape, fold=False, pad=False):
-    """``net``'s float32 symbol partitioned by the oneDNN backend, with its parameters; with ``fold``,
+    """``net``'s float32 symbol partitioned by the oneDNN backend, with its parameters, and the plain
+    float32 symbol it came from; with ``fold``,
     BatchNorm is folded into the convolutions first (in float64, see :func:`.graph.fold_batchnorm`),
     and with ``pad`` too, convolution inputs are zero-padded to 32 channels (:func:`.graph.pad_channels`)."""
     with _keeps_hybridization(net):
         wait_for_parameters()
         sym, args, auxs = _float_graph(net, input_shape)
+    plain = sym
     if pad:  # the bfloat16 path on AMX
         _refuse_amx_breakage(sym, input_shape, "bfloat16")
     if fold:
         sym, args, auxs = fold_batchnorm(sym, args, auxs)
         if pad:
             sym, args, auxs, _ = pad_channels(sym, args, auxs, input_shape)
-    return sym.get_backend_symbol("MKLDNN"), args, auxs
+    return sym.get_backend_symbol("MKLDNN"), args, auxs, plain
 
 
 def _refuse_amx_breakage(sym, input_shape, what):
@@ -410,11 +434,13 @@ def _refuse_amx_breakage(sym, input_shape, what):
         raise QuantizationError("%s at input shape %s: %s" % (what, "x".join(map(str, input_shape)), reason))
 
 
-def _typed_block(sym, args, auxs, ctx):
-    """A hybridized SymbolBlock over ``sym`` whose parameters keep the dtypes of ``args``/``auxs``."""
+def _typed_block(sym, args, auxs, ctx, checked=None):
+    """A hybridized SymbolBlock over ``sym`` whose parameters keep the dtypes of ``args``/``auxs``
+    (an :class:`_AmxCheckedBlock` with ``checked``)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Cannot decide type")
-        block = mx.gluon.SymbolBlock(sym, [mx.sym.var("data")])
+        inputs = [mx.sym.var("data")]
+        block = mx.gluon.SymbolBlock(sym, inputs) if checked is None else _AmxCheckedBlock(sym, inputs, checked)
     params = block.collect_params()
     values = dict(("arg:%s" % k, v) for k, v in args.items())
     values.update(("aux:%s" % k, v) for k, v in auxs.items())

@@ -288,7 +288,7 @@ def test_channel_padding_stops_where_it_would_reach_something_but_a_convolution(
 
 def test_int8_and_bfloat16_on_amx_are_refused_at_input_sizes_onednn_corrupts_memory_at(monkeypatch):
     # 96 px gives inception 4 its 6x6 maps (models.blocks.AMX_1X1_BROKEN_AREAS). AMX is simulated: the
-    # refusal comes before anything runs on it, so this holds on any CPU; 128 px is not refused.
+    # refusals come before anything runs on it, so this holds on any CPU; 128 px is not refused.
     from gluon_inception import googlenet
     from gluon_inception.deploy import quantize
 
@@ -306,3 +306,11 @@ def test_int8_and_bfloat16_on_amx_are_refused_at_input_sizes_onednn_corrupts_mem
         to_bfloat16(net, input_shape=(2, 3, 96, 96))
     assert str(err.value) == "bfloat16 " + expected
     assert quantize._refuse_amx_breakage(net(mx.sym.var("data")), (2, 3, 128, 128), "INT8") is None
+    # Built at a size that works, the models refuse the size that does not when it is given to them.
+    qnet = quantize_int8(net, mx.nd.random.normal(shape=(2, 3, 128, 128)), batch_size=2)
+    assert qnet(mx.nd.random.normal(shape=(2, 3, 128, 128))).shape == (2, 4)
+    with pytest.raises(QuantizationError, match=r"^INT8 at input shape 1x3x96x96: .* with a 6x6 output"):
+        qnet(mx.nd.random.normal(shape=(1, 3, 96, 96)))
+    bnet = to_bfloat16(net, input_shape=(1, 3, 128, 128))
+    with pytest.raises(QuantizationError, match=r"^bfloat16 at input shape 1x3x96x96: .* with a 6x6 output"):
+        bnet(mx.nd.random.normal(shape=(1, 3, 96, 96)))
