@@ -271,11 +271,7 @@ class Training:
                 net.check_input_size(cfg.image_size)
             except ValueError as err:
                 raise ConfigError("--image-size %d: %s" % (cfg.image_size, err)) from None
-        if cfg.dtype == "bfloat16" and self.ctx.device_type == "cpu" and amx_in_use():
-            size = cfg.image_size
-            reason = amx_breakage(net(mx.sym.var("data")), (1, 3, size, size), "--image-size")
-            if reason:
-                raise ConfigError("--dtype bfloat16 at --image-size %d: %s" % (size, reason))
+        self._refuse_amx_breakage(net, "--dtype bfloat16")
         if cfg.no_wd_bn_bias:
             for param in net.collect_params(".*(gamma|beta|bias)$").values():
                 param.wd_mult = 0.0
@@ -302,6 +298,16 @@ class Training:
             self.log.info("weight EMA: decay %g%s, evaluated beside the raw weights", cfg.ema_decay,
                           " with warm-up" if cfg.ema_warmup else "")  # fmt: skip
         return net
+
+    def _refuse_amx_breakage(self, net, what):
+        """bfloat16 on AMX: ConfigError when ``net`` at ``--image-size`` has a 1x1 convolution whose output
+        oneDNN 2.4 corrupts memory at (:func:`~gluon_inception.deploy.graph.amx_breakage`)."""
+        cfg = self.cfg
+        if cfg.dtype != "bfloat16" or self.ctx.device_type != "cpu" or not amx_in_use():
+            return
+        reason = amx_breakage(net(mx.sym.var("data")), (1, 3, cfg.image_size, cfg.image_size), "--image-size")
+        if reason:
+            raise ConfigError("%s at --image-size %d: %s" % (what, cfg.image_size, reason))
 
     def _model_kwargs(self):
         """The keyword arguments ``get_model(cfg.model, ...)`` builds this run's network with."""
@@ -374,6 +380,7 @@ class Training:
 
         info = self._root_decides(load, "teacher")
         net = holder.get("net") or build_like(info, self.ctx)
+        self._refuse_amx_breakage(net, "--dtype bfloat16 with --teacher %s" % cfg.teacher)  # it runs in bfloat16 too
         self.dist.broadcast_parameters({"teacher." + k: p for k, p in net._collect_params_with_prefix().items()})
         expects = teacher_preprocessing(info)
         teacher = Teacher(net, expects, self.data.preprocessing, self.ctx)

@@ -104,22 +104,26 @@ def test_bfloat16_checkpoints_are_float32_and_resume_exactly(train_tiny_dataset,
     assert any(not np.array_equal(first[k].asnumpy(), straight[k].asnumpy()) for k in straight)
 
 
-def test_bfloat16_on_amx_at_an_image_size_onednn_gets_wrong_is_refused_with_sizes_that_work(
-    train_tiny_dataset, tmp_path
-):
-    # At 96 px inception 4 works on 6x6 maps, where oneDNN 2.4's AMX 1x1 convolution corrupts memory
-    # (models.blocks.AMX_1X1_BROKEN_AREAS). AMX is simulated, so this runs on any CPU: the refusal
-    # comes before anything runs in bfloat16.
+def _train_as_if_on_amx(data, folder, *flags):
+    """``gluon-inception train --dtype bfloat16`` in a child that takes this CPU for one with AMX and
+    bfloat16: the refusals tested with it come before anything runs in bfloat16, so any CPU will do."""
     code = (
         "import sys; from gluon_inception.training import engine, precision; engine.amx_in_use = lambda: True; "
         "precision.cpu_supports_bf16 = lambda: True; "
         "from gluon_inception.cli.main import main; sys.exit(main(sys.argv[1:]))"
     )
-    flags = [f for f in TINY_FLAGS if f != "32"]  # every flag but the image size's value
-    flags[flags.index("--image-size")] = "--image-size=96"
-    cmd = [sys.executable, "-c", code, "train", "--data", train_tiny_dataset, *flags, "--dtype", "bfloat16",
-           "--checkpoints", str(tmp_path)]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=300)
+    tiny = [f for f in TINY_FLAGS if f not in ("--image-size", "32", "--topology", "gluoncv")]
+    cmd = [sys.executable, "-c", code, "train", "--data", data, *tiny, "--dtype", "bfloat16", "--checkpoints",
+           str(folder), *flags]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=300)
+
+
+def test_bfloat16_on_amx_at_an_image_size_onednn_gets_wrong_is_refused_with_sizes_that_work(
+    train_tiny_dataset, tmp_path
+):
+    # At 96 px inception 4 works on 6x6 maps, where oneDNN 2.4's AMX 1x1 convolution corrupts memory
+    # (models.blocks.AMX_1X1_BROKEN_AREAS).
+    proc = _train_as_if_on_amx(train_tiny_dataset, tmp_path, "--topology", "gluoncv", "--image-size", "96")
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == [
@@ -128,3 +132,28 @@ def test_bfloat16_on_amx_at_an_image_size_onednn_gets_wrong_is_refused_with_size
         "run without AMX: DNNL_MAX_CPU_ISA=AVX512_CORE_BF16 in the environment"
     ], proc.stderr
     assert not list(tmp_path.glob("*.params")), "a refused run wrote a checkpoint"
+
+
+def test_bfloat16_on_amx_refuses_a_teacher_that_meets_those_sizes_when_the_student_does_not(
+    train_tiny_dataset, tmp_path
+):
+    # At 180 px the gluoncv topology's inception 5 has 7x7 maps (its 2x2 pooling before 5a rounds up)
+    # and the torchvision one's 6x6: the student is fine, its teacher is not.
+    from gluon_inception import googlenet
+    from gluon_inception.checkpoint import save_checkpoint
+    from gluon_inception.data import load_dataset
+    from gluon_inception.preprocessing import Preprocessing
+
+    net = googlenet(classes=4, topology="torchvision")
+    model = {"name": "googlenet", "topology": "torchvision", "classes": 4, "aux_logits": False, "dropout": 0.4}
+    meta = {"model": model, "data": {"classes": load_dataset(train_tiny_dataset).classes},
+            "preprocessing": Preprocessing(crop_size=180).to_dict(), "config": {}}  # fmt: skip
+    save_checkpoint(tmp_path / "teacher", "teacher", 1, net, meta=meta)
+    teacher = str(tmp_path / "teacher")
+    proc = _train_as_if_on_amx(train_tiny_dataset, tmp_path / "run", "--topology", "gluoncv", "--image-size", "180",
+                               "--teacher", teacher)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    prefix = "error: --dtype bfloat16 with --teacher %s at --image-size 180: on this CPU's AMX tiles" % teacher
+    assert len(lines) == 1 and lines[0].startswith(prefix), proc.stderr
+    assert "with a 6x6 output (8 of them here); use --image-size 174 or 207" in lines[0], lines[0]
