@@ -96,13 +96,13 @@ def build_step(dtype, batch, size, topology, optimizer, classes=1000, wd=1e-4, a
         amp.init(target_dtype="bfloat16")
     mx.random.seed(0)
     net = googlenet(classes=classes, topology=topology)
-    if dtype == "bfloat16" and amx_in_use():  # refused where oneDNN would corrupt memory, as train does
+    if dtype == "bfloat16" and amx_in_use():
         reason = amx_breakage(net(mx.sym.var("data")), (batch, 3, size, size), "--size")
-        if reason:
+        if reason:  # refused where oneDNN would corrupt memory, as train does
             raise SystemExit("bfloat16 at --size %d: %s" % (size, reason))
-    if dtype == "bfloat16" and amx_fixes and amx_in_use():
-        kwargs = {"classes": classes, "topology": topology}
-        apply_amx_fixes(net, lambda: find_reference_norms("googlenet", kwargs, batch, size))
+        if amx_fixes:
+            kwargs = {"classes": classes, "topology": topology}
+            apply_amx_fixes(net, lambda: find_reference_norms("googlenet", kwargs, batch, size))
     net.hybridize(static_alloc=True, static_shape=True)
     params = {"learning_rate": 0.01, "wd": wd}
     if optimizer in ("sgd", "nag"):

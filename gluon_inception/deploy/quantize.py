@@ -255,18 +255,19 @@ class _AmxCheckedBlock(mx.gluon.SymbolBlock):
 
     ``checked`` is ``(float32 symbol of the same network, what)``: the plain graph whose 1x1
     convolutions :func:`~.graph.amx_broken_convolutions` reads (a fused graph hides them in
-    subgraphs). Each input shape is checked once, before it runs.
+    subgraphs). Each input size (height and width: the batch does not matter) is checked once, before
+    it runs.
     """
 
     def __init__(self, outputs, inputs, checked):
         super().__init__(outputs, inputs)
         self._amx_check = checked
-        self._amx_checked_shapes = set()
+        self._amx_checked_sizes = set()
 
     def forward(self, x, *args):
-        if isinstance(x, mx.nd.NDArray) and x.shape not in self._amx_checked_shapes:
+        if isinstance(x, mx.nd.NDArray) and x.shape[2:] not in self._amx_checked_sizes:
             _refuse_amx_breakage(self._amx_check[0], x.shape, self._amx_check[1])
-            self._amx_checked_shapes.add(x.shape)
+            self._amx_checked_sizes.add(x.shape[2:])
         return super().forward(x, *args)
 
 
@@ -368,6 +369,7 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
     # With AMX, convolutions reading 112, 144 or 528 channels get zero padding to a multiple of 32,
     # which puts them on the AMX kernels too (graph.pad_channels).
     sym, args, auxs, plain = _fused_graph(net, input_shape, fold=True, pad=amx_in_use())
+    _refuse_amx_breakage(plain, input_shape, "bfloat16")
     lists = amp.lists.symbol_bf16  # MXNet's bfloat16 operator lists
     fused = ["_sg_mkldnn_conv", "_sg_mkldnn_fully_connected"]
     # A fused convolution reading 3 channels is the stem: without AMX, oneDNN 2.4 runs it through a slow
@@ -411,15 +413,13 @@ def optimize_float32(net, input_shape=(1, 3, 224, 224), ctx=None):
 
 def _fused_graph(net, input_shape, fold=False, pad=False):
     """``net``'s float32 symbol partitioned by the oneDNN backend, with its parameters, and the plain
-    float32 symbol it came from; with ``fold``,
-    BatchNorm is folded into the convolutions first (in float64, see :func:`.graph.fold_batchnorm`),
-    and with ``pad`` too, convolution inputs are zero-padded to 32 channels (:func:`.graph.pad_channels`)."""
+    float32 symbol it came from. With ``fold``, BatchNorm is folded into the convolutions first (in
+    float64, see :func:`.graph.fold_batchnorm`), and with ``pad`` too, convolution inputs are
+    zero-padded to 32 channels (:func:`.graph.pad_channels`)."""
     with _keeps_hybridization(net):
         wait_for_parameters()
         sym, args, auxs = _float_graph(net, input_shape)
     plain = sym
-    if pad:  # the bfloat16 path on AMX
-        _refuse_amx_breakage(sym, input_shape, "bfloat16")
     if fold:
         sym, args, auxs = fold_batchnorm(sym, args, auxs)
         if pad:
