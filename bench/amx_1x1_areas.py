@@ -4,7 +4,7 @@ Runs one bfloat16 1x1 convolution (``--channels`` in and out, a 1 x N output, ``
 images) per area N in a child process of its own, a few times, with AMX on, and lists the areas
 at which the child did not exit cleanly (heap corruption aborts it, or it hangs until
 ``--timeout``). The output area is what matters: 6x6, 4x9 and 1x36 behave alike. The list is
-compared with ``gluon_inception.models.blocks.AMX_1X1_BROKEN_AREAS``, the one the library refuses.
+compared with ``gluon_inception.cpu.AMX_1X1_BROKEN_AREAS``, the one the library refuses.
 Needs a CPU with AMX (Sapphire Rapids or later); there is nothing to measure elsewhere.
 
     python bench/amx_1x1_areas.py --max-area 100
@@ -16,6 +16,8 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# AMX is what this script measures: switch it on (gluon_inception/cpu.py) here and in its children.
+os.environ.setdefault("GLUON_INCEPTION_AMX", "1")
 
 
 def child(args):
@@ -53,11 +55,10 @@ def main():
         return child(args)
 
     sys.path.insert(0, ROOT)
-    from gluon_inception.deploy.quantize import amx_in_use
-    from gluon_inception.models.blocks import AMX_1X1_BROKEN_AREAS
+    from gluon_inception.cpu import AMX_1X1_BROKEN_AREAS, amx_in_use
 
     if not amx_in_use():
-        sys.exit("amx_1x1_areas: this CPU has no AMX (or DNNL_MAX_CPU_ISA turns it off): nothing to measure")
+        sys.exit("amx_1x1_areas: this CPU has no AMX (or DNNL_MAX_CPU_ISA caps it below AMX): nothing to measure")
     broken = []
     for area in range(1, args.max_area + 1):
         cmd = [sys.executable, os.path.abspath(__file__), "--area", str(area), "--batch", str(args.batch),
@@ -77,7 +78,7 @@ def main():
         " ".join(map(str, broken)) or "none"))  # fmt: skip
     known = sorted(a for a in AMX_1X1_BROKEN_AREAS if a <= args.max_area)
     if broken == known:
-        print("same as gluon_inception.models.blocks.AMX_1X1_BROKEN_AREAS up to %d" % args.max_area)
+        print("same as gluon_inception.cpu.AMX_1X1_BROKEN_AREAS up to %d" % args.max_area)
         return 0
     print("DIFFERENT from AMX_1X1_BROKEN_AREAS up to %d (%s): update it" % (args.max_area, " ".join(map(str, known))))
     return 1

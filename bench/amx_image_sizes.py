@@ -5,7 +5,7 @@ inference model of ``to_bfloat16`` (default), with ``--int8`` the INT8 model of 
 (naive calibration on random images), or with ``--train`` one bfloat16 AMP training step
 (forward and backward; the inputs padded to 32 channels as ``train`` pads them, without its probe
 for BatchNorms to keep in float32).
-Sizes the library refuses (``gluon_inception.deploy.graph.amx_broken_convolutions``) are skipped
+Sizes the library refuses (``gluon_inception.deploy.amx.amx_broken_convolutions``) are skipped
 and counted. Any other size whose child does not exit cleanly is a oneDNN failure the library does
 not know about: the script lists them and exits with 1. Needs a CPU with AMX.
 
@@ -20,6 +20,8 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# AMX is what this script measures: switch it on (gluon_inception/cpu.py) here and in its children.
+os.environ.setdefault("GLUON_INCEPTION_AMX", "1")
 
 
 def child(args):
@@ -31,7 +33,7 @@ def child(args):
     shape = (args.batch, 3, args.size, args.size)
     if args.train:
         amp.init(target_dtype="bfloat16")
-        from gluon_inception.training.layouts import pad_inputs_for_amx
+        from gluon_inception.training.amx import pad_inputs_for_amx
 
         net = googlenet(classes=10, topology=args.topology)
         pad_inputs_for_amx(net)  # as train does on AMX
@@ -86,11 +88,11 @@ def main():
     sys.path.insert(0, ROOT)
     from gluon_inception import googlenet
     from gluon_inception._compat import mx
-    from gluon_inception.deploy.graph import amx_broken_convolutions
-    from gluon_inception.deploy.quantize import amx_in_use
+    from gluon_inception.cpu import amx_in_use
+    from gluon_inception.deploy.amx import amx_broken_convolutions
 
     if not amx_in_use():
-        sys.exit("amx_image_sizes: this CPU has no AMX (or DNNL_MAX_CPU_ISA turns it off): nothing to measure")
+        sys.exit("amx_image_sizes: this CPU has no AMX (or DNNL_MAX_CPU_ISA caps it below AMX): nothing to measure")
     sym = googlenet(classes=10, topology=args.topology)(mx.sym.var("data"))
     refused, failed, too_small, ran = [], [], [], 0
     start = time.time()

@@ -101,11 +101,10 @@ def mxnet_models(args, notes, workdir):
     """[(name, block)] of the MXNet rows (ours in float32, INT8 and bfloat16, and GluonCV's), and the
     inputs of the peers: our float32 ONNX file, the calibration and check images (``.npy``), and our
     float32 top-1 on the check images."""
-    from gluon_inception import googlenet
+    from gluon_inception import cpu, googlenet
     from gluon_inception._compat import mx, np
     from gluon_inception.deploy.quantize import (
         QuantizationError,
-        cpu_supports_bf16,
         optimize_float32,
         quantize_int8,
         to_bfloat16,
@@ -135,7 +134,7 @@ def mxnet_models(args, notes, workdir):
         notes.append("ours INT8: " + agreement(reference, top1(qnet, check, args.batch)))
         models.append(("ours INT8 (oneDNN, calibrated)", qnet))
 
-    if cpu_supports_bf16():
+    if cpu.supports_bf16():
         try:
             bnet = to_bfloat16(net, input_shape=(args.batch,) + shape)
             notes.append("ours bfloat16: " + agreement(reference, top1(bnet, check, args.batch)))
@@ -304,16 +303,11 @@ def table(rows, batch=32):
 
 
 def environment(args):
+    from gluon_inception import cpu
     from gluon_inception._compat import mx, np
-    from gluon_inception.deploy.quantize import cpu_flags
 
-    model = "unknown CPU"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    isa = sorted(f for f in cpu_flags() if f.startswith(("avx512", "amx", "avx_vnni")))
+    model = cpu.describe()
+    isa = sorted(f for f in cpu.flags() if f.startswith(("avx512", "amx", "avx_vnni")))
     return {
         "cpu": model,
         "cores": os.cpu_count(),

@@ -6,7 +6,7 @@ Training and inference figures mean more next to what the cores can do at best. 
 Measured with the same thread count as the benchmarks, each library in its own process:
 
 * MXNet 1.9.1: ``mx.nd.dot`` in float32 (OpenBLAS) and ``FullyConnected`` (oneDNN) in float32
-  and bfloat16 (AMX tiles when ``gluon_inception._compat`` enabled them, else AVX-512 BF16).
+  and bfloat16 (AMX tiles when ``GLUON_INCEPTION_AMX=1`` switched them on, else AVX-512 BF16).
 * numpy float32 (its BLAS), for reference.
 * torch (``--torch-python``; skipped when absent): ``torch.mm`` in float32 and bfloat16.
 
@@ -44,7 +44,8 @@ def _rate(run, n, seconds):
 
 def mxnet_rates(n, seconds):
     sys.path.insert(0, os.path.dirname(HERE))
-    from gluon_inception._compat import AMX, amp, mx
+    from gluon_inception._compat import amp, mx
+    from gluon_inception.cpu import amx_in_use
 
     a = mx.nd.random.uniform(shape=(n, n))
     b = mx.nd.random.uniform(shape=(n, n))
@@ -55,7 +56,7 @@ def mxnet_rates(n, seconds):
         mx.nd.FullyConnected(x, w, num_hidden=n, no_bias=True).wait_to_read()
 
     rates["MXNet float32 (FullyConnected, oneDNN)"] = _rate(fc, n, seconds)
-    label = "MXNet bfloat16 (FullyConnected, oneDNN%s)" % (", AMX" if AMX else "")
+    label = "MXNet bfloat16 (FullyConnected, oneDNN%s)" % (", AMX" if amx_in_use() else "")
     rates[label] = _rate(lambda: fc(a16, b16), n, seconds)
     import numpy as np
 

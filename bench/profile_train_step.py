@@ -82,27 +82,25 @@ def build_step(dtype, batch, size, topology, optimizer, classes=1000, wd=1e-4, a
     AMP is initialised for bfloat16 before the net is built. With bfloat16 on AMX and
     ``amx_fixes``, convolution inputs are padded to 32-channel multiples and the BatchNorms that
     would still run oneDNN's reference kernel are kept in float32, as ``gluon-inception train``
-    does (``gluon_inception/training/layouts.py``).
+    does (``gluon_inception/training/amx.py``).
     ``bench/train_throughput.py`` times the same step (with ``wd=0``).
     """
     sys.path.insert(0, ROOT)
-    from gluon_inception import googlenet
+    from gluon_inception import cpu, googlenet
     from gluon_inception._compat import amp, mx
-    from gluon_inception.deploy.graph import amx_breakage
-    from gluon_inception.deploy.quantize import amx_in_use
-    from gluon_inception.training.layouts import apply_amx_fixes, find_reference_norms
+    from gluon_inception.training import ConfigError, amx
 
     if dtype == "bfloat16":
         amp.init(target_dtype="bfloat16")
     mx.random.seed(0)
     net = googlenet(classes=classes, topology=topology)
-    if dtype == "bfloat16" and amx_in_use():
-        reason = amx_breakage(net(mx.sym.var("data")), (batch, 3, size, size), "--size")
-        if reason:  # refused where oneDNN would corrupt memory, as train does
-            raise SystemExit("bfloat16 at --size %d: %s" % (size, reason))
-        if amx_fixes:
-            kwargs = {"classes": classes, "topology": topology}
-            apply_amx_fixes(net, lambda: find_reference_norms("googlenet", kwargs, batch, size))
+    if dtype == "bfloat16" and cpu.amx_in_use():  # what the engine does (training/amx.py)
+        kwargs = {"classes": classes, "topology": topology}
+        find_norms = (lambda: amx.find_reference_norms("googlenet", kwargs, batch, size)) if amx_fixes else None
+        try:
+            amx.prepare_network(net, size, find_norms)
+        except ConfigError as err:  # refused where oneDNN would corrupt memory, as train does
+            raise SystemExit(str(err).replace("--image-size", "--size")) from None
     net.hybridize(static_alloc=True, static_shape=True)
     params = {"learning_rate": 0.01, "wd": wd}
     if optimizer in ("sgd", "nag"):
@@ -243,7 +241,7 @@ def main(argv=None):
     parser.add_argument("--no-onednn", action="store_true", help="skip the DNNL_VERBOSE run")
     parser.add_argument("--no-amx-fixes", action="store_true",
                         help="bfloat16 on AMX: no zero-padding of convolution inputs to 32-channel multiples and no "
-                             "float32 BatchNorms (the engine applies both: gluon_inception/training/layouts.py)")
+                             "float32 BatchNorms (the engine applies both: gluon_inception/training/amx.py)")
     parser.add_argument("--json", help="also write the raw figures here")
     parser.add_argument("--child", choices=("time", "profile"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

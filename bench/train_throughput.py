@@ -5,16 +5,18 @@ Each configuration trains on a fixed random batch (forward, cross-entropy, backw
 momentum) for ``--warmup`` untimed and ``--steps`` timed steps in its own process; the figure is
 images per second. Configurations run one after the other (never competing for the cores), in
 round-robin rounds so that load from other processes spreads over all of them; median and best
-round are reported, with ratios against torchvision's fastest mode (channels_last + bf16 autocast).
+round are reported, with ratios against torchvision's fastest mode measured in the same run. Rows that
+this CPU cannot run (bfloat16 without AVX-512 BF16, AMX without AMX; ``DNNL_MAX_CPU_ISA`` counts) are
+skipped and named as skipped.
 
 * ours float32: hybridized with ``static_alloc``/``static_shape``, as ``gluon-inception train`` runs.
 * ours bfloat16: the same with MXNet AMP (``amp.init(target_dtype="bfloat16")``), as
-  ``gluon-inception train --dtype bfloat16`` runs; on CPUs with AMX, oneDNN uses AMX tiles
-  (``gluon_inception._compat`` enables them), convolution inputs are zero-padded to 32-channel
-  multiples for the AMX kernels and the few BatchNorms that would still run oneDNN's reference
-  kernel stay in float32 (``gluon_inception/training/layouts.py``). ``ours bfloat16, without the
-  AMX layout fixes`` leaves both out, to show what they gain; ``ours bfloat16, AVX-512 only`` pins
-  oneDNN to AVX-512 BF16 (``DNNL_MAX_CPU_ISA=AVX512_CORE_BF16``) to show what AMX adds.
+  ``gluon-inception train --dtype bfloat16`` runs: AVX-512 BF16 kernels by default. ``AMX``
+  switches AMX on (``GLUON_INCEPTION_AMX=1``, ``gluon_inception/cpu.py``): oneDNN uses AMX tiles,
+  convolution inputs are zero-padded to 32-channel multiples for the AMX kernels and the few
+  BatchNorms that would still run oneDNN's reference kernel stay in float32
+  (``gluon_inception/training/amx.py``); ``AMX without the layout fixes`` leaves both out, to show
+  what they gain.
 * torchvision googlenet (in its own interpreter, ``--torch-python``: GluonCV and torch >= 2
   cannot share one): NCHW float32, channels_last float32, channels_last + ``torch.autocast("cpu",
   dtype=torch.bfloat16)``.
@@ -90,17 +92,29 @@ def torch_throughput(mode, threads, batch, size, warmup, steps, classes=1000):
     return batch * steps / _time_steps(step, warmup, steps)
 
 
-#: label, worker, interpreter ("mxnet" or "torch"), extra environment
+#: label, worker, interpreter ("mxnet" or "torch"), extra environment, CPU feature needed (None, "bf16", "amx")
 CONFIGS = (
-    ("ours float32", "ours-float32", "mxnet", {}),
-    ("ours bfloat16 (AMP)", "ours-bfloat16", "mxnet", {}),
-    ("ours bfloat16 (AMP), without the AMX layout fixes", "ours-bfloat16-nofixes", "mxnet", {}),
-    ("ours bfloat16 (AMP), AVX-512 only", "ours-bfloat16", "mxnet", {"DNNL_MAX_CPU_ISA": "AVX512_CORE_BF16"}),
-    ("torchvision NCHW float32", "torch-nchw", "torch", {}),
-    ("torchvision channels_last float32", "torch-cl", "torch", {}),
-    ("torchvision channels_last + bf16 autocast", "torch-cl-bf16", "torch", {}),
-)
-REFERENCE = "torchvision channels_last + bf16 autocast"
+    ("ours float32", "ours-float32", "mxnet", {}, None),
+    ("ours bfloat16 (AMP)", "ours-bfloat16", "mxnet", {}, "bf16"),
+    ("ours bfloat16 (AMP), AMX", "ours-bfloat16", "mxnet", {"GLUON_INCEPTION_AMX": "1"}, "amx"),
+    ("ours bfloat16 (AMP), AMX without the layout fixes", "ours-bfloat16-nofixes", "mxnet",
+     {"GLUON_INCEPTION_AMX": "1"}, "amx"),
+    ("torchvision NCHW float32", "torch-nchw", "torch", {}, None),
+    ("torchvision channels_last float32", "torch-cl", "torch", {}, None),
+    ("torchvision channels_last + bf16 autocast", "torch-cl-bf16", "torch", {}, "bf16"),
+)  # fmt: skip
+
+
+def cpu_can(feature):
+    """Whether this CPU (after ``DNNL_MAX_CPU_ISA``) has ``feature``: None, "bf16" or "amx"."""
+    sys.path.insert(0, os.path.dirname(HERE))
+    from gluon_inception import cpu
+
+    if feature == "bf16":
+        return cpu.supports_bf16()
+    if feature == "amx":
+        return cpu.amx_in_use(dict(os.environ, GLUON_INCEPTION_AMX="1"))
+    return True
 
 
 def _worker(args):
@@ -149,11 +163,19 @@ def main(argv=None):
     if not os.path.isfile(args.torch_python):
         print("skipping torchvision: no interpreter at %s (--torch-python)" % args.torch_python, file=sys.stderr)
         configs = [c for c in configs if c[2] != "torch"]
+    sys.path.insert(0, os.path.dirname(HERE))
+    from gluon_inception.cpu import describe
+
+    print("CPU: %s" % describe())
+    skipped = [c for c in configs if not cpu_can(c[4])]
+    for label, _, _, _, feature in skipped:
+        print("skipped: %s (this CPU has no %s)" % (label, {"bf16": "native bfloat16", "amx": "AMX"}[feature]))
+    configs = [c for c in configs if c not in skipped]
     pythons = {"mxnet": sys.executable, "torch": args.torch_python}
-    speeds = {label: [] for label, _, _, _ in configs}
-    cpu = {label: [] for label, _, _, _ in configs}
+    speeds = {label: [] for label, _, _, _, _ in configs}
+    cpu = {label: [] for label, _, _, _, _ in configs}
     for round_index in range(args.rounds):
-        for label, which, interpreter, env in configs:
+        for label, which, interpreter, env, _ in configs:
             result = _run_worker(pythons[interpreter], which, args, env)
             speeds[label].append(result["img_per_sec"])
             cpu[label].append(result["cpu_ms_per_img"])
@@ -161,15 +183,17 @@ def main(argv=None):
                                                                      cpu[label][-1]), flush=True)  # fmt: skip
     median = {label: statistics.median(values) for label, values in speeds.items()}
     best = {label: max(values) for label, values in speeds.items()}
+    peers = [label for label, _, interpreter, _, _ in configs if interpreter == "torch"]
+    reference = max(peers, key=median.get) if peers else None  # torchvision's best mode on this CPU
     print()
     print("CPU training, %dx%d, batch %d, %d thread(s), %d timed steps after %d warm-up, %d round(s); "
           "ours: topology %s" % (args.size, args.size, args.batch, args.threads, args.steps, args.warmup, args.rounds,
                                  args.topology))  # fmt: skip
     print("CPU ms/img: processor time (all threads) per image, min of the rounds; less sensitive to other load")
-    print("| configuration | img/s median | img/s best | median vs %s | best vs it | CPU ms/img |" % REFERENCE)
+    print("| configuration | img/s median | img/s best | median vs %s | best vs it | CPU ms/img |" % reference)
     print("|---|---:|---:|---:|---:|---:|")
-    for label, _, _, _ in configs:
-        ratios = ["%.2fx" % (t[label] / t[REFERENCE]) if REFERENCE in t else "-" for t in (median, best)]
+    for label, _, _, _, _ in configs:
+        ratios = ["%.2fx" % (t[label] / t[reference]) if reference else "-" for t in (median, best)]
         print("| %s | %.1f | %.1f | %s | %s | %.0f |" % (label, median[label], best[label], ratios[0], ratios[1],
                                                          min(cpu[label])))  # fmt: skip
     return 0

@@ -14,8 +14,10 @@ import tempfile
 import warnings
 
 from .._compat import amp, mx, np, wait_for_parameters
+from ..cpu import amx_in_use, supports_bf16
 from ..errors import GluonInceptionError
-from .graph import amx_breakage, fold_batchnorm, pad_channels, trace_graph
+from .amx import checked_block, pad_for_amx, refuse_broken_input
+from .graph import fold_batchnorm, trace_graph
 
 log = logging.getLogger(__name__)
 quantization = mx.contrib.quantization
@@ -123,7 +125,7 @@ def quantize_int8(
         Without calibration data, for an unknown mode, when MXNet's pass fails, or when a
         layer's output cannot be read during calibration (the message names the layer). On AMX,
         also for input sizes at which oneDNN 2.4 corrupts memory
-        (:data:`~gluon_inception.models.blocks.AMX_1X1_BROKEN_AREAS`; the message names sizes that
+        (:data:`~gluon_inception.cpu.AMX_1X1_BROKEN_AREAS`; the message names sizes that
         work). The returned model makes the same check on each new input shape, before running it.
 
     Examples
@@ -155,9 +157,8 @@ def quantize_int8(
             shape = (batch_size,) + tuple(data.shape[1:])
             sym, args, auxs = _float_graph(net, shape)
             plain = sym
-            _refuse_amx_breakage(plain, shape, "INT8")
-            if amx_in_use():  # AMX int8 kernels want 32-channel multiples too (graph.pad_channels)
-                sym, args, auxs, _ = pad_channels(sym, args, auxs, shape)
+            refuse_broken_input(plain, shape, "INT8", QuantizationError)
+            sym, args, auxs = pad_for_amx(sym, args, auxs, shape)  # AMX int8 kernels want 32-channel multiples
             excluded = sorted({layer.name for layer in sym.get_internals() for m in exclude_layers_match or []
                                if m in layer.name})  # fmt: skip
             sym = sym.get_backend_symbol("MKLDNN_QUANTIZE")
@@ -250,30 +251,9 @@ def _read_layer(name, output):
         ) from err
 
 
-class _AmxCheckedBlock(mx.gluon.SymbolBlock):
-    """A SymbolBlock that refuses, on AMX, an input shape at which oneDNN 2.4 would corrupt memory.
-
-    ``checked`` is ``(float32 symbol of the same network, what)``: the plain graph whose 1x1
-    convolutions :func:`~.graph.amx_broken_convolutions` reads (a fused graph hides them in
-    subgraphs). Each input size (height and width: the batch does not matter) is checked once, before
-    it runs.
-    """
-
-    def __init__(self, outputs, inputs, checked):
-        super().__init__(outputs, inputs)
-        self._amx_check = checked
-        self._amx_checked_sizes = set()
-
-    def forward(self, x, *args):
-        if isinstance(x, mx.nd.NDArray) and x.shape[2:] not in self._amx_checked_sizes:
-            _refuse_amx_breakage(self._amx_check[0], x.shape, self._amx_check[1])
-            self._amx_checked_sizes.add(x.shape[2:])
-        return super().forward(x, *args)
-
-
 def _symbol_block(qsym, args, auxs, checked):
-    """A Gluon block over the quantized symbol with its parameters (see :class:`_AmxCheckedBlock`)."""
-    block = _AmxCheckedBlock(qsym, [mx.sym.var("data")], checked)
+    """A Gluon block over the quantized symbol with its parameters (:func:`.amx.checked_block` of ``checked``)."""
+    block = checked_block(qsym, [mx.sym.var("data")], *checked, QuantizationError)
     save = {"arg:%s" % k: v.as_in_context(mx.cpu()) for k, v in args.items()}
     save.update({"aux:%s" % k: v.as_in_context(mx.cpu()) for k, v in auxs.items()})
     with tempfile.TemporaryDirectory(prefix="gluon-inception-int8-") as tmp:
@@ -293,37 +273,6 @@ def _keeps_hybridization(net):
     finally:
         if hasattr(net, "hybridize") and (active, flags) != (net._active, dict(net._flags)):
             net.hybridize(active, **flags)
-
-
-def cpu_flags():
-    """The CPU feature flags Linux reports (empty set elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def cpu_supports_bf16():
-    """True when the CPU computes bfloat16 natively (AVX-512 BF16 or AMX-BF16)."""
-    flags = cpu_flags()
-    return bool({"avx512_bf16", "amx_bf16"} & flags)
-
-
-def amx_in_use():
-    """True when MXNet's oneDNN may use AMX tiles: the CPU has them and ``DNNL_MAX_CPU_ISA`` allows them
-    (oneDNN 2.4 stops at AVX-512 unless asked)."""
-    isa = os.environ.get("DNNL_MAX_CPU_ISA", "").upper()
-    return "amx_bf16" in cpu_flags() and ("AMX" in isa or isa == "ALL")
-
-
-def cpu_supports_vnni():
-    """True when the CPU has AVX-512 VNNI (or AVX-VNNI), the int8 dot-product instructions."""
-    flags = cpu_flags()
-    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & flags)
 
 
 def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
@@ -356,10 +305,10 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
     QuantizationError
         When the CPU has no native bfloat16 (oneDNN would emulate it, far slower than float32), and
         on AMX for input sizes at which oneDNN 2.4 corrupts memory
-        (:data:`~gluon_inception.models.blocks.AMX_1X1_BROKEN_AREAS`), here and, for each new input
+        (:data:`~gluon_inception.cpu.AMX_1X1_BROKEN_AREAS`), here and, for each new input
         shape, in the returned model.
     """
-    if not cpu_supports_bf16():
+    if not supports_bf16():
         raise QuantizationError(
             "this CPU has no native bfloat16 (AVX-512 BF16 or AMX): bfloat16 would be emulated and slower "
             "than float32. Use float32 or INT8 instead."
@@ -367,9 +316,9 @@ def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
     # BatchNorm folded before the conversion: oneDNN would fold it into the bfloat16 weights, rounding
     # twice, which measured 8x the logit error of an unfused bfloat16 graph.
     # With AMX, convolutions reading 112, 144 or 528 channels get zero padding to a multiple of 32,
-    # which puts them on the AMX kernels too (graph.pad_channels).
-    sym, args, auxs, plain = _fused_graph(net, input_shape, fold=True, pad=amx_in_use())
-    _refuse_amx_breakage(plain, input_shape, "bfloat16")
+    # which puts them on the AMX kernels too (amx.pad_channels).
+    sym, args, auxs, plain = _fused_graph(net, input_shape, fold=True)
+    refuse_broken_input(plain, input_shape, "bfloat16", QuantizationError)
     lists = amp.lists.symbol_bf16  # MXNet's bfloat16 operator lists
     fused = ["_sg_mkldnn_conv", "_sg_mkldnn_fully_connected"]
     # A fused convolution reading 3 channels is the stem: without AMX, oneDNN 2.4 runs it through a slow
@@ -411,36 +360,29 @@ def optimize_float32(net, input_shape=(1, 3, 224, 224), ctx=None):
     return _typed_block(sym, args, auxs, ctx or mx.cpu())
 
 
-def _fused_graph(net, input_shape, fold=False, pad=False):
+def _fused_graph(net, input_shape, fold=False):
     """``net``'s float32 symbol partitioned by the oneDNN backend, with its parameters, and the plain
     float32 symbol it came from. With ``fold``, BatchNorm is folded into the convolutions first (in
-    float64, see :func:`.graph.fold_batchnorm`), and with ``pad`` too, convolution inputs are
-    zero-padded to 32 channels (:func:`.graph.pad_channels`)."""
+    float64, see :func:`.graph.fold_batchnorm`) and, on AMX, convolution inputs are zero-padded to
+    32-channel multiples (:func:`.amx.pad_for_amx`)."""
     with _keeps_hybridization(net):
         wait_for_parameters()
         sym, args, auxs = _float_graph(net, input_shape)
     plain = sym
     if fold:
         sym, args, auxs = fold_batchnorm(sym, args, auxs)
-        if pad:
-            sym, args, auxs, _ = pad_channels(sym, args, auxs, input_shape)
+        sym, args, auxs = pad_for_amx(sym, args, auxs, input_shape)
     return sym.get_backend_symbol("MKLDNN"), args, auxs, plain
-
-
-def _refuse_amx_breakage(sym, input_shape, what):
-    """Raise :class:`QuantizationError` when oneDNN would corrupt memory running ``sym`` on AMX."""
-    reason = amx_breakage(sym, input_shape) if amx_in_use() else None
-    if reason:
-        raise QuantizationError("%s at input shape %s: %s" % (what, "x".join(map(str, input_shape)), reason))
 
 
 def _typed_block(sym, args, auxs, ctx, checked=None):
     """A hybridized SymbolBlock over ``sym`` whose parameters keep the dtypes of ``args``/``auxs``
-    (an :class:`_AmxCheckedBlock` with ``checked``)."""
+    (:func:`.amx.checked_block` of ``checked``)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Cannot decide type")
         inputs = [mx.sym.var("data")]
-        block = mx.gluon.SymbolBlock(sym, inputs) if checked is None else _AmxCheckedBlock(sym, inputs, checked)
+        block = mx.gluon.SymbolBlock(sym, inputs) if checked is None else checked_block(
+            sym, inputs, *checked, QuantizationError)
     params = block.collect_params()
     values = dict(("arg:%s" % k, v) for k, v in args.items())
     values.update(("aux:%s" % k, v) for k, v in auxs.items())

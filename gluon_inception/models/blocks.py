@@ -11,35 +11,6 @@ BFLOAT16 = np.dtype([("bfloat16", np.uint16)])
 BN_EPSILON = 1e-3
 
 
-def amx_channels(count, multiple=32, minimum=32):
-    """The input channel count to give a convolution reading ``count`` channels so that oneDNN 2.4's
-    AMX kernels take it: ``count`` itself below ``minimum`` or when a multiple of ``multiple``, else the
-    next multiple (112 -> 128, 528 -> 544, 24 -> 24).
-
-    >>> amx_channels(144), amx_channels(480), amx_channels(24)
-    (160, 480, 24)
-    """
-    return count if count < minimum or count % multiple == 0 else count + (-count % multiple)
-
-
-#: Output areas (height x width of one image) at which oneDNN 2.4's AMX 1x1 convolution, the kernel
-#: MXNet 1.9.1 runs bfloat16 and int8 1x1 convolutions on when AMX is in use, writes outside its
-#: buffers: the process aborts ("corrupted size vs. prev_size") or hangs, later and elsewhere.
-#: Measured on Sapphire Rapids with ``bench/amx_1x1_areas.py`` (``docs/benchmarks.rst``); 6x6 is the one
-#: GoogLeNet meets (inception 4 at 96-110 px).
-AMX_1X1_BROKEN_AREAS = frozenset((27, 33, 36, 39, 42, 45, 48))
-
-
-def amx_1x1_broken(kernel, height, width):
-    """True for a convolution that oneDNN 2.4 gets wrong on AMX: a 1x1 ``kernel`` with an output of
-    ``height`` x ``width`` per image in :data:`AMX_1X1_BROKEN_AREAS`.
-
-    >>> amx_1x1_broken((1, 1), 6, 6), amx_1x1_broken((1, 1), 7, 7), amx_1x1_broken((3, 3), 6, 6)
-    (True, False, False)
-    """
-    return tuple(kernel) == (1, 1) and height * width in AMX_1X1_BROKEN_AREAS
-
-
 def _pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
@@ -69,7 +40,7 @@ class ConvBN(mx.gluon.HybridBlock):
     norm_in_float32 : bool
         For bfloat16 AMP only (default False). When True, the convolution's output is cast to
         float32, normalised and rectified in float32, and cast back to bfloat16. On CPUs with AMX,
-        :func:`gluon_inception.training.layouts.keep_norms_float32` sets it on the layers whose
+        :func:`gluon_inception.training.amx.keep_norms_float32` sets it on the layers whose
         bfloat16 BatchNorm backward would run oneDNN's slow reference kernel. It is read when the
         block is traced: set it before the first forward pass after ``hybridize``.
     pad_input_to : int or None
@@ -77,7 +48,7 @@ class ConvBN(mx.gluon.HybridBlock):
         channels appended up to this count, and its weight with zero input channels to match: the
         same function, but oneDNN runs AMX kernels only for input channels that are a multiple of 32.
         The parameter keeps its shape; the padding exists only inside the graph.
-        :func:`gluon_inception.training.layouts.pad_inputs_for_amx` sets it. Read when the block
+        :func:`gluon_inception.training.amx.pad_inputs_for_amx` sets it. Read when the block
         is traced, like ``norm_in_float32``.
 
     Examples

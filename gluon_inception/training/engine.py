@@ -35,22 +35,21 @@ from ..checkpoint import (
     save_checkpoint,
     verify_checkpoint_files,
 )
+from ..cpu import amx_in_use
 from ..data import DatasetSource, verify_dataset
 from ..data.demo import demo_banner
 from ..deploy.evaluate import evaluate_batches
-from ..deploy.graph import amx_breakage
 from ..deploy.metrics import MetricSums, batch_stats, topk_label
-from ..deploy.quantize import amx_in_use
 from ..errors import GluonInceptionError
 from ..fileio import remove_stale_partials
 from ..models.googlenet import GoogLeNet, describe_model, model_summary
 from ..zoo.registry import get_model
+from . import amx
 from .config import ConfigError, merge_for_resume
 from .distill import Teacher, build_like, distillation_loss, load_teacher, teacher_preprocessing
 from .ema import WeightEMA, read_ema, save_ema
 from .finetune import configure_backbone, load_pretrained_start
 from .hooks import FaultInjection
-from .layouts import LayoutProbeError, apply_amx_fixes, find_reference_norms
 from .logs import RunLog, TensorBoardLog, require_tensorboardx
 from .precision import check_dtype, init_amp, loss_scaler_state, restore_loss_scaler, trainer_kwargs
 from .preemption import EXIT_INTERRUPTED, EXIT_PREEMPTED, STOP_SIGNALS, StopSignals, resume_command, signal_name
@@ -148,6 +147,8 @@ class Training:
         self.start_epoch = int(self.resume_meta["epoch"]) if self.resume_meta else 0
         self.start_step = int(self.resume_meta.get("step") or 0) if self.resume_meta else 0
         check_dtype(self.cfg.dtype, self.ctx)
+        # bfloat16 on a CPU whose AMX the user switched on: the AMX rules apply (training/amx.py).
+        self.on_amx = self.cfg.dtype == "bfloat16" and self.ctx.device_type == "cpu" and amx_in_use()
         if not (self.cfg.demo or self.cfg.data):
             raise ConfigError(NO_DATA_MESSAGE)
         if self.dist.hvd is None:
@@ -178,11 +179,11 @@ class Training:
         if self.dist.is_root:
             try:
                 outcome = ("ok", func())
-            except (ConfigError, CheckpointError, LayoutProbeError) as err:
+            except (ConfigError, CheckpointError, amx.LayoutProbeError) as err:
                 outcome = ("error", type(err).__name__, str(err))
         outcome = self.dist.broadcast_object(outcome, name=name)
         if outcome[0] == "error":
-            kinds = {cls.__name__: cls for cls in (ConfigError, CheckpointError, LayoutProbeError)}
+            kinds = {cls.__name__: cls for cls in (ConfigError, CheckpointError, amx.LayoutProbeError)}
             raise kinds[outcome[1]](outcome[2])
         return outcome[1]
 
@@ -271,7 +272,8 @@ class Training:
                 net.check_input_size(cfg.image_size)
             except ValueError as err:
                 raise ConfigError("--image-size %d: %s" % (cfg.image_size, err)) from None
-        self._refuse_amx_breakage(net, "--dtype bfloat16")
+        if self.on_amx:
+            self._prepare_for_amx(net, train=built_here and cfg.hybridize)
         if cfg.no_wd_bn_bias:
             for param in net.collect_params(".*(gamma|beta|bias)$").values():
                 param.wd_mult = 0.0
@@ -286,8 +288,6 @@ class Training:
         # Structural names: the same on every rank, whatever else a rank built before.
         self.dist.broadcast_parameters(net._collect_params_with_prefix())
         if cfg.hybridize:
-            if built_here and cfg.dtype == "bfloat16" and self.ctx.device_type == "cpu" and amx_in_use():
-                self._apply_amx_fixes(net)
             net.hybridize(static_alloc=True, static_shape=True)
         self.net = net
         self.log.info("model: %s", model_summary(net))
@@ -299,16 +299,6 @@ class Training:
                           " with warm-up" if cfg.ema_warmup else "")  # fmt: skip
         return net
 
-    def _refuse_amx_breakage(self, net, what):
-        """bfloat16 on AMX: ConfigError when ``net`` at ``--image-size`` has a 1x1 convolution whose output
-        oneDNN 2.4 corrupts memory at (:func:`~gluon_inception.deploy.graph.amx_breakage`)."""
-        cfg = self.cfg
-        if cfg.dtype != "bfloat16" or self.ctx.device_type != "cpu" or not amx_in_use():
-            return
-        reason = amx_breakage(net(mx.sym.var("data")), (1, 3, cfg.image_size, cfg.image_size), "--image-size")
-        if reason:
-            raise ConfigError("%s at --image-size %d: %s" % (what, cfg.image_size, reason))
-
     def _model_kwargs(self):
         """The keyword arguments ``get_model(cfg.model, ...)`` builds this run's network with."""
         cfg = self.cfg
@@ -317,19 +307,17 @@ class Training:
             kwargs["topology"] = cfg.topology
         return kwargs
 
-    def _apply_amx_fixes(self, net):
-        """bfloat16 on AMX: pad convolution inputs to 32-channel multiples, and keep in float32 the
-        BatchNorms oneDNN would still run on its reference kernel.
-
-        Rank 0 probes in a child process (``training/layouts.py`` says why and how); every rank applies
-        the same list.
-        """
+    def _prepare_for_amx(self, net, train=True, what="--dtype bfloat16"):
+        """bfloat16 on AMX (:func:`.amx.prepare_network`): refuse a broken ``--image-size``; for the network
+        that trains, pad its inputs and keep in float32 the BatchNorms that rank 0's probe names (every
+        rank applies the same list)."""
         cfg = self.cfg
 
         def probe():  # on rank 0, its answer (or its error) on every rank
-            return find_reference_norms(cfg.model, self._model_kwargs(), cfg.batch_size, cfg.image_size)
+            return amx.find_reference_norms(cfg.model, self._model_kwargs(), cfg.batch_size, cfg.image_size)
 
-        padded, norms = apply_amx_fixes(net, lambda: self._root_decides(probe, "layouts"))
+        find_norms = (lambda: self._root_decides(probe, "layouts")) if train else None
+        padded, norms = amx.prepare_network(net, cfg.image_size, find_norms, what)
         if padded:
             self.log.info("bfloat16 on AMX: %d convolution(s) read their input zero-padded to a multiple of 32 "
                           "channels, for AMX kernels: %s", len(padded), ", ".join(padded))  # fmt: skip
@@ -380,7 +368,8 @@ class Training:
 
         info = self._root_decides(load, "teacher")
         net = holder.get("net") or build_like(info, self.ctx)
-        self._refuse_amx_breakage(net, "--dtype bfloat16 with --teacher %s" % cfg.teacher)  # it runs in bfloat16 too
+        if self.on_amx:  # the teacher runs in bfloat16 too
+            self._prepare_for_amx(net, train=False, what="--dtype bfloat16 with --teacher %s" % cfg.teacher)
         self.dist.broadcast_parameters({"teacher." + k: p for k, p in net._collect_params_with_prefix().items()})
         expects = teacher_preprocessing(info)
         teacher = Teacher(net, expects, self.data.preprocessing, self.ctx)

@@ -13,7 +13,7 @@ three fields are read and written here, in one place, for checkpoints and resume
 """
 
 from .._compat import amp
-from ..deploy.quantize import cpu_supports_bf16
+from ..cpu import supports_bf16
 from .config import ConfigError
 
 #: The scaler fields a checkpoint keeps: the scale in use, the one the next step takes (after an
@@ -56,7 +56,7 @@ def check_dtype(dtype, ctx):
             "--dtype bfloat16 trains on CPUs only: MXNet 1.9.1 has no bfloat16 GPU kernels. "
             "Use --dtype float16 on GPUs."
         )
-    if not cpu_supports_bf16():
+    if not supports_bf16():
         raise ConfigError(
             "--dtype bfloat16 needs a CPU with AVX-512 BF16 or AMX-BF16 (this one has neither: "
             "bfloat16 would be emulated, slower than float32). Train with --dtype float32."

@@ -9,12 +9,13 @@ import cv2
 import numpy as np
 import pytest
 
-from gluon_inception import cli
+from gluon_inception import cli, cpu
 from gluon_inception._compat import mx
 from gluon_inception.deploy.evaluate import evaluate
 from gluon_inception.deploy.export import load_mxnet
 from gluon_inception.zoo import load_checkpoint_model
 from tests.support import child_env, require
+from tests.support.demo import assert_int8_agrees
 
 
 def run_cli(*args, env=None, cwd=None):
@@ -33,6 +34,10 @@ def model(checkpoint):
     loaded = load_checkpoint_model(checkpoint)
     loaded.net.hybridize()
     return loaded
+
+
+# Results depend on the CPU's instruction sets: .ci/run runs these again under DNNL_MAX_CPU_ISA=AVX2 and with AMX on.
+pytestmark = pytest.mark.isa
 
 
 def test_evaluate_command_prints_a_table_and_writes_the_library_numbers(tmp_path, checkpoint, model, demo_dataset):
@@ -161,9 +166,7 @@ def test_export_int8_then_evaluate_it(tmp_path, checkpoint, model, demo_dataset,
     assert proc.returncode == 0, proc.stderr
     qnet, meta = load_mxnet(str(prefix))
     assert meta["precision"] == "int8"
-    fp32 = demo_float32_result
-    int8 = evaluate(qnet, info.split("test"), model.preprocessing, batch_size=50)[1]
-    assert abs(int8.top1 - fp32.top1) <= 0.005
+    assert_int8_agrees(qnet, model.net, info, model.preprocessing)  # the bounds' reasoning is there
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
@@ -225,12 +228,15 @@ def test_evaluate_int8_and_bfloat16_precisions(tmp_path, checkpoint, capsys, dem
         report = tmp_path / (precision + ".json")
         code = cli.main(["evaluate", "--checkpoint", checkpoint, "--data", info.root, "--split", "test",
                          "--precision", precision, "--calib-batches", "3", "--report", str(report)])
-        if precision == "bfloat16" and code != 0:
-            assert "no native bfloat16" in capsys.readouterr().err
+        captured = capsys.readouterr()  # each run's own output
+        if precision == "bfloat16" and not cpu.supports_bf16():
+            assert code != 0 and "no native bfloat16" in captured.err, captured.err
             continue
-        assert code == 0
+        assert code == 0, captured.err
         got = json.loads(report.read_text())
         assert got["precision"] == precision
+        assert "(%s, 1 rank)" % precision in captured.out, captured.out
         top1[precision] = got["results"]["1-crop"]["top1"]
-    assert abs(top1["int8"] - top1["float32"]) <= 0.005
-    assert "(int8, 1 rank)" in capsys.readouterr().out
+    # The command's plumbing, on the 300 test images: 1 point is 3 images, where INT8 was measured to
+    # move 0-1 (tests/deploy/test_quantize.py checks INT8's fidelity on all 1,797 digits).
+    assert abs(top1["int8"] - top1["float32"]) <= 0.01

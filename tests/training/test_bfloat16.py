@@ -2,8 +2,9 @@
 
 MXNet's AMP patches its operator functions for the rest of a process, so every bfloat16 run here
 is a child process (``gluon-inception train``); the refusals happen before AMP is touched. The
-children inherit ``DNNL_MAX_CPU_ISA`` from this process, which is how a child that did not ask
-Linux for AMX permission once died of SIGILL: the resume test covers that too on AMX machines.
+children inherit ``DNNL_MAX_CPU_ISA`` and ``GLUON_INCEPTION_AMX`` from this process, which is how a
+child that did not ask Linux for AMX permission once died of SIGILL: the resume test covers that too,
+with AMX switched on, on AMX machines.
 """
 import subprocess
 import sys
@@ -11,11 +12,14 @@ import sys
 import numpy as np
 import pytest
 
+from gluon_inception import cpu
 from gluon_inception._compat import mx
-from gluon_inception.deploy.quantize import amx_in_use, cpu_supports_bf16
 from gluon_inception.dist import Dist
 from gluon_inception.training import ConfigError, TrainConfig, Training, precision
-from tests.support import child_env, require
+from tests.support import child_env, cpus
+
+# Results depend on the CPU's instruction sets: .ci/run runs these again under DNNL_MAX_CPU_ISA=AVX2 and with AMX on.
+pytestmark = pytest.mark.isa
 
 SINGLE = Dist(None)
 
@@ -38,35 +42,33 @@ class _GpuDist(Dist):
 
 
 def test_bfloat16_on_a_cpu_without_bf16_instructions_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: False)
+    cpus.simulate(monkeypatch, cpus.AVX2_ONLY)
+    with pytest.raises(ConfigError, match="--dtype bfloat16 needs a CPU with AVX-512 BF16 or AMX"):
+        Training(_cfg(tmp_path, dtype="bfloat16"), SINGLE)
+
+
+def test_bfloat16_on_a_cpu_capped_below_avx512_bf16_is_refused_like_one_without_it(tmp_path, monkeypatch):
+    cpus.simulate(monkeypatch, cpus.SAPPHIRE_RAPIDS)
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX512_CORE_VNNI")
     with pytest.raises(ConfigError, match="--dtype bfloat16 needs a CPU with AVX-512 BF16 or AMX"):
         Training(_cfg(tmp_path, dtype="bfloat16"), SINGLE)
 
 
 def test_bfloat16_on_a_gpu_is_refused_with_what_to_use(tmp_path, monkeypatch):
-    monkeypatch.setattr(precision, "cpu_supports_bf16", lambda: True)
+    cpus.simulate(monkeypatch, cpus.AVX512_BF16)
     with pytest.raises(ConfigError, match="CPUs only.*--dtype float16"):
         Training(_cfg(tmp_path, dtype="bfloat16"), _GpuDist(None))
 
 
 def test_cli_refuses_bfloat16_with_one_line_and_exit_2(tmp_path):
-    # A CPU without the instructions, simulated in the child: cpu_flags() sees no bf16 flag.
-    code = (
-        "import sys; from gluon_inception.deploy import quantize; quantize.cpu_flags = lambda: {'avx2'}; "
-        "from gluon_inception.cli.main import main; sys.exit(main(sys.argv[1:]))"
-    )
+    # A CPU without the instructions, simulated in the child.
+    code = cpus.child_code(cpus.AVX2_ONLY, "import sys; from gluon_inception.cli.main import main; "
+                           "sys.exit(main(sys.argv[1:]))")  # fmt: skip
     cmd = [sys.executable, "-c", code, "train", "--demo", "--dtype", "bfloat16", "--checkpoints", str(tmp_path)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=cpus.child_environ(child_env()), timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == [lines[-1]] and lines[-1].startswith("error: --dtype bfloat16 needs a CPU"), proc.stderr
-
-
-def test_an_explicit_onednn_isa_without_amx_is_left_alone():
-    from gluon_inception._compat import _enable_amx
-
-    environ = {"DNNL_MAX_CPU_ISA": "AVX512_CORE_BF16"}
-    assert _enable_amx(environ) is False and environ == {"DNNL_MAX_CPU_ISA": "AVX512_CORE_BF16"}
 
 
 def test_switching_amp_dtype_in_one_process_is_refused(monkeypatch):
@@ -85,14 +87,15 @@ def _train(data, folder, *extra):
 
 @pytest.mark.slow
 def test_bfloat16_checkpoints_are_float32_and_resume_exactly(train_tiny_dataset, tmp_path):
-    require(cpu_supports_bf16(), "a CPU with AVX-512 BF16 or AMX-BF16 (bfloat16 training)")
+    cpus.require_cpu(cpu.supports_bf16(), "AVX-512 BF16 or AMX-BF16 (bfloat16 training)")
     _train(train_tiny_dataset, tmp_path / "straight", "--epochs", "2")
     _train(train_tiny_dataset, tmp_path / "split", "--epochs", "1")
     proc = _train(train_tiny_dataset, tmp_path / "split", "--epochs", "2", "--resume")
     assert "resumed from" in proc.stdout
-    # With AMX, convolution inputs are padded to 32-channel multiples and the probe keeps the BatchNorms
-    # that still mix layouts in float32 (tests/training/test_layouts.py); the runs above are exact with them.
-    assert ("zero-padded to a multiple of 32" in proc.stdout + proc.stderr) == amx_in_use(), proc.stdout
+    # With AMX switched on, convolution inputs are padded to 32-channel multiples and the probe keeps the
+    # BatchNorms that still mix layouts in float32 (tests/training/test_amx.py); the runs above are exact
+    # with them. Without the switch no AMX rule runs.
+    assert ("zero-padded to a multiple of 32" in proc.stdout + proc.stderr) == cpus.amx_on_here(), proc.stdout
     straight = mx.nd.load(str(tmp_path / "straight" / "bf-0002.params"))
     split = mx.nd.load(str(tmp_path / "split" / "bf-0002.params"))
     assert sorted(straight) == sorted(split)
@@ -105,24 +108,23 @@ def test_bfloat16_checkpoints_are_float32_and_resume_exactly(train_tiny_dataset,
 
 
 def _train_as_if_on_amx(data, folder, *flags):
-    """``gluon-inception train --dtype bfloat16`` in a child that takes this CPU for one with AMX and
-    bfloat16: the refusals tested with it come before anything runs in bfloat16, so any CPU will do."""
-    code = (
-        "import sys; from gluon_inception.training import engine, precision; engine.amx_in_use = lambda: True; "
-        "precision.cpu_supports_bf16 = lambda: True; "
-        "from gluon_inception.cli.main import main; sys.exit(main(sys.argv[1:]))"
-    )
+    """``gluon-inception train --dtype bfloat16`` in a child that takes this CPU for a Sapphire Rapids
+    with AMX switched on. The refusals tested with it come before anything runs in bfloat16, and the
+    layout probe (real bfloat16 kernels) is replaced, so any CPU will do."""
+    code = cpus.child_code(cpus.SAPPHIRE_RAPIDS, "import sys; from gluon_inception.cli.main import main; "
+                           "sys.exit(main(sys.argv[1:]))", stub_amx_probe=True)  # fmt: skip
     tiny = [f for f in TINY_FLAGS if f not in ("--image-size", "32", "--topology", "gluoncv")]
     cmd = [sys.executable, "-c", code, "train", "--data", data, *tiny, "--dtype", "bfloat16", "--checkpoints",
            str(folder), *flags]  # fmt: skip
-    return subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=300)
+    env = cpus.child_environ(child_env(), amx=True)
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 
 def test_bfloat16_on_amx_at_an_image_size_onednn_gets_wrong_is_refused_with_sizes_that_work(
     train_tiny_dataset, tmp_path
 ):
     # At 96 px inception 4 works on 6x6 maps, where oneDNN 2.4's AMX 1x1 convolution corrupts memory
-    # (models.blocks.AMX_1X1_BROKEN_AREAS).
+    # (cpu.AMX_1X1_BROKEN_AREAS).
     proc = _train_as_if_on_amx(train_tiny_dataset, tmp_path, "--topology", "gluoncv", "--image-size", "96")
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]

@@ -1,4 +1,5 @@
-"""bfloat16 on AMX: finding the BatchNorms oneDNN runs on its reference kernel, and keeping them in float32.
+"""bfloat16 training on AMX (training/amx.py): finding the BatchNorms oneDNN runs on its reference
+kernel, keeping them in float32, padding convolution inputs; all of it only with AMX switched on.
 
 AMP patches MXNet for the rest of a process, so every bfloat16 computation here runs in a child.
 """
@@ -9,10 +10,9 @@ import textwrap
 
 import pytest
 
-from gluon_inception import googlenet
-from gluon_inception.deploy.quantize import amx_in_use, cpu_supports_bf16
-from gluon_inception.training import layouts
-from gluon_inception.training.layouts import (
+from gluon_inception import cpu, googlenet
+from gluon_inception.training import amx
+from gluon_inception.training.amx import (
     LayoutProbeError,
     convbn_output_shapes,
     find_reference_norms,
@@ -20,7 +20,11 @@ from gluon_inception.training.layouts import (
     pad_inputs_for_amx,
     reference_norm_shapes,
 )
-from tests.support import child_env, require
+from tests.support import child_env
+from tests.support.cpus import require_cpu
+
+# Results depend on the CPU's instruction sets: .ci/run runs these again under DNNL_MAX_CPU_ISA=AVX2 and with AMX on.
+pytestmark = pytest.mark.isa
 
 #: The GoogLeNet layers whose bfloat16 BatchNorm backward mixes an AMX channels-last gradient with an
 #: AVX-512 blocked input (or the reverse) in MXNet 1.9.1's oneDNN 2.4 (bench/profile_train_step.py) ...
@@ -67,12 +71,12 @@ def test_convbn_shapes_and_flags_address_blocks_by_structural_path():
     assert len(shapes) == 57 and shapes["features.conv1"] == (64, 32, 32)
     assert shapes["features.inception4e.branch2.0"] == (160, 4, 4)
     assert keep_norms_float32(net, sorted(MIXED_ON_AMX)) == 4
-    flagged = {path for path, block in layouts.convbn_blocks(net) if block.norm_in_float32}
+    flagged = {path for path, block in amx.convbn_blocks(net) if block.norm_in_float32}
     assert flagged == MIXED_ON_AMX
     with pytest.raises(KeyError, match="no ConvBN block at features.nothing"):
         keep_norms_float32(net, ["features.nothing"])
     assert set(pad_inputs_for_amx(net)) == UNEVEN_INPUTS
-    blocks = dict(layouts.convbn_blocks(net))
+    blocks = dict(amx.convbn_blocks(net))
     assert blocks["features.inception4e.branch1"].pad_input_to == 544
     assert blocks["features.inception4d.branch2.1"].pad_input_to == 160
     assert blocks["features.inception4a.branch2.0"].pad_input_to is None  # 480 = 15 x 32
@@ -106,7 +110,7 @@ _NUMERICS = textwrap.dedent("""
 
 
 def test_float32_norms_and_padded_inputs_compute_what_plain_bfloat16_does():
-    require(cpu_supports_bf16(), "a CPU with AVX-512 BF16 or AMX-BF16 (bfloat16 training)")
+    require_cpu(cpu.supports_bf16(), "AVX-512 BF16 or AMX-BF16 (bfloat16 training)")
     proc = subprocess.run([sys.executable, "-c", _NUMERICS], capture_output=True, text=True, env=child_env(),
                           timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -122,20 +126,24 @@ def test_float32_norms_and_padded_inputs_compute_what_plain_bfloat16_does():
 
 
 @pytest.mark.slow
-def test_probe_finds_the_mixed_layout_norms_with_amx_and_none_with_avx512_only(monkeypatch):
-    require(cpu_supports_bf16(), "a CPU with AVX-512 BF16 or AMX-BF16 (bfloat16 training)")
+def test_probe_finds_the_mixed_layout_norms_with_amx_switched_on_and_none_without(monkeypatch):
+    require_cpu(cpu.supports_bf16(), "AVX-512 BF16 or AMX-BF16 (bfloat16 training)")
     kwargs = {"classes": 10, "topology": "gluoncv"}
+    monkeypatch.setenv(cpu.AMX_SWITCH, "1")  # the probe's child inherits it and switches AMX on
     unpadded = find_reference_norms("googlenet", kwargs, 2, 64, pad_inputs=False)
     padded = find_reference_norms("googlenet", kwargs, 2, 64)
-    if amx_in_use():
+    if cpu.amx_in_use():  # this CPU has AMX and no cap below it
         assert MIXED_ON_AMX <= set(unpadded), unpadded
         # a 32-channel 4x4 output also fits 4d's reduction, and 160 channels 4b's 1x1 branch
         assert set(unpadded) - MIXED_ON_AMX <= {"features.inception4d.branch3.0", "features.inception4b.branch1"}
         assert MIXED_ON_AMX_PADDED <= set(padded) and len(padded) < len(unpadded), padded
-    else:
+    else:  # the switch on a CPU without AMX changes nothing
         assert unpadded == [] and padded == []
-    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX512_CORE_BF16")
-    assert find_reference_norms("googlenet", kwargs, 2, 64) == []
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX512_CORE_BF16")  # a cap below AMX wins over the switch
+    assert find_reference_norms("googlenet", kwargs, 2, 64, pad_inputs=False) == []
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA")
+    monkeypatch.delenv(cpu.AMX_SWITCH)  # the default: no AMX
+    assert find_reference_norms("googlenet", kwargs, 2, 64, pad_inputs=False) == []
 
 
 def test_a_failing_probe_raises_with_the_childs_error():

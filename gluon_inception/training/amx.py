@@ -1,5 +1,10 @@
-"""bfloat16 training on AMX: find the BatchNorms that oneDNN would run on its reference kernel, and
-keep them in float32.
+"""bfloat16 training on AMX (opt-in, ``GLUON_INCEPTION_AMX=1``): everything the engine does for it, here.
+
+:func:`prepare_network` is the one entry, used by the engine and ``bench/profile_train_step.py``
+alike, and only when :func:`gluon_inception.cpu.amx_in_use` says yes. It refuses an image size at
+which oneDNN 2.4's AMX kernels corrupt memory (:func:`refuse_broken_image_size`), pads convolution
+inputs to 32-channel multiples (:func:`pad_inputs_for_amx`) and keeps in float32 the BatchNorms that
+oneDNN would run on its reference kernel, found by a probe in a child process.
 
 Why: with AMX, the oneDNN inside MXNet 1.9.1 (v2.4) runs a convolution whose channel counts suit the
 AMX tiles in a channels-last layout (``acdb``) and one whose counts do not on AVX-512 kernels in a
@@ -16,7 +21,7 @@ loads) runs one training step of the same network at the same batch and image si
 on, and the shapes of the BatchNorm backward passes that ran ``bnorm_ref`` name the layers. Without
 AMX (or in float32) no layer mixes layouts, and nothing is probed.
 
-    >>> from gluon_inception.training.layouts import reference_norm_shapes
+    >>> from gluon_inception.training.amx import reference_norm_shapes
     >>> line = ("dnnl_verbose,exec,cpu,batch_normalization,bnorm_ref:any,backward,data_bf16::blocked:"
     ...         "aBcd16b:f0 diff_bf16::blocked:acdb:f0,,flags:S,mb32ic160ih14iw14,84.6")
     >>> reference_norm_shapes(line)
@@ -30,14 +35,17 @@ import subprocess
 import sys
 
 from .._compat import mx
+from ..cpu import amx_channels
+from ..deploy.amx import amx_breakage
 from ..errors import GluonInceptionError
-from ..models.blocks import ConvBN, amx_channels
+from ..models.blocks import ConvBN
 from ..zoo.registry import get_model
+from .config import ConfigError
 from .precision import init_amp
 
 #: ``mbNicCihHiwW`` (oneDNN's problem descriptor of a 2-D batch normalisation).
 _SHAPE = re.compile(r"^mb\d+ic(\d+)ih(\d+)iw(\d+)$")
-_MARKER = "=== gluon-inception layout probe ==="
+_MARKER = "=== gluon-inception AMX layout probe ==="
 
 
 class LayoutProbeError(GluonInceptionError, RuntimeError):
@@ -121,14 +129,28 @@ def pad_inputs_for_amx(net, multiple=32, minimum=32):
     return paths
 
 
-def apply_amx_fixes(net, find_norms):
-    """Both bfloat16-on-AMX fixes on ``net``, in the order they depend on; ``(padded, norms)`` paths.
+def refuse_broken_image_size(net, image_size, what):
+    """Raise :class:`~gluon_inception.training.ConfigError` when ``net`` at ``image_size`` px has a 1x1
+    convolution whose output oneDNN 2.4's AMX kernel corrupts memory at (:func:`.deploy.amx.amx_breakage`);
+    ``what`` starts the message (``"--precision bfloat16"``)."""
+    reason = amx_breakage(net(mx.sym.var("data")), (1, 3, image_size, image_size), "--image-size")
+    if reason:
+        raise ConfigError("%s at --image-size %d: %s" % (what, image_size, reason))
 
-    The inputs are padded first (:func:`pad_inputs_for_amx`), because the padding changes which
-    BatchNorms mix layouts; then ``find_norms()`` names those BatchNorms (usually
-    :func:`find_reference_norms`, which pads the network it probes alike) and
-    :func:`keep_norms_float32` applies the answer. Call it before ``hybridize``.
+
+def prepare_network(net, image_size, find_norms=None, what="bfloat16"):
+    """Make ``net`` ready for bfloat16 training on AMX; ``(padded, norms)`` paths of what was changed.
+
+    First the image size is checked (:func:`refuse_broken_image_size`). With ``find_norms`` (for a
+    network that will train, not a teacher), the inputs are then padded (:func:`pad_inputs_for_amx`),
+    because the padding changes which BatchNorms mix layouts; ``find_norms()`` names those BatchNorms
+    (usually :func:`find_reference_norms`, which pads the network it probes alike) and
+    :func:`keep_norms_float32` applies the answer. Call it before ``hybridize``, and only when
+    :func:`gluon_inception.cpu.amx_in_use`.
     """
+    refuse_broken_image_size(net, image_size, what)
+    if find_norms is None:
+        return [], []
     padded = pad_inputs_for_amx(net)
     norms = find_norms()
     keep_norms_float32(net, norms)
@@ -167,7 +189,7 @@ def find_reference_norms(model, model_kwargs, batch_size, image_size, pad_inputs
     spec = {"model": model, "kwargs": model_kwargs, "batch_size": batch_size, "image_size": image_size,
             "pad_inputs": pad_inputs}  # fmt: skip
     env = dict(os.environ, DNNL_VERBOSE="1", MKLDNN_VERBOSE="1")
-    cmd = [sys.executable, "-m", "gluon_inception.training.layouts", json.dumps(spec)]
+    cmd = [sys.executable, "-m", "gluon_inception.training.amx", json.dumps(spec)]
     what = "the bfloat16 layout probe (one training step in a child process)"
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
