@@ -105,29 +105,66 @@ class _RestrictedUnpickler(pickle.Unpickler):
         return (storage_type, str(key))
 
 
+#: The most bytes one file may hold in storages. The largest published GoogLeNet weights are 50 MB; the
+#: limit stops a crafted header or zip member from asking for more memory than the machine has.
+MAX_STORAGE_BYTES = 2 << 30
+
+
 def _as_array(raw, storage_type, count, source, key):
+    itemsize = 2 if storage_type.dtype == "bfloat16" else np.dtype(storage_type.dtype).itemsize
+    if count < 0 or len(raw) < count * itemsize:
+        raise TorchFileError(
+            "%s: storage %s holds %d bytes, %d needed: the file is truncated or damaged"
+            % (source, key, len(raw), max(count, 0) * itemsize)
+        )
     if storage_type.dtype == "bfloat16":
         halves = np.frombuffer(raw, dtype="<u2", count=count)
         return (halves.astype(np.uint32) << 16).view(np.float32)
-    dtype = np.dtype(storage_type.dtype).newbyteorder("<")
-    if len(raw) < count * dtype.itemsize:
-        raise TorchFileError(
-            "%s: storage %s holds %d bytes, %d needed: the file is truncated"
-            % (source, key, len(raw), count * dtype.itemsize)
-        )
-    return np.frombuffer(raw, dtype=dtype, count=count)
+    return np.frombuffer(raw, dtype=np.dtype(storage_type.dtype).newbyteorder("<"), count=count)
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_tensor(ref, storage_size, source, key):
+    """Refuse a tensor whose offset, sizes or strides address anything outside its storage, or address it
+    in a way no state dict does (negative strides, one element repeated along an axis), before a
+    view of the storage is made: such a view would read outside the buffer or ask for unbounded memory."""
+
+    def refuse(why):
+        raise TorchFileError("%s: tensor on storage %s %s: the file is damaged or crafted" % (source, key, why))
+
+    if not (_is_int(ref.offset) and all(map(_is_int, ref.size)) and all(map(_is_int, ref.stride))):
+        refuse("has an offset, size or stride that is not an integer")
+    if len(ref.size) != len(ref.stride):
+        refuse("has %d sizes but %d strides" % (len(ref.size), len(ref.stride)))
+    if ref.offset < 0 or any(n < 0 for n in ref.size):
+        refuse("has a negative offset or size")
+    if any(st < 0 for st in ref.stride):
+        refuse("has a negative stride")
+    if any(st == 0 and n > 1 for n, st in zip(ref.size, ref.stride)):
+        refuse("repeats one element along an axis (stride 0)")
+    numel = int(np.prod(ref.size, dtype=object)) if ref.size else 1
+    if numel == 0:
+        return
+    last = ref.offset + sum((n - 1) * st for n, st in zip(ref.size, ref.stride))
+    if last >= storage_size:
+        refuse("reaches element %d of a storage of %d" % (last, storage_size))
+    if numel > storage_size:
+        refuse("has %d elements, more than its storage's %d" % (numel, storage_size))
 
 
 def _materialise(obj, storage_arrays, source):
     if isinstance(obj, _TensorRef):
         (storage_type, key) = obj.storage
         flat = storage_arrays[key]
+        _check_tensor(obj, flat.size, source, key)
         if not obj.size:
             return np.array(flat[obj.offset]).astype(flat.dtype.newbyteorder("="))
+        if 0 in obj.size:
+            return np.zeros(obj.size, dtype=flat.dtype.newbyteorder("="))
         itemsize = flat.dtype.itemsize
-        last = obj.offset + sum((n - 1) * s for n, s in zip(obj.size, obj.stride))
-        if min(obj.size) > 0 and last >= flat.size:
-            raise TorchFileError("%s: a tensor reaches past the end of storage %s" % (source, key))
         view = np.lib.stride_tricks.as_strided(
             flat[obj.offset :], shape=obj.size, strides=tuple(s * itemsize for s in obj.stride), writeable=False
         )
@@ -161,15 +198,25 @@ def _load_zip(path, source):
         if prefix + "byteorder" in names and zf.read(prefix + "byteorder").strip() not in (b"little", b""):
             raise TorchFileError("%s: big-endian tensors are not supported" % source)
         obj = _RestrictedUnpickler(io.BytesIO(zf.read(pickles[0])), source).load()
-        arrays = {}
+        arrays, total = {}, 0
         for key, storage_type in _storage_keys(obj, {}).items():
             member = prefix + "data/" + key
             if member not in names:
                 raise TorchFileError("%s: storage %s is missing from the archive" % (source, member))
+            total += zf.getinfo(member).file_size
+            _check_total(total, source)
             raw = zf.read(member)
             itemsize = 2 if storage_type.dtype == "bfloat16" else np.dtype(storage_type.dtype).itemsize
             arrays[key] = _as_array(raw, storage_type, len(raw) // itemsize, source, key)
     return obj, arrays
+
+
+def _check_total(total, source):
+    if total > MAX_STORAGE_BYTES:
+        raise TorchFileError(
+            "%s: its tensors would need more than %d GiB; a network's weights are far smaller, so the file is "
+            "damaged or crafted" % (source, MAX_STORAGE_BYTES >> 30)
+        )
 
 
 def _load_legacy(f, source):
@@ -186,7 +233,9 @@ def _load_legacy(f, source):
     storages = {}
     obj = _RestrictedUnpickler(f, source, storages).load()
     keys = plain()
-    arrays = {}
+    if not isinstance(keys, (list, tuple)):
+        raise TorchFileError("%s: the storage list is a %s, not a list" % (source, type(keys).__name__))
+    arrays, total = {}, 0
     for key in keys:
         key = str(key)
         if key not in storages:
@@ -197,6 +246,10 @@ def _load_legacy(f, source):
             raise TorchFileError("%s: the file ends before storage %s: it is truncated" % (source, key))
         (count,) = struct.unpack("<q", header)
         itemsize = 2 if storage_type.dtype == "bfloat16" else np.dtype(storage_type.dtype).itemsize
+        if count < 0:
+            raise TorchFileError("%s: storage %s claims %d elements: the file is damaged" % (source, key, count))
+        total += count * itemsize
+        _check_total(total, source)
         raw = f.read(count * itemsize)
         arrays[key] = _as_array(raw, storage_type, count, source, key)
     return obj, arrays
@@ -220,7 +273,10 @@ def load_state_dict(path):
     UnsafePickleError
         When the pickle names anything but tensors, storages and ``OrderedDict``.
     TorchFileError
-        When the file is truncated, damaged or not a PyTorch file, or holds no dict of tensors.
+        When the file is truncated, damaged or not a PyTorch file, or holds no dict of tensors; when a
+        tensor's offset, sizes or strides address anything outside its storage, or use negative or
+        repeating (zero) strides, which no saved state dict has; and when its storages would exceed
+        :data:`MAX_STORAGE_BYTES`. Every one of these is checked before any memory is read.
 
     Examples
     --------
@@ -239,7 +295,8 @@ def load_state_dict(path):
         state = _materialise(obj, arrays, source)
     except (UnsafePickleError, TorchFileError):
         raise
-    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, struct.error, KeyError, IndexError) as err:
+    except (pickle.UnpicklingError, EOFError, zipfile.BadZipFile, struct.error, KeyError, IndexError, TypeError,
+            ValueError) as err:
         raise TorchFileError(
             "%s: damaged or not a PyTorch state dict (%s: %s)" % (source, type(err).__name__, err)
         ) from None
