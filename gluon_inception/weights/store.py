@@ -15,8 +15,9 @@ published URLs. A mirror is a base URL or a local folder laid out like the sourc
 
 Every transfer goes to a temporary file in the cache folder, is verified against the entry's
 checksum and only then renamed into place, so the cache holds complete, verified files or
-nothing. Each source has an overall deadline and a minimum transfer rate: a mirror that trickles
-is abandoned and the next source tried. Processes that fetch the same file at once serialise on a
+nothing. Each source has an overall deadline, which covers connecting, the headers and the body,
+and a minimum transfer rate: a mirror that trickles (its headers or its body) is abandoned and the
+next source tried. Processes that fetch the same file at once serialise on a
 lock file (:func:`gluon_inception.fileio.file_lock`); the kernel releases the lock of a process
 that dies, and its holder removes temporary files left by killed downloads.
 """
@@ -29,6 +30,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -310,18 +312,22 @@ class _Pace:
         self.deadline = _env_float(ENV_DEADLINE, DEFAULT_DEADLINE)
         self.min_rate = _env_float(ENV_MIN_RATE, DEFAULT_MIN_RATE)
         self.start = self.window_start = time.monotonic()
-        self.window_bytes = 0
+        self.window_bytes = self.received = 0
 
     def socket_timeout(self):
         return max(0.1, min(SOCKET_TIMEOUT, self.deadline))
 
+    def expired(self):
+        return _AttemptFailed(
+            "network", "abandoned after the %.0f s deadline with %d bytes received ($%s sets it)"
+            % (self.deadline, self.received, ENV_DEADLINE)
+        )
+
     def check(self, received, nbytes):
+        self.received = received
         now = time.monotonic()
         if now - self.start > self.deadline:
-            raise _AttemptFailed(
-                "network", "abandoned after the %.0f s deadline with %d bytes received ($%s sets it)"
-                % (self.deadline, received, ENV_DEADLINE)
-            )
+            raise self.expired()
         self.window_bytes += nbytes
         if now - self.window_start >= min(RATE_WINDOW, self.deadline):
             rate = self.window_bytes / (now - self.window_start)
@@ -333,11 +339,85 @@ class _Pace:
             self.window_start, self.window_bytes = now, 0
 
 
+class _Deadline:
+    """Shuts a transfer's socket down when its deadline passes, in whatever phase it is: connecting,
+    waiting for the headers or reading the body. A socket timeout alone restarts with every byte, so
+    a server that trickles its headers would hold the transfer (and the store's lock) for ever."""
+
+    def __init__(self, seconds):
+        self.expired = False
+        self._sock = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def _expire(self):
+        with self._lock:
+            self.expired = True
+            self._shut()
+
+    def _shut(self):
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+    def watch(self, sock):
+        with self._lock:
+            self._sock = sock
+            if self.expired:
+                self._shut()
+
+    def opener(self):
+        """A urllib opener whose HTTP and HTTPS connections hand their socket to :meth:`watch`."""
+        deadline = self
+
+        class Connection(http.client.HTTPConnection):
+            def connect(self):
+                super().connect()
+                deadline.watch(self.sock)
+
+        class SecureConnection(http.client.HTTPSConnection):
+            def connect(self):
+                super().connect()
+                deadline.watch(self.sock)
+
+        class Handler(urllib.request.HTTPHandler):
+            def http_open(self, req):
+                return self.do_open(Connection, req)
+
+        class SecureHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req):
+                return self.do_open(SecureConnection, req, context=self._context)
+
+        return urllib.request.build_opener(Handler, SecureHandler)
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._timer.cancel()
+
+
 def _download(url, dest, progress=None):
     request = urllib.request.Request(url, headers={"User-Agent": "gluon-inception/" + __version__})
     pace = _Pace()
+    deadline = _Deadline(pace.deadline)
     try:
-        with urllib.request.urlopen(request, timeout=pace.socket_timeout()) as response, open(dest, "wb") as out:
+        with deadline:
+            _receive(deadline.opener(), request, pace, url, dest, progress)
+    except _AttemptFailed:
+        if not deadline.expired:
+            raise
+    else:
+        if not deadline.expired:
+            return
+    raise pace.expired() from None  # the socket was shut down under the transfer: say why
+
+
+def _receive(opener, request, pace, url, dest, progress):
+    try:
+        with opener.open(request, timeout=pace.socket_timeout()) as response, open(dest, "wb") as out:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             received = 0

@@ -13,14 +13,18 @@ class WeightServer:
 
     ``truncate`` holds paths whose transfer announces the full length and then drops the
     connection halfway; ``delay`` seconds pass before each answer (to make clients overlap);
-    ``trickle`` holds paths sent one byte per ``trickle_interval`` seconds (a dying mirror).
+    ``trickle`` holds paths sent one byte per ``trickle_interval`` seconds (a dying mirror), and
+    ``trickle_headers`` paths whose status line and headers come that way, then never end (for at
+    most ``trickle_limit`` seconds, so the server always stops).
     """
 
     def __init__(self):
         self.files = {}
         self.truncate = set()
         self.trickle = set()
+        self.trickle_headers = set()
         self.trickle_interval = 1.0
+        self.trickle_limit = 120.0
         self.delay = 0.0
         self.requests = Counter()
         server = self
@@ -29,6 +33,19 @@ class WeightServer:
             def do_GET(self):
                 server.requests[self.path] += 1
                 time.sleep(server.delay)
+                if self.path in server.trickle_headers:
+                    self.close_connection = True
+                    started, head = time.monotonic(), b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 100000
+                    try:
+                        for i in range(len(head)):
+                            if time.monotonic() - started > server.trickle_limit:
+                                return
+                            self.wfile.write(head[i : i + 1])
+                            self.wfile.flush()
+                            time.sleep(server.trickle_interval)
+                    except OSError:  # the client gave up
+                        pass
+                    return
                 body = server.files.get(self.path)
                 if body is None:
                     self.send_error(404, "Not Found")

@@ -133,6 +133,31 @@ def test_a_trickling_mirror_is_abandoned_at_its_deadline_and_the_next_source_ser
         good.stop()
 
 
+def test_a_mirror_that_trickles_its_headers_is_abandoned_at_the_deadline_and_the_next_source_serves_the_file(
+    server, root, monkeypatch
+):
+    # A byte of headers every 0.2 s: the 15 s socket timeout restarts with each one, so only a deadline
+    # over the whole transfer (connect, headers, body) ends it; the lock it holds is released with it.
+    good = WeightServer()
+    try:
+        server.files[PATH] = good.files[PATH] = PAYLOAD
+        server.trickle_headers.add(PATH)
+        server.trickle_interval, server.trickle_limit = 0.2, 60.0
+        monkeypatch.setenv(store.ENV_DEADLINE, "2")
+        started = time.monotonic()
+        path = store.fetch(tiny_entry(), root=root, mirrors=[server.url, good.url])
+        took = time.monotonic() - started
+        assert open(path, "rb").read() == PAYLOAD
+        assert server.requests[PATH] == 1 and good.requests[PATH] == 1
+        assert took < 10, "abandoned %.1f s after the start: the deadline is 2 s" % took
+        assert os.listdir(root) == [tiny_entry().file_name]
+        # Alone, it fails with the reason.
+        with pytest.raises(DownloadError, match=r"abandoned after the 2 s deadline"):
+            store.fetch(tiny_entry(urls=(server.url + PATH,)), root=str(root) + "-alone")
+    finally:
+        good.stop()
+
+
 def test_a_transfer_below_the_minimum_rate_is_abandoned_with_the_reason(server, root, monkeypatch):
     server.files[PATH] = PAYLOAD
     server.trickle.add(PATH)
