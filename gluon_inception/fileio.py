@@ -102,6 +102,21 @@ def remove_stale_partials(folder, max_age=None):
     return removed
 
 
+def current_umask():
+    """The process's file-mode creation mask, read without changing it (Linux ``/proc``; elsewhere
+    set and restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
@@ -109,7 +124,10 @@ def atomic_path(path):
     The temporary file lives in the same folder (same file system), is flushed to disk, and
     replaces ``path`` with :func:`os.replace`, so readers see either the old complete file or
     the new complete file, never a partial one. On an exception the temporary file is removed;
-    after a kill, :func:`remove_stale_partials` removes it.
+    after a kill, :func:`remove_stale_partials` removes it. The file gets the permissions a plain
+    :func:`open` would give it (``0o666`` less the umask): the temporary file is private while it is
+    written, the finished one is as readable as any other, so datasets, checkpoints and weight
+    mirrors on a shared file system stay readable by the people the folder is shared with.
 
     Examples
     --------
@@ -126,6 +144,7 @@ def atomic_path(path):
         yield tmp
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

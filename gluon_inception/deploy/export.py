@@ -118,17 +118,6 @@ def _write_mxnet_files(net, prefix):
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
 
-def _make_readable(path):
-    """Give a file written through a private temporary file the permissions of a normal new file.
-
-    ``fileio`` writes through ``mkstemp``, whose files are readable by their owner only; exported
-    models are meant to be shipped and served, often by another user.
-    """
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def export_mxnet(net, prefix, preprocessing=None, classes=None, input_shape=None, metadata=None):
     """Write ``net`` as MXNet symbol JSON + params, with a meta JSON beside them.
 
@@ -166,7 +155,6 @@ def export_mxnet(net, prefix, preprocessing=None, classes=None, input_shape=None
     meta.update(symbol=os.path.basename(symbol), params=os.path.basename(params))
     meta_path = prefix + "-meta.json"
     write_json(meta_path, meta)
-    _make_readable(meta_path)
     return {"symbol": symbol, "params": params, "meta": meta_path}
 
 
@@ -368,7 +356,6 @@ def export_onnx(
         onnx.checker.check_model(model)
         with atomic_path(path) as tmp_out:
             onnx.save(model, tmp_out)
-        _make_readable(path)
     result = {"path": path, "max_abs_diff": None}
     if check:
         try:
