@@ -52,7 +52,7 @@ from .finetune import configure_backbone, load_pretrained_start
 from .hooks import FaultInjection
 from .layouts import LayoutProbeError, apply_amx_fixes, find_reference_norms
 from .logs import RunLog, TensorBoardLog, require_tensorboardx
-from .precision import check_dtype, init_amp, loss_scaler_state, restore_loss_scaler, trainer_kwargs
+from .precision import check_precision, init_amp, loss_scaler_state, restore_loss_scaler, trainer_kwargs
 from .preemption import EXIT_INTERRUPTED, EXIT_PREEMPTED, STOP_SIGNALS, StopSignals, resume_command, signal_name
 from .schedules import LRSchedule
 
@@ -147,7 +147,7 @@ class Training:
             self.cfg = merge_for_resume(self.resume_meta["config"], cfg)
         self.start_epoch = int(self.resume_meta["epoch"]) if self.resume_meta else 0
         self.start_step = int(self.resume_meta.get("step") or 0) if self.resume_meta else 0
-        check_dtype(self.cfg.dtype, self.ctx)
+        check_precision(self.cfg.precision, self.ctx)
         if not (self.cfg.demo or self.cfg.data):
             raise ConfigError(NO_DATA_MESSAGE)
         if self.dist.hvd is None:
@@ -258,7 +258,7 @@ class Training:
             An initialised network on this rank's context; default: ``cfg.model``.
         """
         cfg = self.cfg
-        self.amp = init_amp(cfg.dtype)  # the loss-scaling AMP (float16) or None; bfloat16 needs no scaling
+        self.amp = init_amp(cfg.precision)  # the loss-scaling AMP (float16) or None; bfloat16 needs no scaling
         built_here = net is None
         if built_here:
             mx.random.seed(cfg.seed)
@@ -271,7 +271,7 @@ class Training:
                 net.check_input_size(cfg.image_size)
             except ValueError as err:
                 raise ConfigError("--image-size %d: %s" % (cfg.image_size, err)) from None
-        self._refuse_amx_breakage(net, "--dtype bfloat16")
+        self._refuse_amx_breakage(net, "--precision bfloat16")
         if cfg.no_wd_bn_bias:
             for param in net.collect_params(".*(gamma|beta|bias)$").values():
                 param.wd_mult = 0.0
@@ -286,7 +286,7 @@ class Training:
         # Structural names: the same on every rank, whatever else a rank built before.
         self.dist.broadcast_parameters(net._collect_params_with_prefix())
         if cfg.hybridize:
-            if built_here and cfg.dtype == "bfloat16" and self.ctx.device_type == "cpu" and amx_in_use():
+            if built_here and cfg.precision == "bfloat16" and self.ctx.device_type == "cpu" and amx_in_use():
                 self._apply_amx_fixes(net)
             net.hybridize(static_alloc=True, static_shape=True)
         self.net = net
@@ -303,7 +303,7 @@ class Training:
         """bfloat16 on AMX: ConfigError when ``net`` at ``--image-size`` has a 1x1 convolution whose output
         oneDNN 2.4 corrupts memory at (:func:`~gluon_inception.deploy.graph.amx_breakage`)."""
         cfg = self.cfg
-        if cfg.dtype != "bfloat16" or self.ctx.device_type != "cpu" or not amx_in_use():
+        if cfg.precision != "bfloat16" or self.ctx.device_type != "cpu" or not amx_in_use():
             return
         reason = amx_breakage(net(mx.sym.var("data")), (1, 3, cfg.image_size, cfg.image_size), "--image-size")
         if reason:
@@ -380,7 +380,7 @@ class Training:
 
         info = self._root_decides(load, "teacher")
         net = holder.get("net") or build_like(info, self.ctx)
-        self._refuse_amx_breakage(net, "--dtype bfloat16 with --teacher %s" % cfg.teacher)  # it runs in bfloat16 too
+        self._refuse_amx_breakage(net, "--precision bfloat16 with --teacher %s" % cfg.teacher)  # runs in bfloat16 too
         self.dist.broadcast_parameters({"teacher." + k: p for k, p in net._collect_params_with_prefix().items()})
         expects = teacher_preprocessing(info)
         teacher = Teacher(net, expects, self.data.preprocessing, self.ctx)
