@@ -67,7 +67,7 @@ def check_precision(precision, ctx=None):
 
 
 def convert(net, precision, calib_data=None, input_shape=(1, 3, 224, 224), ctx=None, num_calib_batches=None,
-            batch_size=None):  # fmt: skip
+            batch_size=None, calib_mode="naive"):  # fmt: skip
     """``net`` ready for inference in ``precision``.
 
     Parameters
@@ -89,6 +89,8 @@ def convert(net, precision, calib_data=None, input_shape=(1, 3, 224, 224), ctx=N
         The device the result runs on (checked with :func:`check_precision`).
     num_calib_batches, batch_size : int, optional
         int8 calibration: at most this many batches of ``calib_data``, and the calibration batch size.
+    calib_mode : {"naive", "entropy"}, default "naive"
+        int8 calibration method (see :func:`~.quantize.quantize_int8`).
 
     Returns
     -------
@@ -118,7 +120,8 @@ def convert(net, precision, calib_data=None, input_shape=(1, 3, 224, 224), ctx=N
         if calib_data is None:
             raise PrecisionError("int8 needs calibration images (calib_data): a few hundred images of the training "
                                  "distribution, preprocessed as the network expects them")  # fmt: skip
-        return quantize_int8(net, calib_data, num_calib_batches=num_calib_batches, batch_size=batch_size)
+        return quantize_int8(net, calib_data, num_calib_batches=num_calib_batches, batch_size=batch_size,
+                             calib_mode=calib_mode)  # fmt: skip
     if precision == "bfloat16":
         return to_bfloat16(net, input_shape=input_shape, ctx=ctx)
     if precision == "float16":
