@@ -9,7 +9,7 @@ round are reported, with ratios against torchvision's fastest mode (channels_las
 
 * ours float32: hybridized with ``static_alloc``/``static_shape``, as ``gluon-inception train`` runs.
 * ours bfloat16: the same with MXNet AMP (``amp.init(target_dtype="bfloat16")``), as
-  ``gluon-inception train --dtype bfloat16`` runs; on CPUs with AMX, oneDNN uses AMX tiles
+  ``gluon-inception train --precision bfloat16`` runs; on CPUs with AMX, oneDNN uses AMX tiles
   (``gluon_inception._compat`` enables them), convolution inputs are zero-padded to 32-channel
   multiples for the AMX kernels and the few BatchNorms that would still run oneDNN's reference
   kernel stay in float32 (``gluon_inception/training/layouts.py``). ``ours bfloat16, without the
