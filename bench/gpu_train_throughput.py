@@ -8,7 +8,7 @@ update; the figure is images per second. float16 is MXNet AMP with dynamic loss 
 
     python bench/gpu_train_throughput.py                     # GPU 0, batch 128, float32 and float16
     python bench/gpu_train_throughput.py --gpu 1 --batch 64 --rounds 3
-    python bench/gpu_train_throughput.py --ctx cpu --batch 2 --steps 1 --warmup 1 --rounds 1 --dtypes float32
+    python bench/gpu_train_throughput.py --ctx cpu --batch 2 --steps 1 --warmup 1 --rounds 1 --precisions float32
 """
 import argparse
 import json
@@ -79,7 +79,7 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2, help="interleaved repetitions (median reported)")
-    parser.add_argument("--dtypes", default="float32,float16")
+    parser.add_argument("--precisions", default="float32,float16", help="as train --precision, comma-separated")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--worker", nargs=2, metavar=("NET", "DTYPE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -92,7 +92,7 @@ def main(argv=None):
              "--warmup", str(args.warmup), "--steps", str(args.steps)]  # fmt: skip
     speeds = {}
     for round_index in range(args.rounds):
-        for dtype in args.dtypes.split(","):
+        for dtype in args.precisions.split(","):
             for label, which in NETWORKS.items():
                 proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", which, dtype] + flags,
                                       capture_output=True, text=True)

@@ -3,7 +3,7 @@
 
 The step is the engine's (forward, softmax cross-entropy, backward, optimizer update) on a fixed
 random batch, hybridized with ``static_alloc``/``static_shape``, in float32 or with AMP bfloat16
-(``--dtype``). Two views of the same step, each in its own child process:
+(``--precision``). Two views of the same step, each in its own child process:
 
 First the step is timed without any instrumentation (median of ``--steps``). Then, in a second
 child process, ``--profiled`` steps run under two instruments at once:
@@ -16,8 +16,8 @@ child process, ``--profiled`` steps run under two instruments at once:
   apart. The operator time not covered by oneDNN is MXNet's own kernels (casts, element-wise
   sums, the optimizer, the loss) and the engine's overhead.
 
-    PYTHONPATH=$PWD python bench/profile_train_step.py --dtype float32
-    PYTHONPATH=$PWD python bench/profile_train_step.py --dtype bfloat16 --top 20
+    PYTHONPATH=$PWD python bench/profile_train_step.py --precision float32
+    PYTHONPATH=$PWD python bench/profile_train_step.py --precision bfloat16 --top 20
 
 Environment knobs to compare (``MXNET_*``, ``OMP_*``, ``DNNL_MAX_CPU_ISA``) are passed through to
 the children; docs/benchmarks.rst lists the ones tried.
@@ -121,7 +121,7 @@ def build_step(dtype, batch, size, topology, optimizer, classes=1000, wd=1e-4, a
 
 
 def child_time(args):
-    step, _ = build_step(args.dtype, args.batch, args.size, args.topology, args.optimizer,
+    step, _ = build_step(args.precision, args.batch, args.size, args.topology, args.optimizer,
                          amx_fixes=not args.no_amx_fixes)
     for _ in range(args.warmup):
         step()
@@ -136,7 +136,7 @@ def child_time(args):
 
 def child_profile(args):
     """Profile ``--profiled`` steps with mx.profiler; with DNNL_VERBOSE set, oneDNN logs the same steps."""
-    step, mx = build_step(args.dtype, args.batch, args.size, args.topology, args.optimizer,
+    step, mx = build_step(args.precision, args.batch, args.size, args.topology, args.optimizer,
                           amx_fixes=not args.no_amx_fixes)
     for _ in range(args.warmup):
         step()
@@ -175,7 +175,7 @@ def run_child(args, mode, extra_env=None):
     if mode != "time":
         env["MXNET_EXEC_BULK_EXEC_TRAIN"] = "0"
     env.update(extra_env or {})
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", mode, "--dtype", args.dtype, "--batch",
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", mode, "--precision", args.precision, "--batch",
            str(args.batch), "--size", str(args.size), "--topology", args.topology, "--optimizer", args.optimizer,
            "--warmup", str(args.warmup), "--steps", str(args.steps), "--profiled", str(args.profiled)]  # fmt: skip
     if args.no_amx_fixes:
@@ -192,7 +192,7 @@ def run_child(args, mode, extra_env=None):
 def print_tables(args, timing, ops, dnnl):
     total = sum(v["ms"] for v in ops.values())
     print("# %s training step, GoogLeNet (%s topology), batch %d, %dx%d, %s, OMP_NUM_THREADS=%s"
-          % (args.dtype, args.topology, args.batch, args.size, args.size, args.optimizer,
+          % (args.precision, args.topology, args.batch, args.size, args.size, args.optimizer,
              os.environ.get("OMP_NUM_THREADS", args.threads)))  # fmt: skip
     print("step (no profiler, median of %d): %.0f ms = %.1f img/s"
           % (args.steps, timing["step_ms"], timing["img_per_sec"]))  # fmt: skip
@@ -228,7 +228,7 @@ def print_tables(args, timing, ops, dnnl):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
+    parser.add_argument("--precision", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--topology", default="gluoncv", choices=("gluoncv", "paper"))

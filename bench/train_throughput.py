@@ -11,7 +11,7 @@ skipped and named as skipped.
 
 * ours float32: hybridized with ``static_alloc``/``static_shape``, as ``gluon-inception train`` runs.
 * ours bfloat16: the same with MXNet AMP (``amp.init(target_dtype="bfloat16")``), as
-  ``gluon-inception train --dtype bfloat16`` runs: AVX-512 BF16 kernels by default. ``AMX``
+  ``gluon-inception train --precision bfloat16`` runs: AVX-512 BF16 kernels by default. ``AMX``
   switches AMX on (``GLUON_INCEPTION_AMX=1``, ``gluon_inception/cpu.py``): oneDNN uses AMX tiles,
   convolution inputs are zero-padded to 32-channel multiples for the AMX kernels and the few
   BatchNorms that would still run oneDNN's reference kernel stay in float32

@@ -1,4 +1,6 @@
 """Arguments and checks that several subcommands share."""
+from ..data import build_val_iter
+from ..deploy import PRECISIONS, PrecisionError, check_precision, convert
 from ..errors import UsageError
 from ..models.googlenet import TOPOLOGIES
 from ..zoo.sources import load_checkpoint_model, load_pretrained_model
@@ -43,3 +45,28 @@ def check_classes(what, names, other, other_names):
         "with the wrong outputs: use data prepared with the same classes in the same order."
         % (what, len(names), other, len(other_names), i, at(names), at(other_names))
     )
+
+
+def add_precision_argument(parser, help):
+    """``--precision``, with the package's whole vocabulary as its choices: a command refuses what it
+    cannot do with one line that says why (:func:`check_precision_option`), not with argparse's usage."""
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32", help=help + " (default: float32)")
+
+
+def check_precision_option(precision, ctx=None):
+    """Raise a :class:`UsageError` naming ``--precision`` when it cannot run on ``ctx`` (default CPU)."""
+    try:
+        check_precision(precision, ctx)
+    except PrecisionError as err:
+        raise UsageError("--precision %s" % err) from None
+
+
+def convert_loaded(loaded, precision, calib_source=None, calib_batches=4, batch_size=32, threads=None, ctx=None):
+    """``loaded.net`` in ``precision`` (:func:`gluon_inception.deploy.convert`), int8 calibrated on the images of
+    ``calib_source`` (a record file or split) preprocessed as the weights expect."""
+    pre = loaded.preprocessing
+    calib = None
+    if precision == "int8":
+        calib = build_val_iter(calib_source, batch_size, preprocessing=pre, num_threads=threads)
+    return convert(loaded.net, precision, calib_data=calib, input_shape=(1,) + pre.data_shape, ctx=ctx,
+                   num_calib_batches=calib_batches, batch_size=batch_size)  # fmt: skip

@@ -4,13 +4,17 @@ import os
 
 from .. import dist
 from ..checkpoint import best_checkpoint
-from ..data import build_val_iter, load_dataset
+from ..data import load_dataset
 from ..deploy.evaluate import evaluate, format_table, write_report
-from ..deploy.quantize import quantize_int8, to_bfloat16
 from ..errors import UsageError
-from ._common import add_model_arguments, check_classes, load_model_from_args
-
-PRECISIONS = ("float32", "int8", "bfloat16")
+from ._common import (
+    add_model_arguments,
+    add_precision_argument,
+    check_classes,
+    check_precision_option,
+    convert_loaded,
+    load_model_from_args,
+)
 
 
 def configure_parser(parser):
@@ -24,8 +28,8 @@ def configure_parser(parser):
     parser.add_argument("--crops", type=int, nargs="+", choices=(1, 10), default=[1],
                         help="1 = centre crop, 10 = corners + centre and their mirrors (default: 1; '1 10' for both)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass per rank (default 32)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
-                        help="evaluate the INT8 (oneDNN) or bfloat16 conversion instead of float32 (CPU)")
+    add_precision_argument(parser, "evaluate this conversion of the network: int8 (oneDNN; calibrated on "
+                           "--calib-data) or bfloat16 (AVX-512 BF16 or AMX) on CPUs, float16 on GPUs")
     parser.add_argument("--calib-data", metavar="REC",
                         help="record file to calibrate INT8 on (default: the train split of --data)")
     parser.add_argument("--calib-batches", type=int, default=4, help="batches used for calibration (default 4)")
@@ -54,31 +58,19 @@ def _calibration_source(args, info):
                      "of the training distribution), or --data ROOT with a train split")
 
 
-def convert_precision(loaded, precision, calib_source, calib_batches, batch_size, threads=None):
-    """Return the float32, INT8 or bfloat16 version of ``loaded.net``."""
-    pre = loaded.preprocessing
-    if precision == "int8":
-        it = build_val_iter(calib_source, batch_size, preprocessing=pre, num_threads=threads)
-        return quantize_int8(loaded.net, it, num_calib_batches=calib_batches, batch_size=batch_size)
-    if precision == "bfloat16":
-        return to_bfloat16(loaded.net, input_shape=(1,) + pre.data_shape)
-    loaded.net.hybridize(static_alloc=True, static_shape=True)
-    return loaded.net
-
-
 def main(args):
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     d = dist.get(use_horovod=dist.launched_by_horovod())
-    if args.precision != "float32" and d.context().device_type != "cpu":
-        raise UsageError("--precision %s runs on the CPU only" % args.precision)
+    check_precision_option(args.precision, d.context())
     split, info = _resolve_split(args)
+    calib = _calibration_source(args, info) if args.precision == "int8" else None
     if args.best:
         args.checkpoint = _best_checkpoint(args.checkpoint)
     loaded = load_model_from_args(args, ctx=d.context())
     if info is not None and loaded.class_ids is not None:
         check_classes("the weights'", loaded.class_ids, "the dataset's", info.classes)
-    calib = _calibration_source(args, info) if args.precision == "int8" else None
-    net = convert_precision(loaded, args.precision, calib, args.calib_batches, args.batch_size, args.threads)
+    net = convert_loaded(loaded, args.precision, calib, args.calib_batches, args.batch_size, args.threads,
+                         ctx=d.context())  # fmt: skip
     results = evaluate(net, split, loaded.preprocessing, crops=tuple(dict.fromkeys(args.crops)),
                        batch_size=args.batch_size, dist=d, ctx=d.context(), num_threads=args.threads)
     rec = getattr(split, "rec", split)

@@ -38,7 +38,7 @@ COMMANDS = {
     "train": ("gluon_inception.cli.train", "train GoogLeNet (Horovod or one process) with checkpoints and logs"),
     "evaluate": ("gluon_inception.cli.evaluate", "rank-1/rank-5 accuracy and cross-entropy on a record file"),
     "predict": ("gluon_inception.cli.predict", "top-k classes of image files and folders"),
-    "export": ("gluon_inception.cli.export", "write MXNet (symbol+params) or ONNX files, optionally INT8"),
+    "export": ("gluon_inception.cli.export", "write MXNet (symbol+params) or ONNX files, optionally --precision int8"),
     "convert": ("gluon_inception.cli.convert", "convert GluonCV or torchvision GoogLeNet weights to ours"),
     "pretrained": ("gluon_inception.cli.pretrained", "list, fetch or purge pretrained weights"),
     "plot": ("gluon_inception.cli.plot", "draw a run's loss/accuracy per epoch (lr changes marked) to a PNG"),

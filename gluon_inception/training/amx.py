@@ -195,7 +195,7 @@ def find_reference_norms(model, model_kwargs, batch_size, image_size, pad_inputs
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise LayoutProbeError(
-            "%s took more than %d s; train with --dtype float32 or a smaller --batch-size" % (what, timeout)
+            "%s took more than %d s; train with --precision float32 or a smaller --batch-size" % (what, timeout)
         ) from None
     head, _, tail = proc.stdout.rpartition(_MARKER)
     if proc.returncode != 0 or not head:

@@ -12,6 +12,7 @@ import json
 import os
 from typing import List, Optional
 
+from ..deploy import PRECISIONS
 from ..errors import UsageError
 
 #: Learning rate per optimizer when neither a recipe nor ``--lr`` sets one (reference batch 256).
@@ -20,7 +21,6 @@ DEFAULT_LR = {"sgd": 0.1, "nag": 0.1, "adam": 0.001}
 OPTIMIZERS = ("sgd", "nag", "adam")
 LR_SCHEDULES = ("constant", "step", "cosine", "poly")
 LR_SCALINGS = ("none", "linear", "sqrt")
-DTYPES = ("float32", "float16", "bfloat16")
 FINAL_EVALS = ("auto", "test", "val", "none")
 
 # Keys that say how THIS invocation runs, never taken from a checkpoint's saved config on resume.
@@ -164,12 +164,13 @@ class TrainConfig:
     )
 
     # -- execution -------------------------------------------------------------------------
-    dtype: str = _opt(
+    precision: str = _opt(
         "float32",
         "float16 = mixed precision with dynamic loss scaling (GPU only); bfloat16 = mixed precision on CPUs "
-        "with AVX-512 BF16 or AMX (no loss scaling); weights and checkpoints stay float32",
+        "with AVX-512 BF16 or AMX (no loss scaling); weights and checkpoints stay float32. int8 is for "
+        "inference (export/evaluate --precision int8)",
         "run",
-        choices=DTYPES,
+        choices=PRECISIONS,
     )
     fp16_allreduce: bool = _opt(
         False, "exchange gradients between ranks as float16 (Horovod's fp16 compression): half the traffic", "run"
@@ -243,12 +244,17 @@ class TrainConfig:
 
     def validate(self):
         """Check values and combinations; raise :class:`ConfigError` on the first problem."""
-        for name in ("optimizer", "lr_schedule", "lr_scaling", "dtype", "final_eval", "topology", "augment"):
+        for name in ("optimizer", "lr_schedule", "lr_scaling", "precision", "final_eval", "topology", "augment"):
             choices = _metadata(name)["choices"]
             if getattr(self, name) not in choices:
                 raise ConfigError(
                     "%s must be one of %s, got %r" % (_flag(name), ", ".join(choices), getattr(self, name))
                 )
+        if self.precision == "int8":
+            raise ConfigError(
+                "--precision int8 is for inference: train in float32 (or float16 on GPUs, bfloat16 on CPUs with "
+                "AVX-512 BF16 or AMX), then gluon-inception export --precision int8 --calib-data REC"
+            )
         positive = ("image_size", "batch_size", "epochs", "lr_base_batch", "save_every", "log_interval", "val_every")
         positive += ("accumulate",)
         positive += ("data_threads",) if self.data_threads is not None else ()
@@ -543,6 +549,8 @@ def merge_for_resume(saved, cfg):
     """
     explicit = set(getattr(cfg, "explicit", set())) | set(RUN_CONTROL_KEYS)
     known = {f.name for f in dataclasses.fields(TrainConfig)}
+    if "dtype" in saved and "precision" not in saved:  # a checkpoint written before --dtype became --precision
+        saved = dict(saved, precision=saved["dtype"])
     values = {k: v for k, v in saved.items() if k in known and k not in explicit}
     merged = dataclasses.replace(cfg, **values).finalize()
     merged.explicit = set(getattr(cfg, "explicit", set()))

@@ -51,7 +51,7 @@ from .ema import WeightEMA, read_ema, save_ema
 from .finetune import configure_backbone, load_pretrained_start
 from .hooks import FaultInjection
 from .logs import RunLog, TensorBoardLog, require_tensorboardx
-from .precision import check_dtype, init_amp, loss_scaler_state, restore_loss_scaler, trainer_kwargs
+from .precision import check_precision, init_amp, loss_scaler_state, restore_loss_scaler, trainer_kwargs
 from .preemption import EXIT_INTERRUPTED, EXIT_PREEMPTED, STOP_SIGNALS, StopSignals, resume_command, signal_name
 from .schedules import LRSchedule
 
@@ -146,9 +146,9 @@ class Training:
             self.cfg = merge_for_resume(self.resume_meta["config"], cfg)
         self.start_epoch = int(self.resume_meta["epoch"]) if self.resume_meta else 0
         self.start_step = int(self.resume_meta.get("step") or 0) if self.resume_meta else 0
-        check_dtype(self.cfg.dtype, self.ctx)
+        check_precision(self.cfg.precision, self.ctx)
         # bfloat16 on a CPU whose AMX the user switched on: the AMX rules apply (training/amx.py).
-        self.on_amx = self.cfg.dtype == "bfloat16" and self.ctx.device_type == "cpu" and amx_in_use()
+        self.on_amx = self.cfg.precision == "bfloat16" and self.ctx.device_type == "cpu" and amx_in_use()
         if not (self.cfg.demo or self.cfg.data):
             raise ConfigError(NO_DATA_MESSAGE)
         if self.dist.hvd is None:
@@ -259,7 +259,7 @@ class Training:
             An initialised network on this rank's context; default: ``cfg.model``.
         """
         cfg = self.cfg
-        self.amp = init_amp(cfg.dtype)  # the loss-scaling AMP (float16) or None; bfloat16 needs no scaling
+        self.amp = init_amp(cfg.precision)  # the loss-scaling AMP (float16) or None; bfloat16 needs no scaling
         built_here = net is None
         if built_here:
             mx.random.seed(cfg.seed)
@@ -307,7 +307,7 @@ class Training:
             kwargs["topology"] = cfg.topology
         return kwargs
 
-    def _prepare_for_amx(self, net, train=True, what="--dtype bfloat16"):
+    def _prepare_for_amx(self, net, train=True, what="--precision bfloat16"):
         """bfloat16 on AMX (:func:`.amx.prepare_network`): refuse a broken ``--image-size``; for the network
         that trains, pad its inputs and keep in float32 the BatchNorms that rank 0's probe names (every
         rank applies the same list)."""
@@ -369,7 +369,7 @@ class Training:
         info = self._root_decides(load, "teacher")
         net = holder.get("net") or build_like(info, self.ctx)
         if self.on_amx:  # the teacher runs in bfloat16 too
-            self._prepare_for_amx(net, train=False, what="--dtype bfloat16 with --teacher %s" % cfg.teacher)
+            self._prepare_for_amx(net, train=False, what="--precision bfloat16 with --teacher %s" % cfg.teacher)
         self.dist.broadcast_parameters({"teacher." + k: p for k, p in net._collect_params_with_prefix().items()})
         expects = teacher_preprocessing(info)
         teacher = Teacher(net, expects, self.data.preprocessing, self.ctx)

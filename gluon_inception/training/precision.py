@@ -1,7 +1,7 @@
-"""Precision helpers of the training engine: which ``--dtype`` runs where, AMP, fp16 gradient
+"""Precision helpers of the training engine: which ``--precision`` trains where, AMP, fp16 gradient
 exchange and the AMP loss scaler.
 
-``--dtype float16`` is MXNet's AMP with dynamic loss scaling (GPU only); ``--dtype bfloat16`` is AMP
+``--precision float16`` is MXNet's AMP with dynamic loss scaling (GPU only); ``--precision bfloat16`` is AMP
 with bfloat16 compute on CPUs with AVX-512 BF16 or AMX (MXNet 1.9.1 has bfloat16 kernels on CPU
 only). bfloat16 has float32's exponent range, so it needs no loss scaling. Under either, parameters,
 gradients, optimizer states and checkpoints stay float32: AMP casts the inputs of convolutions and
@@ -20,51 +20,52 @@ from .config import ConfigError
 #: overflow it is already halved), and the overflow-free steps counted towards the next doubling.
 _SCALER_FIELDS = {"loss_scale": "_loss_scale", "next_loss_scale": "_next_loss_scale", "unskipped": "_unskipped"}
 
-#: The dtype MXNet's AMP was initialised with in this process (None: not yet). ``amp.init`` patches
+#: The precision MXNet's AMP was initialised with in this process (None: not yet). ``amp.init`` patches
 #: MXNet's operator functions for the rest of the process and cannot be undone or switched.
-_amp_dtype = None
+_amp_precision = None
 
 
-def check_dtype(dtype, ctx):
-    """Raise :class:`~gluon_inception.training.ConfigError` when ``dtype`` cannot train on ``ctx``.
+def check_precision(precision, ctx):
+    """Raise :class:`~gluon_inception.training.ConfigError` when ``precision`` cannot train on ``ctx``.
 
     Parameters
     ----------
-    dtype : {"float32", "float16", "bfloat16"}
+    precision : {"float32", "float16", "bfloat16"}
+        ``"int8"`` is for inference; :class:`~gluon_inception.training.TrainConfig` refuses it.
     ctx : mxnet.Context
         The device this rank trains on.
 
     Examples
     --------
     >>> from gluon_inception._compat import mx
-    >>> check_dtype("float32", mx.cpu())
-    >>> check_dtype("bfloat16", mx.gpu(0))
+    >>> check_precision("float32", mx.cpu())
+    >>> check_precision("bfloat16", mx.gpu(0))
     Traceback (most recent call last):
     ...
-    gluon_inception.training.config.ConfigError: --dtype bfloat16 trains on CPUs only: ...
+    gluon_inception.training.config.ConfigError: --precision bfloat16 trains on CPUs only: ...
     """
-    if dtype == "float16" and ctx.device_type != "gpu":
+    if precision == "float16" and ctx.device_type != "gpu":
         raise ConfigError(
-            "--dtype float16 needs a GPU: MXNet's AMP casts to float16 kernels that exist on GPUs only "
-            "(on CPU they are slower than float32). Train on CPU with --dtype float32, or --dtype bfloat16 "
+            "--precision float16 needs a GPU: MXNet's AMP casts to float16 kernels that exist on GPUs only "
+            "(on CPU they are slower than float32). Train on CPU with --precision float32, or --precision bfloat16 "
             "on a CPU with AVX-512 BF16 or AMX."
         )
-    if dtype != "bfloat16":
+    if precision != "bfloat16":
         return
     if ctx.device_type == "gpu":
         raise ConfigError(
-            "--dtype bfloat16 trains on CPUs only: MXNet 1.9.1 has no bfloat16 GPU kernels. "
-            "Use --dtype float16 on GPUs."
+            "--precision bfloat16 trains on CPUs only: MXNet 1.9.1 has no bfloat16 GPU kernels. "
+            "Use --precision float16 on GPUs."
         )
     if not supports_bf16():
         raise ConfigError(
-            "--dtype bfloat16 needs a CPU with AVX-512 BF16 or AMX-BF16 (this one has neither: "
-            "bfloat16 would be emulated, slower than float32). Train with --dtype float32."
+            "--precision bfloat16 needs a CPU with AVX-512 BF16 or AMX-BF16 (this one has neither: "
+            "bfloat16 would be emulated, slower than float32). Train with --precision float32."
         )
 
 
-def init_amp(dtype):
-    """Initialise MXNet's AMP for ``dtype`` (before the network is built); the loss-scaling AMP or None.
+def init_amp(precision):
+    """Initialise MXNet's AMP for ``precision`` (before the network is built); the loss-scaling AMP or None.
 
     Returns
     -------
@@ -75,21 +76,21 @@ def init_amp(dtype):
     Raises
     ------
     ConfigError
-        When this process already initialised AMP for another dtype (or trains float32 after it):
+        When this process already initialised AMP for another precision (or trains float32 after it):
         AMP's patches of MXNet cannot be switched, so each precision needs its own process.
     """
-    global _amp_dtype
-    if _amp_dtype not in (None, dtype):
+    global _amp_precision
+    if _amp_precision not in (None, precision):
         raise ConfigError(
-            "--dtype %s: this process already trained with MXNet's AMP in %s, which cannot be switched off "
-            "or changed; run each precision in its own process" % (dtype, _amp_dtype)
+            "--precision %s: this process already trained with MXNet's AMP in %s, which cannot be switched off "
+            "or changed; run each precision in its own process" % (precision, _amp_precision)
         )
-    if dtype == "float32":
+    if precision == "float32":
         return None
-    if _amp_dtype is None:
-        amp.init(target_dtype=dtype)
-        _amp_dtype = dtype
-    return amp if dtype == "float16" else None
+    if _amp_precision is None:
+        amp.init(target_dtype=precision)
+        _amp_precision = precision
+    return amp if precision == "float16" else None
 
 
 def trainer_kwargs(hvd, fp16_allreduce):

@@ -269,7 +269,22 @@ def get_pretrained(name):
     return _REGISTRY.get(name)
 
 
-def _by_accuracy():
+def pretrained_entries():
+    """Every registered entry, most accurate first (published top-1; ties keep registration order).
+
+    The entries themselves, for code that picks one by its fields; :func:`list_pretrained` gives
+    the same list as dicts, ready for a table.
+
+    Returns
+    -------
+    list of PretrainedEntry
+
+    Examples
+    --------
+    >>> from gluon_inception.weights import pretrained_entries
+    >>> [(e.name, e.top1) for e in pretrained_entries()]
+    [('googlenet_gluoncv_in1k', 72.87), ('googlenet_torchvision_in1k', 69.778)]
+    """
     ranked = _REGISTRY.values()
     return sorted(ranked, key=lambda e: -(e.top1 if e.top1 is not None else -1.0))  # stable: ties keep order
 
@@ -292,7 +307,7 @@ def default_pretrained(topology=None):
     >>> default_pretrained().name
     'googlenet_gluoncv_in1k'
     """
-    for entry in _by_accuracy():
+    for entry in pretrained_entries():
         if entry.dataset == "ImageNet-1k" and entry.classes == 1000 and topology in (None, entry.topology):
             return entry
     raise UnknownPretrainedError(
@@ -319,7 +334,7 @@ def list_pretrained():
     """
     default = default_pretrained().name if _REGISTRY else None
     rows = []
-    for entry in _by_accuracy():
+    for entry in pretrained_entries():
         row = entry.to_dict()
         row["default"] = entry.name == default
         rows.append(row)

@@ -17,7 +17,14 @@ from ..errors import MissingInputError, UsageError
 from ..models.googlenet import TOPOLOGIES, GoogLeNet
 from . import store
 from .convert import metadata_path, read_weights, to_ours, weights_layout
-from .entries import _REGISTRY, PretrainedEntry, PretrainedWarning, _by_accuracy, default_pretrained, get_pretrained
+from .entries import (
+    PretrainedEntry,
+    PretrainedWarning,
+    UnknownPretrainedError,
+    default_pretrained,
+    get_pretrained,
+    pretrained_entries,
+)
 from .store import ChecksumError, CorruptWeightsError
 from .synset import imagenet1k_synset
 
@@ -34,8 +41,16 @@ class _Resolved:
         return self.entry.topology
 
 
+def _registered(name):
+    """The entry registered as ``name`` (case-insensitive), or None."""
+    try:
+        return get_pretrained(name)
+    except UnknownPretrainedError:
+        return None
+
+
 def _entry_for_file_name(file_name):
-    for entry in _REGISTRY.values():
+    for entry in pretrained_entries():
         if file_name in (entry.file_name, os.path.basename(entry.mirror_path)):
             return entry
     return None
@@ -43,7 +58,7 @@ def _entry_for_file_name(file_name):
 
 def _entry_in_folder(folder, topology):
     """The most accurate entry whose file (or published archive) is in ``folder``."""
-    for entry in _by_accuracy():
+    for entry in pretrained_entries():
         if topology is not None and entry.topology != topology:
             continue
         for file_name in (entry.file_name, os.path.basename(entry.mirror_path)):
@@ -51,7 +66,7 @@ def _entry_in_folder(folder, topology):
                 return _Resolved(entry, path=os.path.join(folder, file_name))
     raise MissingInputError(
         "pretrained=%r is a folder without any registered weight file: expected one of %s"
-        % (folder, ", ".join(e.file_name for e in _by_accuracy()))
+        % (folder, ", ".join(e.file_name for e in pretrained_entries()))
     )
 
 
@@ -136,8 +151,9 @@ def _resolve(pretrained, topology):
         resolved = _Resolved(pretrained)
     elif isinstance(pretrained, (str, os.PathLike)):
         text = os.fspath(pretrained)
-        if isinstance(pretrained, str) and text in _REGISTRY:
-            resolved = _Resolved(_REGISTRY.get(text))
+        named = _registered(text) if isinstance(pretrained, str) else None
+        if named is not None:
+            resolved = _Resolved(named)
         elif os.path.isdir(text):
             resolved = _entry_in_folder(text, topology)
         elif os.path.isfile(text):
@@ -270,7 +286,7 @@ def fetch_pretrained(pretrained, topology=None, root=None, mirrors=None):
 def _fetch_next_best(wanted, failure, topology, root, mirrors):
     """``pretrained=True`` when no source of the best entry answers: the next entry that can be had."""
     failures = [(wanted, failure)]
-    for entry in _by_accuracy():
+    for entry in pretrained_entries():
         if entry is wanted or (entry.dataset, entry.classes) != (wanted.dataset, wanted.classes):
             continue
         if topology is not None and entry.topology != topology:

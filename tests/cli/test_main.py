@@ -48,7 +48,7 @@ def test_every_library_error_has_the_base_class_and_keeps_its_builtin_base():
     from gluon_inception.weights import torch_pth
 
     usage = [checkpoint.CheckpointError, data.PrepareError, data.RecordFileError, images.NotAnImageError,
-             training.ConfigError, weights.UnknownPretrainedError, weights.CorruptWeightsError,
+             training.ConfigError, deploy.PrecisionError, weights.UnknownPretrainedError, weights.CorruptWeightsError,
              torch_pth.TorchFileError, torch_pth.UnsafePickleError, zoo.ModelSourceError]
     failures = [export.ExportError, quantize.QuantizationError, weights.PretrainedError, weights.ChecksumError,
                 weights.DownloadError, weights.TruncatedDownloadError, weights.UnsafeArchiveError,
@@ -79,8 +79,8 @@ def test_a_dataset_smaller_than_one_batch_is_one_line_and_exit_2(train_tiny_data
 def test_evaluate_and_export_usage_errors_exit_2(tmp_path):
     proc = _run("evaluate", "--pretrained", "--rec", str(tmp_path / "x.rec"), "--split", "val")
     assert "--split chooses a split of --data" in _one_error_line(proc, 2)
-    proc = _run("export", "--pretrained", "--int8", "-o", str(tmp_path / "m"))
-    assert "--int8 needs --calib-data" in _one_error_line(proc, 2)
+    proc = _run("export", "--pretrained", "--precision", "int8", "-o", str(tmp_path / "m"))
+    assert "--precision int8 needs --calib-data" in _one_error_line(proc, 2)
     proc = _run("predict", str(tmp_path / "missing.jpg"), "--pretrained", "no_such_weights")
     assert "unknown pretrained entry 'no_such_weights'" in _one_error_line(proc, 2)
 

@@ -1,4 +1,4 @@
-"""``--dtype bfloat16`` training: where it is refused, float32 checkpoints, and an exact resume.
+"""``--precision bfloat16`` training: where it is refused, float32 checkpoints, and an exact resume.
 
 MXNet's AMP patches its operator functions for the rest of a process, so every bfloat16 run here
 is a child process (``gluon-inception train``); the refusals happen before AMP is touched. The
@@ -43,42 +43,42 @@ class _GpuDist(Dist):
 
 def test_bfloat16_on_a_cpu_without_bf16_instructions_is_refused(tmp_path, monkeypatch):
     cpus.simulate(monkeypatch, cpus.AVX2_ONLY)
-    with pytest.raises(ConfigError, match="--dtype bfloat16 needs a CPU with AVX-512 BF16 or AMX"):
-        Training(_cfg(tmp_path, dtype="bfloat16"), SINGLE)
+    with pytest.raises(ConfigError, match="--precision bfloat16 needs a CPU with AVX-512 BF16 or AMX"):
+        Training(_cfg(tmp_path, precision="bfloat16"), SINGLE)
 
 
 def test_bfloat16_on_a_cpu_capped_below_avx512_bf16_is_refused_like_one_without_it(tmp_path, monkeypatch):
     cpus.simulate(monkeypatch, cpus.SAPPHIRE_RAPIDS)
     monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX512_CORE_VNNI")
-    with pytest.raises(ConfigError, match="--dtype bfloat16 needs a CPU with AVX-512 BF16 or AMX"):
-        Training(_cfg(tmp_path, dtype="bfloat16"), SINGLE)
+    with pytest.raises(ConfigError, match="--precision bfloat16 needs a CPU with AVX-512 BF16 or AMX"):
+        Training(_cfg(tmp_path, precision="bfloat16"), SINGLE)
 
 
 def test_bfloat16_on_a_gpu_is_refused_with_what_to_use(tmp_path, monkeypatch):
     cpus.simulate(monkeypatch, cpus.AVX512_BF16)
-    with pytest.raises(ConfigError, match="CPUs only.*--dtype float16"):
-        Training(_cfg(tmp_path, dtype="bfloat16"), _GpuDist(None))
+    with pytest.raises(ConfigError, match="CPUs only.*--precision float16"):
+        Training(_cfg(tmp_path, precision="bfloat16"), _GpuDist(None))
 
 
 def test_cli_refuses_bfloat16_with_one_line_and_exit_2(tmp_path):
     # A CPU without the instructions, simulated in the child.
     code = cpus.child_code(cpus.AVX2_ONLY, "import sys; from gluon_inception.cli.main import main; "
                            "sys.exit(main(sys.argv[1:]))")  # fmt: skip
-    cmd = [sys.executable, "-c", code, "train", "--demo", "--dtype", "bfloat16", "--checkpoints", str(tmp_path)]
+    cmd = [sys.executable, "-c", code, "train", "--demo", "--precision", "bfloat16", "--checkpoints", str(tmp_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=cpus.child_environ(child_env()), timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert lines == [lines[-1]] and lines[-1].startswith("error: --dtype bfloat16 needs a CPU"), proc.stderr
+    assert lines == [lines[-1]] and lines[-1].startswith("error: --precision bfloat16 needs a CPU"), proc.stderr
 
 
-def test_switching_amp_dtype_in_one_process_is_refused(monkeypatch):
-    monkeypatch.setattr(precision, "_amp_dtype", "bfloat16")  # as if a bfloat16 run happened before
+def test_switching_amp_precision_in_one_process_is_refused(monkeypatch):
+    monkeypatch.setattr(precision, "_amp_precision", "bfloat16")  # as if a bfloat16 run happened before
     with pytest.raises(ConfigError, match="own process"):
         precision.init_amp("float32")
 
 
 def _train(data, folder, *extra):
-    cmd = [sys.executable, "-m", "gluon_inception.cli", "train", "--data", data, *TINY_FLAGS, "--dtype", "bfloat16",
+    cmd = [sys.executable, "-m", "gluon_inception.cli", "train", "--data", data, *TINY_FLAGS, "--precision", "bfloat16",
            "--checkpoints", str(folder), "--prefix", "bf", *extra]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(OMP_NUM_THREADS="1"), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -108,13 +108,13 @@ def test_bfloat16_checkpoints_are_float32_and_resume_exactly(train_tiny_dataset,
 
 
 def _train_as_if_on_amx(data, folder, *flags):
-    """``gluon-inception train --dtype bfloat16`` in a child that takes this CPU for a Sapphire Rapids
+    """``gluon-inception train --precision bfloat16`` in a child that takes this CPU for a Sapphire Rapids
     with AMX switched on. The refusals tested with it come before anything runs in bfloat16, and the
     layout probe (real bfloat16 kernels) is replaced, so any CPU will do."""
     code = cpus.child_code(cpus.SAPPHIRE_RAPIDS, "import sys; from gluon_inception.cli.main import main; "
                            "sys.exit(main(sys.argv[1:]))", stub_amx_probe=True)  # fmt: skip
     tiny = [f for f in TINY_FLAGS if f not in ("--image-size", "32", "--topology", "gluoncv")]
-    cmd = [sys.executable, "-c", code, "train", "--data", data, *tiny, "--dtype", "bfloat16", "--checkpoints",
+    cmd = [sys.executable, "-c", code, "train", "--data", data, *tiny, "--precision", "bfloat16", "--checkpoints",
            str(folder), *flags]  # fmt: skip
     env = cpus.child_environ(child_env(), amx=True)
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
@@ -129,7 +129,7 @@ def test_bfloat16_on_amx_at_an_image_size_onednn_gets_wrong_is_refused_with_size
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert lines == [
-        "error: --dtype bfloat16 at --image-size 96: on this CPU's AMX tiles, the oneDNN 2.4 inside MXNet 1.9.1 "
+        "error: --precision bfloat16 at --image-size 96: on this CPU's AMX tiles, the oneDNN 2.4 inside MXNet 1.9.1 "
         "corrupts memory in 1x1 convolutions with a 6x6 output (20 of them here); use --image-size 94 or 111, or "
         "run without AMX: DNNL_MAX_CPU_ISA=AVX512_CORE_BF16 in the environment"
     ], proc.stderr
@@ -156,6 +156,6 @@ def test_bfloat16_on_amx_refuses_a_teacher_that_meets_those_sizes_when_the_stude
                                "--teacher", teacher)  # fmt: skip
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    prefix = "error: --dtype bfloat16 with --teacher %s at --image-size 180: on this CPU's AMX tiles" % teacher
+    prefix = "error: --precision bfloat16 with --teacher %s at --image-size 180: on this CPU's AMX tiles" % teacher
     assert len(lines) == 1 and lines[0].startswith(prefix), proc.stderr
     assert "with a 6x6 output (8 of them here); use --image-size 174 or 207" in lines[0], lines[0]

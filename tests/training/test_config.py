@@ -110,6 +110,32 @@ def test_resume_takes_saved_config_except_what_this_command_set():
     assert merged.checkpoints == "new" and merged.resume  # run control always from this command
 
 
+def test_precision_trains_in_three_words_and_refuses_int8_with_what_to_do():
+    assert TrainConfig().precision == "float32"
+    assert _parse("--precision", "bfloat16").precision == "bfloat16"
+    assert TrainConfig().updated(load_recipe("recommended"), "recommended").finalize().precision == "float16"
+    with pytest.raises(ConfigError) as caught:
+        _parse("--precision", "int8")
+    assert str(caught.value).startswith("--precision int8 is for inference: train in float32")
+    assert "gluon-inception export --precision int8 --calib-data REC" in str(caught.value)
+    with pytest.raises(ConfigError, match="--precision must be one of float32, float16, bfloat16, int8"):
+        TrainConfig(precision="float64").finalize()
+    with pytest.raises(ConfigError, match="unknown option.*dtype"):
+        TrainConfig().updated({"dtype": "float16"}, "recipe 'old'")  # no alias in recipes either
+
+
+def test_resume_reads_the_precision_of_a_checkpoint_that_recorded_dtype():
+    saved = TrainConfig(checkpoints="old").finalize().to_dict()
+    del saved["precision"]
+    cfg = _parse("--checkpoints", "new", "--resume")
+    assert merge_for_resume(dict(saved, dtype="bfloat16"), cfg).precision == "bfloat16"
+    assert merge_for_resume(dict(saved, precision="float16", dtype="bfloat16"), cfg).precision == "float16"
+    assert merge_for_resume(saved, cfg).precision == "float32"
+    assert merge_for_resume(dict(saved, dtype="bfloat16"), _parse("--resume", "--precision", "float32")).precision == (
+        "float32"
+    )  # this command's flag still wins
+
+
 # -- schedules ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("rule, expected", [("linear", 1.5), ("sqrt", math.sqrt(1.5)), ("none", 1.0)])
 def test_lr_scaling_rules(rule, expected):

@@ -43,7 +43,7 @@ def test_no_data_and_no_demo_says_how_to_get_either(tmp_path):
 
 def test_float16_on_cpu_is_refused_with_the_reason(tmp_path):
     with pytest.raises(ConfigError, match="float16 needs a GPU"):
-        Training(_cfg(tmp_path, data="x", dtype="float16"), SINGLE)
+        Training(_cfg(tmp_path, data="x", precision="float16"), SINGLE)
 
 
 def test_fresh_run_refuses_to_overwrite_an_existing_run(tmp_path):

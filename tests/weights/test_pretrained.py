@@ -166,6 +166,22 @@ def test_true_is_the_most_accurate_imagenet_entry_and_names_are_listed():
         json.dumps(row)  # plain data, ready for a docs table
 
 
+def test_pretrained_entries_are_the_registered_entries_most_accurate_first():
+    from gluon_inception.weights import UnknownPretrainedError, pretrained_entries, unregister_pretrained
+
+    entries = pretrained_entries()
+    assert [e.name for e in entries] == [r["name"] for r in list_pretrained()]
+    low = register_pretrained(entries[0].replace(name="a_low_accuracy_copy", top1=1.0))
+    try:
+        assert pretrained_entries()[-1] is low
+        assert resolve_pretrained("A_Low_Accuracy_Copy") is low  # names resolve case-insensitively
+    finally:
+        unregister_pretrained(low.name)
+    assert low not in pretrained_entries()
+    with pytest.raises(UnknownPretrainedError):
+        resolve_pretrained("a_low_accuracy_copy")
+
+
 def test_a_contradicting_topology_is_refused_before_any_download():
     with pytest.raises(ValueError, match="no ImageNet-1k weights are registered for topology 'paper'"):
         googlenet(pretrained=True, topology="paper")
