@@ -3,7 +3,7 @@ import json
 import sys
 
 from ..deploy.predict import format_predictions, predict_images
-from ..errors import USAGE
+from ..errors import UsageError
 from ._common import add_model_arguments, load_model_from_args
 
 
@@ -23,12 +23,21 @@ def main(args):
     if args.json:
         print(json.dumps({"predictions": [p.to_dict() for p in predictions],
                           "skipped": [f.to_dict() for f in failures]}, indent=2))
-    else:
-        text = format_predictions(predictions, [])
-        if text:
-            print(text)
+    elif predictions:
+        print(format_predictions(predictions, []))
         skipped = format_predictions([], failures)
         if skipped:
             print(skipped, file=sys.stderr)
         print("%d image(s) predicted, %d file(s) skipped" % (len(predictions), len(failures)), file=sys.stderr)
-    return 0 if predictions or not failures else USAGE  # nothing given was an image
+    if not predictions:
+        raise UsageError(_nothing_read(args.paths, failures))
+    return 0
+
+
+def _nothing_read(paths, failures):
+    """The one error line of a run that predicted nothing."""
+    if not failures:
+        return "no files in %s: give image files or folders that hold images" % ", ".join(paths)
+    first = failures[0]
+    others = " (and %d other file(s): --json lists them)" % (len(failures) - 1) if len(failures) > 1 else ""
+    return "no image could be read: %s: %s%s" % (first.path, first.reason, others)

@@ -14,11 +14,14 @@ The ``.lst`` files use im2rec's format (``index<TAB>label<TAB>path``, paths rela
 records from them by hand. Records are built by that same tool, shipped inside the MXNet wheel
 (``mxnet/tools/im2rec.py``), in a staging folder and moved into place only when complete.
 """
+import contextlib
 import csv
 import hashlib
 import json
 import logging
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -30,6 +33,7 @@ from .._compat import mx
 from ..errors import UsageError
 from ..fileio import atomic_open, atomic_path, file_lock, remove_stale_partials
 from .dataset import DATASET_FILE, FORMAT_NAME, FORMAT_VERSION, load_dataset
+from .pixels import oversize_reason
 from .records import RecordFileError, check_record_file, read_image_record, record_checksums, write_checksums
 
 log = logging.getLogger(__name__)
@@ -100,6 +104,11 @@ def scan_class_folders(root, extensions=IMAGE_EXTENSIONS):
         raise PrepareError(
             "%s has no class folders%s; expected one sub-folder per class (train/<class>/*.jpg)"
             % (root, " (it holds %d loose images)" % len(loose) if loose else " (it is empty)")
+        )
+    if len(classes) < 2:
+        raise PrepareError(
+            "%s has one class folder (%s): a classifier needs at least two classes; expected one sub-folder per "
+            "class (train/<class>/*.jpg)" % (root, classes[0])
         )
     images = {name: _images_under(os.path.join(root, name), extensions) for name in classes}
     empty = [name for name in classes if not images[name]]
@@ -329,8 +338,11 @@ def run_im2rec(lst, image_root, image_size, quality=95, workers=None, im2rec=Non
     env.setdefault("OMP_NUM_THREADS", "1")
     tail = []
     log_file = open(log_path, "w", encoding="utf-8") if log_path else None
+    proc = None
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        # Its own process group: on Ctrl-C or an error here, it and its worker processes end with us.
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                start_new_session=True)  # fmt: skip
         for line in proc.stdout:
             if log_file:
                 log_file.write(line)
@@ -342,6 +354,10 @@ def run_im2rec(lst, image_root, image_size, quality=95, workers=None, im2rec=Non
                              "/%d" % total if total else "")
         proc.wait()
     finally:
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
         if log_file:
             log_file.close()
     if proc.returncode != 0:
@@ -360,6 +376,9 @@ def _why_unreadable(path):
         return "cannot be read (%s)" % err.strerror
     if size == 0:
         return "empty file"
+    too_large = oversize_reason(path)
+    if too_large:
+        return too_large
     try:
         image = cv2.imread(path, cv2.IMREAD_COLOR)
     except cv2.error as err:  # pragma: no cover - imread reports failure with None
@@ -469,6 +488,19 @@ def _build_split(output, name, items, image_root, recipe, image_size, quality, w
         path = os.path.join(staging, name + ext)
         if os.path.exists(path):
             os.remove(path)
+    # Sized before anything decodes them: a file that declares more pixels than the limit (a
+    # decompression bomb) is skipped here, not handed to im2rec's decoding threads.
+    too_large = {}
+    for index, _label, path in items:
+        reason = oversize_reason(path)
+        if reason:
+            too_large[index] = (path, reason)
+    if too_large:
+        items = [item for item in items if item[0] not in too_large]
+        if not items:
+            path, reason = next(iter(too_large.values()))
+            raise PrepareError("none of the %d %s images can be read (e.g. %s: %s)"
+                               % (len(too_large), name, path, reason))  # fmt: skip
     lst = os.path.join(staging, name + ".lst")
     write_list(lst, items, image_root)
     log.info("%s: encoding %d images with im2rec (shorter side %d, JPEG quality %d)", name, len(items),
@@ -488,7 +520,7 @@ def _build_split(output, name, items, image_root, recipe, image_size, quality, w
     unknown = written - set(by_index)
     if unknown or len(written) != len(info.keys):
         raise RuntimeError("im2rec wrote an index for %s that does not match its list" % name)
-    skipped = []
+    skipped = [(os.path.relpath(path, image_root), reason) for path, reason in too_large.values()]
     for index, _label, path in items:
         if index in written:
             continue
@@ -607,11 +639,22 @@ def prepare_dataset(train_dir, output, val_dir=None, val_labels=None, val_per_cl
 
     os.makedirs(output, exist_ok=True)
     # Several processes (every Horovod rank, say) may prepare one folder: one works, the others wait.
-    with file_lock(os.path.join(output, LOCK_FILE), what="the preparation of %s" % output):
+    with file_lock(os.path.join(output, LOCK_FILE), what="the preparation of %s" % output), _tidy_on_interrupt(output):
         return _prepare_locked(output, classes, splits, image_root, image_size, quality, workers, seed,
                                stats_images, im2rec, overwrite, extra_meta,
                                {"train_dir": train_dir, "val_dir": val_dir,
                                 "val_labels": os.path.abspath(val_labels) if val_labels else None})
+
+
+@contextlib.contextmanager
+def _tidy_on_interrupt(output):
+    """On Ctrl-C, remove the split being built (the staging folder); finished splits stay, and a rerun
+    resumes after them. Other errors keep it: their messages point at its im2rec log."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        shutil.rmtree(os.path.join(output, STAGING_DIR), ignore_errors=True)
+        raise
 
 
 def _prepare_locked(output, classes, splits, image_root, image_size, quality, workers, seed, stats_images, im2rec,

@@ -1,4 +1,5 @@
 """The data of a training run: a prepared dataset read through per-rank record iterators."""
+from ..errors import UsageError
 from ..preprocessing import Preprocessing
 from .dataset import load_dataset
 from .demo import default_demo_root, prepare_demo
@@ -46,6 +47,11 @@ class DatasetSource:
 
     def __init__(self, info, batch_size, image_size, augment="inception", mirror=True, val_resize=None, seed=0,
                  num_threads=None, dist=None, on_device=True):  # fmt: skip
+        if info.num_classes < 2:
+            raise UsageError(
+                "%s has %d class (%s): a classifier needs at least two to learn anything; prepare a folder with "
+                "one sub-folder per class, two or more" % (info.root, info.num_classes, ", ".join(info.classes))
+            )
         self.info, self.batch_size, self.dist, self.num_threads = info, batch_size, dist, num_threads
         self.on_device = bool(on_device)
         self._device_augment = None

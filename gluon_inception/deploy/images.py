@@ -2,6 +2,7 @@
 import os
 
 from .._compat import mx
+from ..data.pixels import oversize_reason
 from ..errors import MissingInputError, UsageError
 
 
@@ -27,10 +28,14 @@ def decode_image(data, name="<bytes>"):
     Raises
     ------
     NotAnImageError
-        When the bytes are not an image OpenCV can read.
+        When the bytes are not an image OpenCV can read, or when their header declares more pixels
+        than :func:`gluon_inception.data.pixels.max_pixels` (checked before anything is decoded).
     """
     if not data:
         raise NotAnImageError(name, "not an image (the file is empty)")
+    too_large = oversize_reason(data)
+    if too_large:
+        raise NotAnImageError(name, too_large)
     try:
         image = mx.image.imdecode(data, flag=1, to_rgb=1)
     except mx.base.MXNetError:

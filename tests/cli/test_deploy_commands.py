@@ -15,6 +15,7 @@ from gluon_inception.deploy.evaluate import evaluate
 from gluon_inception.deploy.export import load_mxnet
 from gluon_inception.zoo import load_checkpoint_model
 from tests.support import child_env, require
+from tests.support.data_utils import png_bomb
 from tests.support.demo import assert_int8_agrees
 
 
@@ -128,10 +129,42 @@ def test_predict_files_and_a_folder_with_a_non_image_in_it(tmp_path, checkpoint,
     assert text.stdout.count("%") == 6  # two classes for each of the three images
 
 
-def test_predict_with_only_non_images_fails(tmp_path, checkpoint, capsys):
+def test_predict_with_nothing_readable_fails_with_one_error_line(tmp_path, checkpoint, capsys):
     (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    assert cli.main(["predict", str(tmp_path / "notes.txt"), "--checkpoint", checkpoint]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: no image could be read: %s: not an image (OpenCV cannot decode it)" % (tmp_path / "notes.txt")]
     assert cli.main(["predict", str(tmp_path), "--checkpoint", checkpoint]) == 2
-    assert "notes.txt" in capsys.readouterr().err
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no image could be read: %s: not an image (the file is empty)"
+                                               " (and 1 other file(s)" % (tmp_path / "empty.jpg")), err  # fmt: skip
+    (tmp_path / "nothing").mkdir()
+    assert cli.main(["predict", str(tmp_path / "nothing"), "--checkpoint", checkpoint]) == 2
+    assert capsys.readouterr().err.startswith("error: no files in ")
+
+
+_PEAK = (
+    "import resource, subprocess, sys; proc = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+    "sys.stderr.write(proc.stderr); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); "
+    "sys.exit(proc.returncode)"
+)
+
+
+def test_predict_refuses_a_decompression_bomb_in_one_line_with_little_memory(tmp_path, checkpoint):
+    """An 875 KB-class PNG declaring 30000x30000 pixels once took 5.5 GB and ended in a traceback."""
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_bomb(30000, 30000))
+    cmd = [sys.executable, "-m", "gluon_inception.cli", "predict", str(bomb), "--checkpoint", checkpoint]
+    proc = subprocess.run([sys.executable, "-c", _PEAK, *cmd], capture_output=True, text=True, env=child_env(),
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.splitlines() == [
+        "error: no image could be read: %s: declares 900000000 pixels, over the limit of 64000000 "
+        "($GLUON_INCEPTION_MAX_PIXELS raises it)" % bomb]
+    peak_mb = int(proc.stdout.strip().splitlines()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+    print("predict on a 30000x30000 PNG bomb: peak resident memory %.0f MB" % peak_mb)
+    assert peak_mb < 1024, peak_mb
 
 
 def test_export_mxnet_from_a_checkpoint_round_trips(tmp_path, checkpoint, model):

@@ -3,18 +3,21 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
 import pytest
 
+from gluon_inception import cli
 from gluon_inception._compat import mx
 from gluon_inception.data import PrepareError, load_dataset, prepare_dataset
 from gluon_inception.data import prepare as prepare_module
 from tests.support import child_env
-from tests.support.data_utils import CLASS_COLOURS, make_image_tree
+from tests.support.data_utils import CLASS_COLOURS, make_image_tree, png_bomb
 
 SIZE = 32
 CLASSES = sorted(CLASS_COLOURS)
@@ -231,7 +234,69 @@ def test_missing_and_empty_folders_are_clear_errors(tmp_path):
 
 def test_too_few_images_to_carve_the_val_split(tmp_path):
     _class(tmp_path, "cat", 3)
+    _class(tmp_path, "dog", 5)
     _tree_error(tmp_path, "class 'cat' has 3 training image.* lower --val-per-class", val_per_class=3)
+
+
+def test_one_class_is_not_a_dataset(tmp_path, capsys):
+    _class(tmp_path, "cat", 4)
+    _tree_error(tmp_path, r"has one class folder \(cat\): a classifier needs at least two classes", val_per_class=1)
+    out = str(tmp_path / "out")
+    assert cli.main(["prepare", str(tmp_path / "train"), out, "--val-per-class", "1", "--quiet"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_an_image_declaring_too_many_pixels_is_skipped_without_decoding_and_listed(tmp_path):
+    _class(tmp_path, "cat", 4)
+    _class(tmp_path, "dog", 4)
+    (tmp_path / "train" / "dog" / "bomb.png").write_bytes(png_bomb(30000, 30000))
+    info = prepare_dataset(str(tmp_path / "train"), str(tmp_path / "out"), val_per_class=1, image_size=16, workers=2,
+                           stats_images=0)  # fmt: skip
+    assert info.meta["skipped"] == 1 and sum(info.split(n).count for n in info.split_names) == 8
+    with open(info.skipped_report) as f:
+        rows = [line.rstrip("\n").split("\t") for line in f][1:]
+    assert len(rows) == 1 and rows[0][:2] == ["train", os.path.join("dog", "bomb.png")]
+    assert rows[0][2].startswith("declares 900000000 pixels, over the limit of")
+
+
+_SLOW_IM2REC = """
+import os, subprocess, sys, time
+prefix = sys.argv[1]
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+with open(prefix + ".pids", "w") as f:
+    f.write("%d %d" % (os.getpid(), worker.pid))
+time.sleep(120)
+"""
+
+
+def test_ctrl_c_during_prepare_leaves_nothing_behind(tmp_path):
+    """SIGINT (what Ctrl-C sends) while im2rec encodes: prepare exits 130, im2rec and its workers are gone,
+    and no staging folder or partial file is left in the output folder."""
+    _class(tmp_path, "cat", 3)
+    _class(tmp_path, "dog", 3)
+    tool = tmp_path / "slow_im2rec.py"
+    tool.write_text(_SLOW_IM2REC)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "gluon_inception.cli", "prepare", str(tmp_path / "train"), str(out),
+                             "--val-per-class", "1", "--im2rec", str(tool), "--stats-images", "0", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env())  # fmt: skip
+    pids_file = out / ".staging" / "train.pids"
+    deadline = time.monotonic() + 120
+    while not (pids_file.exists() and pids_file.read_text().strip()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.2)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip() == "interrupted", err
+    assert not (out / ".staging").exists()
+    assert [name for name in os.listdir(out) if name.endswith(".partial") or name.startswith(".staging")] == []
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):  # im2rec and its worker were killed with their group
+            for _ in range(100):
+                os.kill(pid, 0)
+                time.sleep(0.05)
 
 
 def test_validation_ground_truth_problems_are_clear_errors(tmp_path):
@@ -378,3 +443,14 @@ def test_a_dataset_prepared_without_checksums_gets_them_without_a_rebuild(prepar
                            val_per_class=2, image_size=SIZE, workers=2, stats_images=0)
     verify_dataset(info)
     assert info.split("train").sha256 == load_dataset(prepared).split("train").sha256
+
+
+def test_training_refuses_a_dataset_of_one_class():
+    from types import SimpleNamespace
+
+    from gluon_inception.data import DatasetSource
+    from gluon_inception.errors import UsageError
+
+    one = SimpleNamespace(root="/data/cats", num_classes=1, classes=["cat"], mean=(1, 2, 3), std=(1, 1, 1))
+    with pytest.raises(UsageError, match=r"/data/cats has 1 class \(cat\): a classifier needs at least two"):
+        DatasetSource(one, batch_size=4, image_size=32)

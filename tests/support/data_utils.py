@@ -106,3 +106,26 @@ def write_coloured_squares(folder, per_class, seed, size=36):
             Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(
                 os.path.join(folder, name, "%s_%03d.jpg" % (name, i)), quality=92
             )
+
+
+def png_bomb(width=30000, height=30000):
+    """PNG bytes (about 1 KB) whose header declares ``width`` x ``height`` RGB pixels: a decoder that
+    trusts it allocates the whole image (30000 x 30000: 2.7 GB) before finding the data short."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    rows = zlib.compress(b"\0" * (1 << 20))  # the first rows, all zero
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def jpeg_bomb(width=30000, height=30000):
+    """A small real JPEG whose frame header (SOF0) is rewritten to declare ``width`` x ``height``."""
+    ok, data = cv2.imencode(".jpg", np.full((16, 16, 3), 127, np.uint8))
+    data = bytearray(data.tobytes())
+    at = data.index(b"\xff\xc0")  # length (2), precision (1), height (2), width (2)
+    data[at + 5 : at + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
