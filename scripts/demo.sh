@@ -12,14 +12,15 @@
 # folder runs/demo-YYYYmmdd-HHMMSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 VENV=${VENV:-.venv}
 if [ "${SKIP_SETUP:-0}" != "1" ]; then VENV="$VENV" EXTRAS="" TORCH=0 bash scripts/setup.sh; fi
 RANKS=${RANKS:-3}
 RUN=${RUN:-runs/demo-$(date +%Y%m%d-%H%M%S)}
-case "$VENV" in /*) BIN="$VENV/bin" ;; *) BIN="$PWD/$VENV/bin" ;; esac
+BIN=$(venv_bin "$VENV")
 export PATH="$BIN:$PATH" PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 
-printf '\n== training on the demo dataset with %s rank(s); output in %s\n' "$RANKS" "$RUN"
+say "training on the demo dataset with $RANKS rank(s); output in $RUN"
 TRAIN=(python examples/train_imagenet.py --optimizer adam --demo --keep-last "${KEEP:-3}" --checkpoints "$RUN" "$@")
 if [ "$RANKS" = "1" ]; then
     "${TRAIN[@]}"
@@ -27,4 +28,4 @@ else
     horovodrun -np "$RANKS" -H "localhost:$RANKS" "${TRAIN[@]}"
 fi
 python -m gluon_inception.cli plot "$RUN" -o "$RUN/training.png" >/dev/null
-printf '\n== figure: %s/training.png  log: %s/googlenet.log  metrics: %s/googlenet-metrics.jsonl\n' "$RUN" "$RUN" "$RUN"
+say "figure: $RUN/training.png  log: $RUN/googlenet.log  metrics: $RUN/googlenet-metrics.jsonl"

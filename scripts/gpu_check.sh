@@ -14,12 +14,13 @@
 # and says so in the report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 VENV=${VENV:-.venv}
 EPOCHS=${EPOCHS:-3}
 BATCH=${BATCH:-128}
 RUN=${RUN:-runs/gpu-check-$(date +%Y%m%d-%H%M%S)}
 if [ "${SKIP_SETUP:-0}" != "1" ]; then GPU=1 VENV="$VENV" bash scripts/setup.sh; fi
-case "$VENV" in /*) BIN="$VENV/bin" ;; *) BIN="$PWD/$VENV/bin" ;; esac
+BIN=$(venv_bin "$VENV")
 export PATH="$BIN:$PATH" PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$RUN"
 

@@ -14,12 +14,11 @@
 # printed with the command that installs it. Re-running is cheap: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 EXTRAS=${EXTRAS-test,onnx,docs}
 if [ "${GPU:-0}" = "1" ]; then FLAVOUR=gpu; else FLAVOUR=cpu; fi
-
-say() { printf '\n== %s\n' "$*"; }
 
 # -- system requirements, before anything is installed ------------------------------------------
 missing=()
@@ -45,7 +44,8 @@ if [ ${#missing[@]} -gt 0 ]; then
         what+=("$name") deb+=("$debian") rpm+=("$rhel")
     done
     {
-        echo "missing system packages: $(IFS=,; echo "${what[*]}" | sed 's/,/, /g')"
+        names=$(IFS=,; echo "${what[*]}")
+        echo "missing system packages: ${names//,/, }"
         echo "  Debian/Ubuntu:  sudo apt-get install -y ${deb[*]}"
         echo "  RHEL/Fedora:    sudo dnf install -y ${rpm[*]}"
         echo "then re-run this script (nothing was installed)."
@@ -58,12 +58,9 @@ fi
 if [ "$FLAVOUR" = gpu ]; then VENV="$VENV" PYTHON="$PYTHON" bash scripts/setup_gpu.sh; fi
 
 # -- the environment ----------------------------------------------------------------------------
-if [ ! -x "$VENV/bin/python" ]; then
-    say "creating virtual environment $VENV with $($PYTHON --version)"
-    "$PYTHON" -m venv "$VENV"
-fi
-PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
-"${PIP[@]}" install -q --upgrade pip wheel "setuptools<70"
+make_venv "$VENV"
+PIP=(venv_pip "$VENV")
+"${PIP[@]}" install -q --upgrade "${BOOTSTRAP_PINS[@]}"
 
 WANT=$FLAVOUR${EXTRAS:+,$EXTRAS}
 say "installing gluon-inception[$WANT] (editable)"
@@ -80,11 +77,12 @@ fi
 if "$VENV/bin/python" -c "import horovod.mxnet" 2>/dev/null; then
     say "Horovod with MXNet support is already installed"
 else
-    say "building Horovod 0.28.1 against the installed MXNet (about 2 minutes on 2 cores)"
+    HOROVOD=$(setup_pins horovod)
+    say "building $HOROVOD against the installed MXNet (about 2 minutes on 2 cores)"
     # --no-build-isolation: the build must see the installed mxnet to compile its MXNet ops.
     HOROVOD_WITH_MXNET=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 \
     HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
-        "${PIP[@]}" install -q --no-build-isolation "horovod==0.28.1"
+        "${PIP[@]}" install -q --no-build-isolation "$HOROVOD"
 fi
 build_info=$("$VENV/bin/horovodrun" --check-build)
 case "$build_info" in
@@ -95,28 +93,14 @@ case "$build_info" in
 esac
 # torch + torchvision in a venv of their own, only for the tests that compare with torchvision:
 # GluonCV refuses to import beside torch >= 2, so they cannot share $VENV. TORCH=0 skips it.
-TORCH_VENV=${TORCH_VENV:-.venv-torch}
 if [ "${TORCH:-1}" = "1" ]; then
-    if "$TORCH_VENV/bin/python" -c "import torchvision" 2>/dev/null; then
-        say "torch and torchvision are already installed in $TORCH_VENV"
-    else
-        say "creating $TORCH_VENV with torch and torchvision (for the torchvision comparison tests)"
-        "$PYTHON" -m venv "$TORCH_VENV"
-        "$TORCH_VENV/bin/python" -m pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-    fi
+    tool_venv "${TORCH_VENV:-.venv-torch}" "import torchvision" "torch and torchvision" \
+        "for the torchvision comparison tests" "${TORCH_PINS[@]}"
 fi
 # BENCH=1: onnxruntime and openvino in a venv of their own, only for bench/inference.py (they run our
 # exported ONNX file; neither the package nor its tests need them).
-PEERS_VENV=${PEERS_VENV:-.venv-peers}
 if [ "${BENCH:-0}" = "1" ]; then
-    if "$PEERS_VENV/bin/python" -c "import onnxruntime.quantization, openvino" 2>/dev/null; then
-        say "onnxruntime and openvino are already installed in $PEERS_VENV"
-    else
-        say "creating $PEERS_VENV with onnxruntime and openvino (for bench/inference.py)"
-        "$PYTHON" -m venv "$PEERS_VENV"
-        # ml_dtypes, sympy and onnx: onnxruntime.quantization's quantize_static and quant_pre_process need them.
-        "$PEERS_VENV/bin/python" -m pip install -q --disable-pip-version-check \
-            onnxruntime==1.32.0 openvino==2026.4.1 onnx ml_dtypes sympy
-    fi
+    tool_venv "${PEERS_VENV:-.venv-peers}" "import onnxruntime.quantization, openvino" "onnxruntime and openvino" \
+        "for bench/inference.py" "${PEERS_PINS[@]}"
 fi
 say "environment ready: $VENV"

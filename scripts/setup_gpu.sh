@@ -13,11 +13,11 @@
 # downloaded (about 3.1 GB of CUDA libraries, 3.6 GB with the pip nvcc).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 BUILD_ONLY=${GPU_BUILD_ONLY:-0}
 
-say() { printf '\n== %s\n' "$*"; }
 die() { printf 'setup_gpu: %s\n' "$*" >&2; exit 3; }
 # version_ge A B: dotted version A >= B
 version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
@@ -33,21 +33,20 @@ else
 fi
 
 # 2. MXNet's CUDA 11.2 build and the CUDA 11 libraries it loads (it bundles none of them).
-if [ ! -x "$VENV/bin/python" ]; then
-    say "creating virtual environment $VENV with $($PYTHON --version)"
-    "$PYTHON" -m venv "$VENV"
-fi
+make_venv "$VENV"
 PY="$VENV/bin/python"
-PIP=("$PY" -m pip --disable-pip-version-check)
-"${PIP[@]}" install -q --upgrade pip wheel "setuptools<70"
-mapfile -t CUDA_PACKAGES < <(cd gluon_inception && "$PYTHON" -c 'import gpu; print("\n".join(gpu.CUDA_PACKAGES))')
-WHEEL=$(cd gluon_inception && "$PYTHON" -c 'import gpu; print(gpu.WHEEL)')
+PIP=(venv_pip "$VENV")
+"${PIP[@]}" install -q --upgrade "${BOOTSTRAP_PINS[@]}"
+pins=$(gpu_fact CUDA_PACKAGES)
+mapfile -t CUDA_PACKAGES <<<"$pins"
+WHEEL=$(gpu_fact WHEEL)
+pins=$(setup_pins numpy)   # the package's own numpy bounds: the CUDA build of MXNet needs the same
+mapfile -t NUMPY_PINS <<<"$pins"
 say "installing $WHEEL and the CUDA 11 runtime libraries (about 3.1 GB on first install)"
 if "$PY" -m pip show -q mxnet 2>/dev/null; then
     die "the CPU build of MXNet (package mxnet) is installed in $VENV; it and $WHEEL install the same files. Remove it first: $PY -m pip uninstall -y mxnet"
 fi
-"${PIP[@]}" install -q "$WHEEL" "${CUDA_PACKAGES[@]}" \
-    "numpy>=1.17,<1.24; python_version < '3.12'" "numpy>=1.26,<2; python_version >= '3.12'"
+"${PIP[@]}" install -q "$WHEEL" "${CUDA_PACKAGES[@]}" "${NUMPY_PINS[@]}"
 
 # 3. `import mxnet` finds them without LD_LIBRARY_PATH: a .pth file loads them with RTLD_GLOBAL the
 #    first time mxnet is imported (scripts/cuda_preload.py says how).
@@ -117,6 +116,7 @@ rm -rf "$probe"
 CUDA_ROOT=$(readlink -f "${CUDA_ROOT:-$(dirname "$NVCC")/..}")
 NVCC="$CUDA_ROOT/bin/nvcc"
 ARCHS=$("$NVCC" --list-gpu-arch | sed -n 's/compute_\([0-9]*\)$/\1/p' | tr '\n' ' ')
+# shellcheck disable=SC2086  # $ARCHS: one argument per architecture
 if [ "$BUILD_ONLY" = "1" ]; then
     CC_LIST=$("$PYTHON" gluon_inception/gpu.py cc-list --all $ARCHS) || exit 3
 else
@@ -137,9 +137,12 @@ else
     ln -sf libnccl.so.2 "$NCCL_HOME/lib/libnccl.so"   # the pip package ships only the versioned name
     # The cu11 library headers (mshadow includes cusolverDn.h, cublas_v2.h ...) but not the cu11
     # runtime's: nvcc must compile against its own cuda_runtime.h.
+    # shellcheck disable=SC2010  # pip's nvidia/<package> folder names are plain words
     CU11_INCLUDE=$(ls -d "$SITE"/nvidia/*/include | grep -v -e /cu13/ -e /cuda_runtime/ -e /cuda_nvrtc/ | tr '\n' ':')
+    # shellcheck disable=SC2010
     CU11_LIB=$(ls -d "$SITE"/nvidia/*/lib | grep -v /cu13/ | tr '\n' ':')
-    say "building Horovod 0.28.1 with NCCL (about 4 minutes on 2 cores)"
+    HOROVOD=$(setup_pins horovod)
+    say "building $HOROVOD with NCCL (about 4 minutes on 2 cores)"
     # --no-build-isolation: the build imports the installed mxnet; --no-cache-dir: never reuse a
     # wheel pip cached from an earlier build without NCCL.
     PATH="$CUDA_ROOT/bin:$PATH" CUDA_HOME="$CUDA_ROOT" HOROVOD_CUDA_HOME="$CUDA_ROOT" \
@@ -149,7 +152,7 @@ else
     HOROVOD_BUILD_CUDA_CC_LIST="$CC_LIST" \
     HOROVOD_WITH_MXNET=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 \
     HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
-        "${PIP[@]}" install -q --no-build-isolation --no-cache-dir "horovod==0.28.1"
+        "${PIP[@]}" install -q --no-build-isolation --no-cache-dir "$HOROVOD"
 fi
 build_info=$(check_build)
 echo "$build_info"

@@ -7,13 +7,12 @@
 #   DOCS=0 bash scripts/test.sh                                  # without building the docs
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 VENV=${VENV:-.venv}
 VENV="$VENV" bash scripts/setup.sh
-case "$VENV" in /*) BIN="$VENV/bin" ;; *) BIN="$PWD/$VENV/bin" ;; esac
-TORCH_VENV=${TORCH_VENV:-.venv-torch}
-case "$TORCH_VENV" in /*) ;; *) TORCH_VENV="$PWD/$TORCH_VENV" ;; esac
+BIN=$(venv_bin "$VENV")
 # The torchvision comparison tests run torch in its own interpreter (made by setup.sh).
-export GLUON_INCEPTION_TORCH_PYTHON=${GLUON_INCEPTION_TORCH_PYTHON:-$TORCH_VENV/bin/python}
+export GLUON_INCEPTION_TORCH_PYTHON=${GLUON_INCEPTION_TORCH_PYTHON:-$(venv_bin "${TORCH_VENV:-.venv-torch}")/python}
 "$BIN/ruff" check .
 "$BIN/lint-imports"    # the layers contract in pyproject.toml: imports point down only
 PATH="$BIN:$PATH" "$BIN/python" -m pytest "$@"

@@ -8,11 +8,11 @@
 #   WHEEL=dist/gluon_inception-X-py3-none-any.whl bash scripts/test_wheel.sh   # a wheel built already
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/lib.sh
 BUILD_PYTHON=${BUILD_PYTHON:-.venv/bin/python}   # has setuptools and wheel (scripts/setup.sh)
 PYTHON=${PYTHON:-python3}                        # makes the fresh environment
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/gluon-inception-wheel.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-say() { printf '\n== %s\n' "$*"; }
 
 if [ -z "${WHEEL:-}" ]; then
     say "building the wheel"
@@ -22,7 +22,7 @@ fi
 WHEEL=$(cd "$(dirname "$WHEEL")" && pwd)/$(basename "$WHEEL")
 say "installing $(basename "$WHEEL")[cpu] into a fresh environment"
 "$PYTHON" -m venv "$WORK/venv"
-"$WORK/venv/bin/python" -m pip install -q --disable-pip-version-check "$WHEEL[cpu]"
+"$WORK/venv/bin/python" -m pip install -q --disable-pip-version-check "${WHEEL}[cpu]"
 
 # From an empty folder with a clean PYTHONPATH: only the installed package can be imported.
 cd "$WORK"
