@@ -36,10 +36,10 @@ RANKS=$(( GPUS < 3 ? GPUS : 3 ))
 NOTE=""
 [ "$RANKS" -lt 3 ] && NOTE=" (only $GPUS GPU(s): NCCL allows one rank per GPU)"
 
-printf '\n== demo: %d rank(s), --dtype float16, --fp16-allreduce%s; output in %s\n' "$RANKS" "$NOTE" "$RUN"
+printf '\n== demo: %d rank(s), --precision float16, --fp16-allreduce%s; output in %s\n' "$RANKS" "$NOTE" "$RUN"
 start=$(date +%s)
 horovodrun -np "$RANKS" -H "localhost:$RANKS" \
-    python examples/train_imagenet.py --demo --optimizer adam --dtype float16 --fp16-allreduce \
+    python examples/train_imagenet.py --demo --optimizer adam --precision float16 --fp16-allreduce \
     --epochs "$EPOCHS" --checkpoints "$RUN/demo" 2>&1 | tee "$RUN/demo.log"
 DEMO_SECONDS=$(( $(date +%s) - start ))
 
