@@ -12,6 +12,7 @@ import sys
 import time
 
 from .. import fileio
+from ..deploy.metrics import topk_label
 from .config import ConfigError
 
 LOGGER_NAME = "gluon_inception.train"
@@ -202,6 +203,83 @@ class TensorBoardLog:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def log_interval(tensorboard, total, seconds, lr, step):
+    """TensorBoard scalars of the last ``--log-interval`` steps: ``total`` is their (loss sum, top-1
+    hits, top-k hits, samples) over all ranks, taken in ``seconds``."""
+    samples = max(total[3], 1.0)
+    tensorboard.scalars(
+        {
+            "train/loss": total[0] / samples,
+            "train/top1": total[1] / samples,
+            "train/top5": total[2] / samples,
+            "train/lr": lr,
+            "train/img_per_sec": total[3] / max(seconds, 1e-9),
+        },
+        step,
+    )
+
+
+def running_line(summary, img_per_sec, lr):
+    """The figures a progress bar shows: ``"loss 0.1234 top-1 95.0% lr 0.01 42 img/s"``."""
+    return "loss %.4f top-1 %.1f%% lr %.3g %.0f img/s" % (summary["loss"], 100 * summary["top1"], lr, img_per_sec)
+
+
+def log_epoch(log, tensorboard, epoch, epochs, train, val, classes):
+    """One epoch's figures: a line on the console and in the human log, a JSON record, TensorBoard scalars.
+
+    Parameters
+    ----------
+    log : RunLog
+    tensorboard : TensorBoardLog
+    epoch, epochs : int
+        The 0-based epoch, and the run's number of epochs.
+    train, val : dict
+        The epoch's training metrics and its validation (or None).
+    classes : int
+        The ``top5`` fields hold top-k hits, k = min(5, classes).
+    """
+    record = {
+        "epoch": epoch + 1,
+        "lr": train["lr"],
+        "lr_end": train["lr_end"],
+        "train_loss": train["loss"],
+        "train_top1": train["top1"],
+        "train_top5": train["top5"],
+        "train_samples": train["samples"],
+        "steps": train["steps"],
+        "time": round(train["time"], 3),
+        "img_per_sec": round(train["img_per_sec"], 2),
+    }
+    topk = topk_label(classes)
+    line = "epoch %d/%d  lr %.3g  train loss %.4f top-1 %.2f%% %s %.2f%%" % (
+        epoch + 1, epochs, train["lr"], train["loss"], 100 * train["top1"], topk, 100 * train["top5"]
+    )  # fmt: skip
+    if val is not None:
+        record.update(val_loss=val["loss"], val_top1=val["top1"], val_top5=val["top5"], val_samples=val["samples"])
+        record.update({"val_" + k: v for k, v in val.items() if k.startswith("ema_")})
+        line += "  | val loss %.4f top-1 %.2f%% %s %.2f%%" % (val["loss"], 100 * val["top1"], topk, 100 * val["top5"])
+    line += "  | %.1f s, %.1f img/s" % (train["time"], train["img_per_sec"])
+    log.info(line)
+    log.record(record)
+    shown = ("lr", "train_loss", "train_top1", "train_top5", "img_per_sec", "val_loss", "val_top1", "val_top5")
+    tensorboard.scalars({"epoch/" + k: record[k] for k in shown if k in record}, epoch + 1)
+    tensorboard.flush()
+
+
+def log_final_evaluation(log, result, epochs, classes, demo=False, ema_decay=None):
+    """The final evaluation's lines (raw weights, then the weight EMA's when there is one) and JSON record."""
+    topk = topk_label(classes)
+    log.info("final evaluation on the %s split%s, %d images: top-1 %.2f%%  %s %.2f%%  loss %.4f",
+             result["split"], " (DEMO DATA: sklearn digits)" if demo else "", result["samples"],
+             100 * result["top1"], topk, 100 * result["top5"], result["loss"])  # fmt: skip
+    if ema_decay is not None:
+        log.info("final evaluation of the weight EMA (decay %g): top-1 %.2f%%  %s %.2f%%  loss %.4f",
+                 ema_decay, 100 * result["ema_top1"], topk, 100 * result["ema_top5"], result["ema_loss"])  # fmt: skip
+    record = {"event": "final_eval", "epoch": epochs}
+    record.update(result)
+    log.record(record)
 
 
 class _ProgressLines:
