@@ -36,17 +36,16 @@ from .checkpointing import Checkpoints, check_position, locate_resume, running_s
 from .config import ConfigError, merge_for_resume
 from .distill import Teacher, build_like, distillation_loss, load_teacher, teacher_preprocessing
 from .ema import WeightEMA
-from .finetune import configure_backbone, load_pretrained_start
+from .finetune import configure_backbone, load_pretrained_start, normalise_as
 from .hooks import FaultInjection
 from .layouts import LayoutProbeError, apply_amx_fixes, find_reference_norms
 from .logs import (
+    EpochMetrics,
     RunLog,
     TensorBoardLog,
     log_epoch,
     log_final_evaluation,
-    log_interval,
     require_tensorboardx,
-    running_line,
 )
 from .precision import check_dtype, init_amp, trainer_kwargs
 from .preemption import Requests, TrainingStopped, signal_name
@@ -296,14 +295,7 @@ class Training:
         net = holder.get("net")
         if net is None:
             net = get_model(cfg.model, ctx=self.ctx, **self._model_kwargs())
-        mean, std = tuple(info["preprocessing"]["mean"]), tuple(info["preprocessing"]["std"])
-        if not hasattr(self.data, "mean"):
-            self.log.warning("the data source has no mean/std to set: make sure it normalises as the weights "
-                             "expect, mean %s and std %s", _rgb(mean), _rgb(std))  # fmt: skip
-        elif (tuple(self.data.mean), tuple(self.data.std)) != (mean, std):
-            self.data.mean, self.data.std = mean, std
-            self.log.info("normalisation: the pretrained weights' mean %s and std %s (not the dataset's)",
-                          _rgb(mean), _rgb(std))  # fmt: skip
+        normalise_as(self.data, info["preprocessing"], self.log)
         if info["source"]:
             self.log.info("fine-tuning from %s: a new %d-class classifier", info["source"], classes)
         return net
@@ -465,62 +457,45 @@ class Training:
         """
         cfg = self.cfg
         it = self._train_iter_for(epoch)
-        steps, sums, batches = len(it), MetricSums(), iter(it)
-        first, elapsed_before, first_lr = self._skip_trained_steps(epoch, batches, sums)
-        bar, pending = self.log.bar(steps, "epoch %d/%d" % (epoch + 1, cfg.epochs)), []
-        if first:
-            bar.update(first)
-        start, interval_start = time.time() - elapsed_before, time.time()
+        steps, batches = len(it), iter(it)
+        position = self._skip_trained_steps(epoch, batches)
+        first_lr = float(position["lr"]) if position else self.schedule(self.global_step)
+        metrics = EpochMetrics(self.log, self.tensorboard, self.dist, "epoch %d/%d" % (epoch + 1, cfg.epochs), steps,
+                               cfg.log_interval, position)  # fmt: skip
         try:
-            for step, batch in enumerate(batches, start=first):
+            for step, batch in enumerate(batches, start=position["step"] if position else 0):
                 # Seeded per step, so that a run resumed mid-epoch draws the same dropout and mixup.
                 mx.random.seed(_seed_for(cfg.seed, epoch, self.dist.rank, step), ctx=self.ctx)
                 rng = np.random.RandomState(_seed_for(cfg.seed, epoch, self.dist.rank, 1, step))
-                pending.append(self.train_step(batch, epoch, step, rng))
+                metrics.add(self.train_step(batch, epoch, step, rng))
                 done = step + 1
                 request = self.requests.read(self.update_due(step))
                 if done % cfg.log_interval == 0 or done == steps or request:
-                    total, now = self._sync_interval(pending, sums, epoch, done, steps), time.time()
-                    log_interval(self.tensorboard, total, now - interval_start, self.last_lr, self.global_step)
-                    interval_start = now
-                    bar.set_postfix_str(running_line(sums.summary(), sums.samples / max(now - start, 1e-9),
-                                                     self.last_lr), refresh=False)  # fmt: skip
-                    bar.update(len(pending))
-                    pending = []
+                    bad = metrics.sync(done, self.last_lr, self.global_step)
+                    if bad is not None:  # a non-finite loss on any rank stops every rank
+                        raise NonFiniteLoss(_non_finite_message(cfg, self.dist, epoch, bad, steps, self.last_lr))
                 if request and done == steps:
                     self._request_at_epoch_end = request  # end_epoch acts on it after the epoch's checkpoint
                 elif request:
-                    position = {"sums": sums.values.tolist(), "time": time.time() - start, "lr": first_lr}
-                    self._act_on(request, epoch, done, position)
+                    self._act_on(request, epoch, done, metrics.position(first_lr))
                 self.requests.send()
         finally:
-            bar.close()
-        elapsed = time.time() - start
-        self._average_bn_statistics()
-        result = sums.summary()
-        result.update(
-            time=elapsed, img_per_sec=sums.samples / max(elapsed, 1e-9), lr=first_lr, lr_end=self.last_lr, steps=steps
-        )
+            metrics.close()
+        result = metrics.result(first_lr, self.last_lr)
+        # Each rank saw only its own shard: average BatchNorm's running statistics, so all hold the same network.
+        self.dist.average_parameters([p for _, p in running_statistics(self.net)], self.ctx, name="bn_statistics")
         return result
 
-    def _skip_trained_steps(self, epoch, batches, sums):
-        """Resumed mid-epoch: skip the batches already trained on, start from the saved metric sums.
-
-        Returns
-        -------
-        tuple
-            (the first step to train, the seconds the epoch had taken, the lr of its first step).
-        """
+    def _skip_trained_steps(self, epoch, batches):
+        """Resumed mid-epoch: skip the batches already trained on; returns the checkpoint's position (or None)."""
         if epoch != self.start_epoch or not self.start_step:
-            return 0, 0.0, self.schedule(self.global_step)
-        first, position = self.start_step, self.resume_meta["position"]
-        sums.add(position["sums"])
+            return None
         skip_start = time.time()
-        for _ in range(first):  # ImageRecordIter cannot seek: decode the batches already trained on
+        for _ in range(self.start_step):  # ImageRecordIter cannot seek: decode the batches already trained on
             next(batches)
-        self.log.info("skipped %d batches already trained on in %.1f s", first, time.time() - skip_start)
+        self.log.info("skipped %d batches already trained on in %.1f s", self.start_step, time.time() - skip_start)
         self.start_step = 0
-        return first, float(position["time"]), float(position["lr"])
+        return self.resume_meta["position"]
 
     def _act_on(self, request, epoch, step, position):
         """Write the mid-epoch checkpoint of (``epoch``, ``step`` done) a request asked for; stop on a signal."""
@@ -594,35 +569,6 @@ class Training:
     def update_due(self, step):
         """Whether 0-based ``step`` of an epoch ends an update: every ``--accumulate`` steps, and the last."""
         return (step + 1) % self.cfg.accumulate == 0 or step + 1 == self.iters_per_epoch
-
-    def _sync_interval(self, pending, sums, epoch, done, steps):
-        """Sum the last steps' stats over ranks; stop everywhere if any loss was not finite."""
-        local = mx.nd.stack(*pending).asnumpy().astype(np.float64)
-        finite = np.isfinite(local).all(axis=1)
-        flags = np.zeros(self.cfg.log_interval)
-        flags[: len(pending)] = ~finite
-        vector = np.concatenate([np.where(np.isfinite(local), local, 0.0).sum(axis=0), flags])
-        total = self.dist.allreduce_sum(vector, name="train_interval")
-        bad = np.flatnonzero(total[4:])
-        if bad.size:
-            step = done - len(pending) + int(bad[0]) + 1
-            raise NonFiniteLoss(_non_finite_message(self.cfg, self.dist.is_root, epoch, step, steps, self.last_lr))
-        sums.add(total[:4])
-        return total[:4]
-
-    def _average_bn_statistics(self):
-        """Average BatchNorm running mean/var over ranks (each rank saw only its own shard)."""
-        stats = [p for _, p in running_statistics(self.net)]
-        if self.dist.size == 1 or not stats:
-            return
-        arrays = [p.data(self.ctx) for p in stats]
-        flat = np.concatenate([a.asnumpy().ravel().astype(np.float64) for a in arrays])
-        mean = self.dist.allreduce_sum(flat, name="bn_statistics") / self.dist.size
-        offset = 0
-        for param, array in zip(stats, arrays):
-            size = array.size
-            param.set_data(mx.nd.array(mean[offset : offset + size].reshape(array.shape), dtype=array.dtype))
-            offset += size
 
     def evaluate(self, split):
         """Loss, top-1 and top-5 on a whole split, every image counted once over all ranks.
@@ -745,8 +691,8 @@ def run_training(cfg, dist=None, hooks=None):
         return training.run()
 
 
-def _non_finite_message(cfg, is_root, epoch, step, steps, lr):
-    done = [e for _, e in list_checkpoints(cfg.checkpoints, cfg.prefix)] if is_root else []
+def _non_finite_message(cfg, dist, epoch, step, steps, lr):
+    done = [e for _, e in list_checkpoints(cfg.checkpoints, cfg.prefix)] if dist.is_root else []
     if done:
         last = (
             "the last good checkpoint is %s-%04d in %s (epoch %d): continue from it with --resume, e.g. "
@@ -758,6 +704,3 @@ def _non_finite_message(cfg, is_root, epoch, step, steps, lr):
         epoch + 1, step, steps, lr or 0.0, last
     )  # fmt: skip
 
-
-def _rgb(values):
-    return "(%s)" % ", ".join("%.1f" % v for v in values)

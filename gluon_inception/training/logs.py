@@ -11,8 +11,11 @@ import os
 import sys
 import time
 
+import numpy as np
+
 from .. import fileio
-from ..deploy.metrics import topk_label
+from .._compat import mx
+from ..deploy.metrics import MetricSums, topk_label
 from .config import ConfigError
 
 LOGGER_NAME = "gluon_inception.train"
@@ -205,25 +208,103 @@ class TensorBoardLog:
             self.writer = None
 
 
-def log_interval(tensorboard, total, seconds, lr, step):
-    """TensorBoard scalars of the last ``--log-interval`` steps: ``total`` is their (loss sum, top-1
-    hits, top-k hits, samples) over all ranks, taken in ``seconds``."""
-    samples = max(total[3], 1.0)
-    tensorboard.scalars(
-        {
-            "train/loss": total[0] / samples,
-            "train/top1": total[1] / samples,
-            "train/top5": total[2] / samples,
-            "train/lr": lr,
-            "train/img_per_sec": total[3] / max(seconds, 1e-9),
-        },
-        step,
-    )
+class EpochMetrics:
+    """One epoch's training metrics summed over all ranks, and the progress bar and scalars that show them.
 
+    Each step's (loss sum, top-1 hits, top-k hits, samples) of this rank's batch stays on the device
+    until :meth:`sync` sums the pending steps over the ranks, in one allreduce with a flag per step
+    whose loss was not finite.
 
-def running_line(summary, img_per_sec, lr):
-    """The figures a progress bar shows: ``"loss 0.1234 top-1 95.0% lr 0.01 42 img/s"``."""
-    return "loss %.4f top-1 %.1f%% lr %.3g %.0f img/s" % (summary["loss"], 100 * summary["top1"], lr, img_per_sec)
+    Parameters
+    ----------
+    log : RunLog
+    tensorboard : TensorBoardLog
+    dist : gluon_inception.dist.Dist
+    description : str
+        The bar's title (``"epoch 3/90"``).
+    steps, interval : int
+        Steps in the epoch, and ``--log-interval`` (at most that many steps are synced at once).
+    position : dict, optional
+        Where a mid-epoch checkpoint left the epoch: ``step``, ``sums`` and ``time`` (s).
+    """
+
+    def __init__(self, log, tensorboard, dist, description, steps, interval, position=None):
+        self.tensorboard, self.dist, self.steps, self.interval = tensorboard, dist, steps, interval
+        self.sums, self.pending = MetricSums(), []
+        self.bar = log.bar(steps, description)
+        elapsed = 0.0
+        if position is not None:
+            self.sums.add(position["sums"])
+            self.bar.update(position["step"])
+            elapsed = float(position["time"])
+        self.start, self._interval_start = time.time() - elapsed, time.time()
+
+    def add(self, stats):
+        """Keep one step's stats (an NDArray of 4 on the device) until the next :meth:`sync`."""
+        self.pending.append(stats)
+
+    def sync(self, done, lr, global_step):
+        """Sum the pending steps over the ranks; show them (bar, TensorBoard ``train/*``).
+
+        Parameters
+        ----------
+        done : int
+            Steps done in the epoch, the pending ones included.
+        lr, global_step : float, int
+            What the bar and TensorBoard show them with.
+
+        Returns
+        -------
+        int or None
+            The 1-based step of the first loss that was not finite on any rank (nothing is added then).
+        """
+        local = mx.nd.stack(*self.pending).asnumpy().astype(np.float64)
+        flags = np.zeros(self.interval)
+        flags[: len(self.pending)] = ~np.isfinite(local).all(axis=1)
+        vector = np.concatenate([np.where(np.isfinite(local), local, 0.0).sum(axis=0), flags])
+        total = self.dist.allreduce_sum(vector, name="train_interval")
+        bad = np.flatnonzero(total[4:])
+        if bad.size:
+            return done - len(self.pending) + int(bad[0]) + 1
+        total = total[:4]
+        self.sums.add(total)
+        now = time.time()
+        samples = max(total[3], 1.0)
+        self.tensorboard.scalars(
+            {
+                "train/loss": total[0] / samples,
+                "train/top1": total[1] / samples,
+                "train/top5": total[2] / samples,
+                "train/lr": lr,
+                "train/img_per_sec": total[3] / max(now - self._interval_start, 1e-9),
+            },
+            global_step,
+        )
+        self._interval_start = now
+        summary, img_per_sec = self.sums.summary(), self.sums.samples / max(now - self.start, 1e-9)
+        running = "loss %.4f top-1 %.1f%% lr %.3g %.0f img/s" % (summary["loss"], 100 * summary["top1"], lr,
+                                                                  img_per_sec)  # fmt: skip
+        self.bar.set_postfix_str(running, refresh=False)
+        self.bar.update(len(self.pending))
+        self.pending = []
+        return None
+
+    def position(self, lr):
+        """Where the epoch stands, for a mid-epoch checkpoint: the sums, the time taken, ``lr`` (of its first step)."""
+        return {"sums": self.sums.values.tolist(), "time": time.time() - self.start, "lr": lr}
+
+    def close(self):
+        """End the progress bar."""
+        self.bar.close()
+
+    def result(self, lr, lr_end):
+        """The epoch's metrics: ``loss``, ``top1``, ``top5``, ``samples``, ``time``, ``img_per_sec``,
+        ``lr`` (first step), ``lr_end`` (last step) and ``steps``."""
+        elapsed = time.time() - self.start
+        result = self.sums.summary()
+        result.update(time=elapsed, img_per_sec=self.sums.samples / max(elapsed, 1e-9), lr=lr, lr_end=lr_end,
+                      steps=self.steps)  # fmt: skip
+        return result
 
 
 def log_epoch(log, tensorboard, epoch, epochs, train, val, classes):
