@@ -15,7 +15,6 @@ network; stopping (a non-finite loss, a signal, a request for a checkpoint) is d
 allreduced flags, so all ranks stop together, at the same step.
 """
 
-import math
 import os
 import time
 
@@ -23,7 +22,7 @@ import numpy as np
 
 from .. import dist as dist_module
 from .._compat import mx
-from ..checkpoint import CheckpointError, checkpoint_paths, list_checkpoints
+from ..checkpoint import CheckpointError, list_checkpoints
 from ..data import DatasetSource, verify_dataset
 from ..data.demo import demo_banner
 from ..deploy.evaluate import evaluate_batches
@@ -36,7 +35,7 @@ from .checkpointing import Checkpoints, check_position, locate_resume, running_s
 from .config import ConfigError, merge_for_resume
 from .distill import Teacher, build_like, distillation_loss, load_teacher, teacher_preprocessing
 from .ema import WeightEMA
-from .finetune import configure_backbone, load_pretrained_start, normalise_as
+from .finetune import configure_backbone, pretrained_start
 from .hooks import FaultInjection
 from .layouts import LayoutProbeError, apply_amx_fixes, find_reference_norms
 from .logs import (
@@ -48,7 +47,7 @@ from .logs import (
     require_tensorboardx,
 )
 from .precision import check_dtype, init_amp, trainer_kwargs
-from .preemption import Requests, TrainingStopped, signal_name
+from .preemption import Requests, TrainingStopped
 from .schedules import LRSchedule
 
 NO_DATA_MESSAGE = (
@@ -75,32 +74,28 @@ class Training:
     Parameters
     ----------
     cfg : TrainConfig
-        Finalized config (:func:`~gluon_inception.training.config_from_args` or
-        ``TrainConfig(...).finalize()``).
+        Finalized config (:func:`~gluon_inception.training.config_from_args` or ``TrainConfig(...).finalize()``);
+        on a resume, :attr:`cfg` is the checkpoint's with this invocation's explicit options on top.
     dist : gluon_inception.dist.Dist, optional
         Default :func:`gluon_inception.dist.get` (Horovod when launched by ``horovodrun``).
     hooks : TrainingHooks, optional
-        Called at fixed points of a step (:mod:`gluon_inception.training.hooks`); default the
-        fault injection that tests drive through environment variables.
+        Called at fixed points of a step (:mod:`gluon_inception.training.hooks`); default the fault
+        injection that tests drive through environment variables.
 
     Attributes
     ----------
-    cfg : TrainConfig
-        On a resume, the checkpoint's config with this invocation's explicit options on top.
     start_epoch : int
         Epochs already done (0, or the resumed checkpoint's epoch).
     net, trainer, schedule, data
         Set by the stages.
-    checkpoints : Checkpoints
-        Writes this run's checkpoints and restores the resumed one.
-    requests : Requests
-        The stop and checkpoint requests the ranks agree on at each step boundary.
+    checkpoints, requests : Checkpoints, Requests
+        Write and restore the checkpoints; agree with the other ranks on stop and checkpoint requests.
 
     Raises
     ------
     ConfigError
-        Bad combination of options, no data, float16 without a GPU, a checkpoint folder that
-        already holds a run (without ``--resume``/``--start-epoch``).
+        Bad combination of options, no data, float16 without a GPU, a checkpoint folder that already
+        holds a run (without ``--resume``/``--start-epoch``).
     CheckpointError
         ``--start-epoch N`` without that checkpoint (the message lists the available epochs).
     """
@@ -125,18 +120,14 @@ class Training:
             self._root_decides(lambda: bool(require_tensorboardx()), "tensorboard")  # one clear line if missing
         self.tensorboard = TensorBoardLog(self.cfg.tensorboard, enabled=self.dist.is_root)
         self.checkpoints = Checkpoints(self)
-        self.requests = Requests(self.dist, self.cfg)
-        self._request_at_epoch_end = None  # one that came at an epoch's last step, acted on after its checkpoint
-        self.net = self.trainer = self.schedule = self.data = self.amp = None
-        self.teacher = self.ema = None
+        self.requests = Requests(self.dist, self.cfg, self.log, self.checkpoints)
+        self.net = self.trainer = self.schedule = self.data = self.amp = self.teacher = self.ema = None
         self.global_step = self._accumulated = 0
-        self.iters_per_epoch = self.last_lr = self._train_iter = self._train_iter_epoch = None
-        self.updates_per_epoch = None
+        self.iters_per_epoch = self.updates_per_epoch = self.last_lr = self._train_iter = self._train_iter_epoch = None
         self._ce_sparse = mx.gluon.loss.SoftmaxCrossEntropyLoss()
         self._ce_dense = mx.gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=False)
         self.requests.signals.install()  # last: a refused run leaves the handlers as they were
 
-    # -- helpers ---------------------------------------------------------------------------
     def _root_decides(self, func, name):
         """Run ``func`` on rank 0 and give every rank its result (or raise its error everywhere)."""
         outcome = None
@@ -151,7 +142,7 @@ class Training:
             raise kinds[outcome[1]](outcome[2])
         return outcome[1]
 
-    def _check_same_steps(self, steps):
+    def _check_same_steps(self, steps):  # Horovod would hang otherwise
         total = self.dist.allreduce_sum([steps, steps * steps], name="steps_per_epoch")
         if self.dist.size * total[1] != total[0] * total[0]:
             raise RuntimeError(
@@ -160,14 +151,8 @@ class Training:
                 % (steps, total[0] / self.dist.size)
             )
 
-    # -- stages ----------------------------------------------------------------------------
     def open_data(self, data=None):
-        """Open the dataset (``--data``) or build the demo one (``--demo``), or use ``data``.
-
-        Returns
-        -------
-        DatasetSource
-        """
+        """Open the dataset (``--data``) or build the demo one (``--demo``), or use ``data``; returns it."""
         cfg = self.cfg
         if data is None:
             if not cfg.demo and not os.path.isdir(cfg.data):
@@ -202,7 +187,7 @@ class Training:
         if built_here:
             mx.random.seed(cfg.seed)
             if cfg.pretrained:
-                net = self._pretrained_start()
+                net = pretrained_start(cfg, self.data, self.ctx, self.log, self._root_decides, self.resume_meta)
             else:
                 net = get_model(cfg.model, ctx=self.ctx, **self._model_kwargs())
         if isinstance(net, GoogLeNet):
@@ -276,30 +261,6 @@ class Training:
             self.log.info("bfloat16 on AMX: %d BatchNorm layer(s) run in float32, where oneDNN has no fast bfloat16 "
                           "kernel for their mixed layouts: %s", len(norms), ", ".join(norms))  # fmt: skip
 
-    def _pretrained_start(self):
-        """The network of ``--pretrained``: loaded on rank 0, built alike elsewhere (broadcast follows).
-
-        On a resume the checkpoint's weights replace these anyway: nothing is loaded then. The data
-        is normalised as the weights expect (on a resume: as the checkpoint records).
-        """
-        cfg, classes, holder = self.cfg, self.data.num_classes, {}
-
-        def load():
-            if self.resume_meta is not None:
-                return {"source": None, "topology": cfg.topology, "preprocessing": self.resume_meta["preprocessing"]}
-            holder["net"], info = load_pretrained_start(cfg, classes, self.ctx)
-            return info
-
-        info = self._root_decides(load, "pretrained")
-        cfg.topology = info["topology"] or cfg.topology  # saved with the checkpoints' config
-        net = holder.get("net")
-        if net is None:
-            net = get_model(cfg.model, ctx=self.ctx, **self._model_kwargs())
-        normalise_as(self.data, info["preprocessing"], self.log)
-        if info["source"]:
-            self.log.info("fine-tuning from %s: a new %d-class classifier", info["source"], classes)
-        return net
-
     def _build_teacher(self):
         """``--teacher``: loaded and checked on rank 0, built alike and broadcast on the others."""
         cfg, holder = self.cfg, {}
@@ -359,24 +320,15 @@ class Training:
         return trainer
 
     def restore(self):
-        """Load the resumed checkpoint's weights (rank 0, then broadcast) and optimizer state (all ranks).
+        """Continue the resumed checkpoint on every rank: weights, weight EMA, optimizer state, lr schedule.
 
-        Returns
-        -------
-        int
-            The epoch training continues after (0 when not resuming).
+        Returns the epoch training continues after (0 when not resuming).
         """
-        meta, cfg = self.resume_meta, self.cfg
+        meta = self.resume_meta
         if meta is None:
             return 0
         self.checkpoints.restore(meta)
-        saved_lr = meta.get("config", {}).get("lr")
-        if "lr" in getattr(cfg, "explicit", ()) and saved_lr is not None and not math.isclose(cfg.lr, saved_lr):
-            self.schedule.override_from(self.start_epoch, cfg.lr * self.schedule.factor)
-            how = "set by --lr"
-        else:
-            self.schedule.scale = float(meta.get("lr_scale", 1.0))
-            how = "continuing the schedule"
+        how = self.schedule.resume(meta, self.cfg, self.start_epoch)
         self.global_step = self._updates_done()
         self.trainer.set_learning_rate(self.schedule(self.global_step))
         where = "after epoch %d" % self.start_epoch
@@ -429,31 +381,25 @@ class Training:
         return main, loss
 
     def train_epoch(self, epoch):
-        """One pass over every rank's shard; returns the allreduced train metrics.
+        """One pass over every rank's shard (0-based ``epoch``); returns the train metrics summed over the ranks.
 
-        Dropout and mixup are seeded per step, so a run resumed from a mid-epoch checkpoint trains
-        the rest of the epoch as an uninterrupted run would have. At every step boundary the ranks
-        agree on the stop and checkpoint requests (:class:`~gluon_inception.training.preemption.Requests`).
-
-        Parameters
-        ----------
-        epoch : int
-            0-based epoch.
+        Dropout and mixup are seeded per step, so a run resumed from a mid-epoch checkpoint trains the
+        rest of the epoch as an uninterrupted run would. At each step boundary the ranks agree on the
+        stop and checkpoint requests (:class:`~gluon_inception.training.preemption.Requests`).
 
         Returns
         -------
         dict
-            ``loss`` (the training objective, with smoothing/mixup/aux terms), ``top1``,
-            ``top5`` (fractions; under mixup against the dominant label), ``samples``,
-            ``time`` (s), ``img_per_sec``, ``lr`` (first step) and ``lr_end`` (last step).
+            ``loss`` (the objective, with smoothing/mixup/aux terms), ``top1``, ``top5`` (fractions;
+            under mixup against the dominant label), ``samples``, ``time`` (s), ``img_per_sec``,
+            ``lr`` (first step), ``lr_end`` (last step), ``steps``.
 
         Raises
         ------
         NonFiniteLoss
             On every rank, when any rank's loss is NaN or infinite; no checkpoint is written.
         TrainingInterrupted
-            On every rank, after SIGTERM, SIGUSR1 or SIGINT on any rank, once the checkpoint of
-            the step is written.
+            On every rank, after SIGTERM, SIGUSR1 or SIGINT on any rank, once the step's checkpoint is written.
         """
         cfg = self.cfg
         it = self._train_iter_for(epoch)
@@ -469,15 +415,13 @@ class Training:
                 rng = np.random.RandomState(_seed_for(cfg.seed, epoch, self.dist.rank, 1, step))
                 metrics.add(self.train_step(batch, epoch, step, rng))
                 done = step + 1
-                request = self.requests.read(self.update_due(step))
+                request = self.requests.read(self.update_due(step), last_step=done == steps)
                 if done % cfg.log_interval == 0 or done == steps or request:
                     bad = metrics.sync(done, self.last_lr, self.global_step)
                     if bad is not None:  # a non-finite loss on any rank stops every rank
                         raise NonFiniteLoss(_non_finite_message(cfg, self.dist, epoch, bad, steps, self.last_lr))
-                if request and done == steps:
-                    self._request_at_epoch_end = request  # end_epoch acts on it after the epoch's checkpoint
-                elif request:
-                    self._act_on(request, epoch, done, metrics.position(first_lr))
+                if request:
+                    self.requests.act(request, epoch, done, metrics.position(first_lr))
                 self.requests.send()
         finally:
             metrics.close()
@@ -497,33 +441,12 @@ class Training:
         self.start_step = 0
         return self.resume_meta["position"]
 
-    def _act_on(self, request, epoch, step, position):
-        """Write the mid-epoch checkpoint of (``epoch``, ``step`` done) a request asked for; stop on a signal."""
-        signum = request["stop"]
-        if signum is not None:
-            self.log.info("%s received: stopping every rank after step %d of epoch %d", signal_name(signum), step,
-                          epoch + 1)  # fmt: skip
-        paths = self.checkpoints.save_mid_epoch(epoch, step, position)
-        self.requests.saved(remove_save_now=True)
-        if signum is not None:
-            self.requests.stop(signum, paths)
-
     def train_step(self, batch, epoch, step, rng):
         """One step on this rank's ``batch``: data, forward, loss, backward, allreduce and update, metrics.
 
-        Parameters
-        ----------
-        batch : mxnet.io.DataBatch
-        epoch, step : int
-            0-based; they decide the learning rate, mixup and the hooks.
-        rng : numpy.random.RandomState
-            Draws the mixup weights.
-
-        Returns
-        -------
-        NDArray, shape (4,)
-            This rank's (loss sum, top-1 hits, top-5 hits, samples) of the batch; the caller sums
-            them over the ranks.
+        ``epoch`` and ``step`` (0-based) decide the learning rate, mixup and the hooks; ``rng`` draws
+        the mixup weights. Returns this rank's (loss sum, top-1 hits, top-5 hits, samples) of the
+        batch, an NDArray the caller sums over the ranks.
         """
         cfg = self.cfg
         self.hooks.before_step(self.net, epoch, step)
@@ -571,15 +494,8 @@ class Training:
         return (step + 1) % self.cfg.accumulate == 0 or step + 1 == self.iters_per_epoch
 
     def evaluate(self, split):
-        """Loss, top-1 and top-5 on a whole split, every image counted once over all ranks.
-
-        The same loop as ``gluon-inception evaluate`` (:func:`~gluon_inception.deploy.evaluate.evaluate_batches`).
-
-        Returns
-        -------
-        dict
-            ``loss``, ``top1``, ``top5`` (fractions), ``samples``, ``split``.
-        """
+        """``loss``, ``top1``, ``top5`` and ``samples`` of a whole split, each image counted once over the ranks
+        (the loop of ``gluon-inception evaluate``); with ``--ema-decay`` also ``ema_*`` of the weight EMA."""
         r = evaluate_batches(self.net, self.data.eval_iter(split), self.ctx, self.dist, name="eval_" + split)
         result = {"loss": r.cross_entropy, "top1": r.top1, "top5": r.top5, "samples": r.count, "split": split}
         if self.ema is not None:
@@ -589,47 +505,22 @@ class Training:
         return result
 
     def validate(self, epoch):
-        """Evaluate on the ``val`` split when due (every ``--val-every`` epochs and after the last).
-
-        Returns
-        -------
-        dict or None
-        """
-        cfg = self.cfg
-        due = (epoch + 1) % cfg.val_every == 0 or epoch + 1 == cfg.epochs
-        if not due or not self.data.has_split("val"):
-            return None
-        return self.evaluate("val")
+        """:meth:`evaluate` the ``val`` split when due (every ``--val-every`` epochs and after the last), else None."""
+        due = (epoch + 1) % self.cfg.val_every == 0 or epoch + 1 == self.cfg.epochs
+        return self.evaluate("val") if due and self.data.has_split("val") else None
 
     def end_epoch(self, epoch, train, val=None):
-        """Log the epoch (console, human log, JSON line) and write its checkpoints when due (rank 0).
-
-        A stop or checkpoint request that came at the epoch's last step is acted on here, after
-        the epoch's checkpoint: a stop uses it when it was due, else writes one at step 0 of the
-        next epoch.
-        """
+        """Log the epoch (console, human log, JSON line) and write its checkpoints when due (rank 0)."""
         cfg = self.cfg
         log_epoch(self.log, self.tensorboard, epoch, cfg.epochs, train, val, self.data.num_classes)
         written = self.checkpoints.end_epoch(epoch, train, val)
-        if written:
-            self.requests.saved()
-        request, self._request_at_epoch_end = self._request_at_epoch_end, None
+        next_start = {"sums": MetricSums().values.tolist(), "time": 0.0, "lr": self.schedule(self.global_step)}
+        self.requests.end_epoch(epoch, written, epoch + 1 == cfg.epochs, next_start)
         if epoch + 1 == cfg.epochs:
-            self.requests.finish()  # the last step's flags: nothing is left to stop
             self.hooks.state("final", self.net, self.trainer)
-        elif request is not None and not written:
-            position = {"sums": MetricSums().values.tolist(), "time": 0.0, "lr": self.schedule(self.global_step)}
-            self._act_on(request, epoch + 1, 0, position)
-        elif request is not None and request["stop"] is not None:
-            self.requests.stop(request["stop"], checkpoint_paths(cfg.checkpoints, cfg.prefix, epoch + 1))
 
     def final_evaluation(self):
-        """Evaluate on ``--final-eval`` (auto: test if present, else val) and print top-1/top-5.
-
-        Returns
-        -------
-        dict or None
-        """
+        """:meth:`evaluate` the ``--final-eval`` split (auto: test if present, else val) and log it; or None."""
         split = self.cfg.final_eval
         if split == "none":
             return None
@@ -644,15 +535,8 @@ class Training:
         return result
 
     def run(self, data=None, net=None):
-        """Every stage in order: the whole run. Returns the final evaluation (or None).
-
-        Parameters
-        ----------
-        data : DatasetSource, optional
-            Passed to :meth:`open_data`.
-        net : mxnet.gluon.HybridBlock, optional
-            Passed to :meth:`build_model`.
-        """
+        """Every stage in order: the whole run (``data`` for :meth:`open_data`, ``net`` for
+        :meth:`build_model`). Returns the final evaluation (or None)."""
         self.open_data(data)
         self.build_model(net)
         self.build_trainer()

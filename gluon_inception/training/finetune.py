@@ -75,10 +75,7 @@ def load_pretrained_start(cfg, classes, ctx):
                 "the weights of --pretrained %s have topology %r but --topology (or the recipe) says %r: leave "
                 "--topology out or pass --topology %s" % (value, topology, cfg.topology, topology)
             )
-        kwargs = {"classes": classes, "aux_logits": cfg.aux_logits, "dropout": cfg.dropout}
-        if cfg.model == "googlenet":
-            kwargs["topology"] = topology
-        net = get_model(cfg.model, ctx=ctx, pretrained=weights, **kwargs)
+        net = get_model(cfg.model, ctx=ctx, pretrained=weights, **_model_kwargs(cfg, classes, topology))
     except ConfigError:
         raise
     except (GluonInceptionError, ValueError, OSError, mx.base.MXNetError) as err:
@@ -89,11 +86,54 @@ def load_pretrained_start(cfg, classes, ctx):
     return net, {"source": source, "topology": topology, "preprocessing": preprocessing.to_dict()}
 
 
-def normalise_as(data, preprocessing, log):
-    """Make ``data`` normalise its images as the weights of ``preprocessing`` (a ``to_dict()``) expect.
+def pretrained_start(cfg, data, ctx, log, decide, resume_meta=None):
+    """The network of ``--pretrained``: loaded on rank 0, built alike on the others (a broadcast follows).
 
-    A data source without ``mean``/``std`` attributes only gets a warning.
+    The data is then normalised as the weights expect. On a resume (``resume_meta``) nothing is
+    loaded, since the checkpoint's weights replace these, and the data is normalised as the
+    checkpoint records.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        Its ``topology`` becomes the weights' (saved with the checkpoints' config).
+    data : DatasetSource
+    ctx : mxnet.Context
+    log : RunLog
+    decide : callable
+        ``decide(func, name)`` runs ``func`` on rank 0 and returns its result (or raises its error) on
+        every rank.
+    resume_meta : dict, optional
+        The ``.json`` content of the checkpoint the run resumes.
     """
+    classes, holder = data.num_classes, {}
+
+    def load():
+        if resume_meta is not None:
+            return {"source": None, "topology": cfg.topology, "preprocessing": resume_meta["preprocessing"]}
+        holder["net"], info = load_pretrained_start(cfg, classes, ctx)
+        return info
+
+    info = decide(load, "pretrained")
+    cfg.topology = info["topology"] or cfg.topology
+    net = holder.get("net")
+    if net is None:
+        net = get_model(cfg.model, ctx=ctx, **_model_kwargs(cfg, classes, cfg.topology))
+    _normalise_as(data, info["preprocessing"], log)
+    if info["source"]:
+        log.info("fine-tuning from %s: a new %d-class classifier", info["source"], classes)
+    return net
+
+
+def _model_kwargs(cfg, classes, topology):
+    kwargs = {"classes": classes, "aux_logits": cfg.aux_logits, "dropout": cfg.dropout}
+    if cfg.model == "googlenet":
+        kwargs["topology"] = topology
+    return kwargs
+
+
+def _normalise_as(data, preprocessing, log):
+    """Make ``data`` normalise its images as the weights of ``preprocessing`` (a ``to_dict()``) expect."""
     mean, std = tuple(preprocessing["mean"]), tuple(preprocessing["std"])
     if not hasattr(data, "mean"):
         log.warning("the data source has no mean/std to set: make sure it normalises as the weights "

@@ -21,6 +21,7 @@ import threading
 import time
 
 from .. import dist as dist_module
+from ..checkpoint import checkpoint_paths
 from ..errors import GluonInceptionError
 
 #: Exit status after an orderly stop on SIGTERM or SIGUSR1 (``EX_TEMPFAIL``: try again later).
@@ -180,6 +181,9 @@ class Requests:
     cfg : TrainConfig
         Its ``checkpoints`` (where ``SAVE_NOW`` is looked for), ``save_every_minutes`` and
         ``stop_timeout``.
+    log : RunLog
+    checkpoints : Checkpoints
+        Writes the mid-epoch checkpoints asked for.
 
     Attributes
     ----------
@@ -187,13 +191,15 @@ class Requests:
         Installed and uninstalled by the run.
     """
 
-    def __init__(self, dist, cfg):
-        self.dist = dist
+    def __init__(self, dist, cfg, log, checkpoints):
+        self.dist, self.log, self.checkpoints = dist, log, checkpoints
+        self.folder, self.prefix = cfg.checkpoints, cfg.prefix
         self.signals = StopSignals(cfg.stop_timeout)
         self.save_now = os.path.join(cfg.checkpoints, SAVE_NOW)
         self.save_every = 60.0 * cfg.save_every_minutes
         self._flags = None  # the flags sent at the last step, being summed
         self._held = None  # a request that came inside an --accumulate group
+        self._at_epoch_end = None  # one that came at an epoch's last step
         self._last_save = time.monotonic()
 
     def send(self):
@@ -207,7 +213,7 @@ class Requests:
             save = due or os.path.exists(self.save_now)
         self._flags = self.dist.allreduce_async(flags + [float(save)], name="stop_save_requests")
 
-    def read(self, update_due):
+    def read(self, update_due, last_step):
         """The request of the flags sent at the previous step (the allreduce had a whole step to finish).
 
         Parameters
@@ -215,6 +221,8 @@ class Requests:
         update_due : bool
             Whether this step ends an optimizer update. The gradients of a part-done ``--accumulate``
             group are not saved: a request that comes inside one is held until the group's end.
+        last_step : bool
+            Whether this step ends the epoch: a request then waits for :meth:`end_epoch`.
 
         Returns
         -------
@@ -234,7 +242,35 @@ class Requests:
         request = request or held
         if request and not update_due:
             self._held, request = request, None
+        elif request and last_step:
+            self._at_epoch_end, request = request, None
         return request
+
+    def act(self, request, epoch, step, position):
+        """Write the mid-epoch checkpoint ``request`` asks for, after ``step`` steps of 0-based ``epoch``
+        (``position``: see :meth:`Checkpoints.save_mid_epoch`); after a signal, stop every rank."""
+        signum = request["stop"]
+        if signum is not None:
+            self.log.info("%s received: stopping every rank after step %d of epoch %d", signal_name(signum), step,
+                          epoch + 1)  # fmt: skip
+        paths = self.checkpoints.save_mid_epoch(epoch, step, position)
+        self.saved(remove_save_now=True)
+        if signum is not None:
+            self.stop(signum, paths)
+
+    def end_epoch(self, epoch, written, last, position):
+        """After 0-based ``epoch`` and its checkpoint (``written`` when one was due), act on a request
+        that came at its last step: a stop uses that checkpoint, else one is written at step 0 of the
+        next epoch (at ``position``). After the ``last`` epoch nothing is left to stop."""
+        if written:
+            self.saved()
+        request, self._at_epoch_end = self._at_epoch_end, None
+        if last:
+            self.finish()
+        elif request is not None and not written:
+            self.act(request, epoch + 1, 0, position)
+        elif request is not None and request["stop"] is not None:
+            self.stop(request["stop"], checkpoint_paths(self.folder, self.prefix, epoch + 1))
 
     def saved(self, remove_save_now=False):
         """A checkpoint was written: restart the ``--save-every-minutes`` clock (and remove ``SAVE_NOW``)."""
