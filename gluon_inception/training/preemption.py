@@ -8,7 +8,7 @@ stop has not finished ``timeout`` seconds after the first one.
 :class:`Requests` turns those flags, and rank 0's wish for a checkpoint (a ``SAVE_NOW`` file,
 ``--save-every-minutes``), into one decision that every rank reads at the same step boundary: the
 flags are summed by an allreduce started at one step and read at the next, so that it overlaps the
-step (bench/preemption_overhead.py measures what it costs). The training loop then writes a
+step (bench/preemption_overhead.py measures what it costs). :meth:`Requests.act` then writes a
 mid-epoch checkpoint and, after a signal, every rank raises :class:`TrainingInterrupted`.
 """
 
@@ -248,7 +248,8 @@ class Requests:
 
     def act(self, request, epoch, step, position):
         """Write the mid-epoch checkpoint ``request`` asks for, after ``step`` steps of 0-based ``epoch``
-        (``position``: see :meth:`Checkpoints.save_mid_epoch`); after a signal, stop every rank."""
+        (``position``: as :meth:`~gluon_inception.training.checkpointing.Checkpoints.save_mid_epoch`
+        takes it); after a signal, stop every rank."""
         signum = request["stop"]
         if signum is not None:
             self.log.info("%s received: stopping every rank after step %d of epoch %d", signal_name(signum), step,
