@@ -191,20 +191,9 @@ class Checkpoints:
         return meta
 
     def _write(self, epoch, meta, step=None, ranks=None, position=None, best=False):
-        """The one place every checkpoint (epoch end, mid-epoch, best) is written through; rank 0.
-
-        Parameters
-        ----------
-        epoch : int
-            Completed epochs.
-        meta : dict
-            From :meth:`_meta`.
-        step, ranks, position
-            A mid-epoch checkpoint: steps done in epoch ``epoch + 1``, every rank's state
-            (``.ranks``), and where the epoch stood (metric sums, time, first lr).
-        best : bool
-            ``PREFIX-best``: parameters and ``.json`` only.
-        """
+        """The one place every checkpoint is written through (rank 0): after ``epoch`` completed epochs;
+        mid-epoch with ``step`` (steps done in the next epoch), ``ranks`` (``.ranks`` bytes) and ``position``;
+        or ``PREFIX-best`` (parameters and ``.json`` only)."""
         cfg, run = self.cfg, self.run
         if step is not None:
             meta = dict(meta, step=step, position=position)

@@ -87,24 +87,10 @@ def load_pretrained_start(cfg, classes, ctx):
 
 
 def pretrained_start(cfg, data, ctx, log, decide, resume_meta=None):
-    """The network of ``--pretrained``: loaded on rank 0, built alike on the others (a broadcast follows).
-
-    The data is then normalised as the weights expect. On a resume (``resume_meta``) nothing is
-    loaded, since the checkpoint's weights replace these, and the data is normalised as the
-    checkpoint records.
-
-    Parameters
-    ----------
-    cfg : TrainConfig
-        Its ``topology`` becomes the weights' (saved with the checkpoints' config).
-    data : DatasetSource
-    ctx : mxnet.Context
-    log : RunLog
-    decide : callable
-        ``decide(func, name)`` runs ``func`` on rank 0 and returns its result (or raises its error) on
-        every rank.
-    resume_meta : dict, optional
-        The ``.json`` content of the checkpoint the run resumes.
+    """The network of ``--pretrained``: loaded on rank 0 by ``decide(func, name)`` (which gives every rank
+    its result), built alike on the others (a broadcast follows); ``data`` then normalises as the weights
+    expect, and ``cfg.topology`` becomes theirs. On a resume (``resume_meta``) nothing is loaded (the
+    checkpoint's weights replace these) and the data normalises as the checkpoint records.
     """
     classes, holder = data.num_classes, {}
 

@@ -1,7 +1,8 @@
 """What a run tells its user: console and human log file, JSON-lines metrics, progress.
 
 Only rank 0 writes; on the other ranks every method here does nothing (so calling code needs
-no ``if rank == 0``).
+no ``if rank == 0``). :class:`EpochMetrics` sums an epoch's metrics over the ranks first (every
+rank calls it).
 """
 
 import json
@@ -244,20 +245,9 @@ class EpochMetrics:
         self.pending.append(stats)
 
     def sync(self, done, lr, global_step):
-        """Sum the pending steps over the ranks; show them (bar, TensorBoard ``train/*``).
-
-        Parameters
-        ----------
-        done : int
-            Steps done in the epoch, the pending ones included.
-        lr, global_step : float, int
-            What the bar and TensorBoard show them with.
-
-        Returns
-        -------
-        int or None
-            The 1-based step of the first loss that was not finite on any rank (nothing is added then).
-        """
+        """Sum the pending steps over the ranks (``done`` steps are done) and show them with ``lr`` at
+        ``global_step``. Returns the 1-based step of the first loss that was not finite on any rank
+        (nothing is added then), or None."""
         local = mx.nd.stack(*self.pending).asnumpy().astype(np.float64)
         flags = np.zeros(self.interval)
         flags[: len(self.pending)] = ~np.isfinite(local).all(axis=1)
@@ -308,19 +298,8 @@ class EpochMetrics:
 
 
 def log_epoch(log, tensorboard, epoch, epochs, train, val, classes):
-    """One epoch's figures: a line on the console and in the human log, a JSON record, TensorBoard scalars.
-
-    Parameters
-    ----------
-    log : RunLog
-    tensorboard : TensorBoardLog
-    epoch, epochs : int
-        The 0-based epoch, and the run's number of epochs.
-    train, val : dict
-        The epoch's training metrics and its validation (or None).
-    classes : int
-        The ``top5`` fields hold top-k hits, k = min(5, classes).
-    """
+    """0-based ``epoch``'s ``train`` and ``val`` (or None) metrics: a line on the console and in the human
+    log, a JSON record, TensorBoard scalars. The ``top5`` fields hold top-k hits, k = min(5, ``classes``)."""
     record = {
         "epoch": epoch + 1,
         "lr": train["lr"],
