@@ -35,7 +35,7 @@ from .checkpointing import Checkpoints, check_position, locate_resume, running_s
 from .config import ConfigError, merge_for_resume
 from .distill import Teacher, build_like, distillation_loss, load_teacher, teacher_preprocessing
 from .ema import WeightEMA
-from .finetune import configure_backbone, pretrained_start
+from .finetune import configure_backbone, load_pretrained_start, normalise_as
 from .hooks import FaultInjection
 from .layouts import LayoutProbeError, apply_amx_fixes, find_reference_norms
 from .logs import (
@@ -57,6 +57,10 @@ NO_DATA_MESSAGE = (
     "    and pass --data data/imagenet, or\n"
     "  * pass --demo to train on the embedded demo dataset (sklearn digits, built on first use)."
 )
+
+
+#: The errors :meth:`Training._root_decides` raises on every rank when rank 0 meets them.
+_SHARED_ERRORS = (ConfigError, CheckpointError, LayoutProbeError)
 
 
 class NonFiniteLoss(TrainingStopped):
@@ -94,8 +98,7 @@ class Training:
     Raises
     ------
     ConfigError
-        Bad combination of options, no data, float16 without a GPU, a checkpoint folder that already
-        holds a run (without ``--resume``/``--start-epoch``).
+        Bad options, no data, float16 without a GPU, a folder that holds a run (without ``--resume``).
     CheckpointError
         ``--start-epoch N`` without that checkpoint (the message lists the available epochs).
     """
@@ -134,22 +137,12 @@ class Training:
         if self.dist.is_root:
             try:
                 outcome = ("ok", func())
-            except (ConfigError, CheckpointError, LayoutProbeError) as err:
+            except _SHARED_ERRORS as err:
                 outcome = ("error", type(err).__name__, str(err))
         outcome = self.dist.broadcast_object(outcome, name=name)
         if outcome[0] == "error":
-            kinds = {cls.__name__: cls for cls in (ConfigError, CheckpointError, LayoutProbeError)}
-            raise kinds[outcome[1]](outcome[2])
+            raise {cls.__name__: cls for cls in _SHARED_ERRORS}[outcome[1]](outcome[2])
         return outcome[1]
-
-    def _check_same_steps(self, steps):  # Horovod would hang otherwise
-        total = self.dist.allreduce_sum([steps, steps * steps], name="steps_per_epoch")
-        if self.dist.size * total[1] != total[0] * total[0]:
-            raise RuntimeError(
-                "the ranks would run different numbers of steps per epoch (this rank: %d, mean: %.2f); "
-                "Horovod would hang. The training iterator must give every rank the same len()."
-                % (steps, total[0] / self.dist.size)
-            )
 
     def open_data(self, data=None):
         """Open the dataset (``--data``) or build the demo one (``--demo``), or use ``data``; returns it."""
@@ -187,7 +180,7 @@ class Training:
         if built_here:
             mx.random.seed(cfg.seed)
             if cfg.pretrained:
-                net = pretrained_start(cfg, self.data, self.ctx, self.log, self._root_decides, self.resume_meta)
+                net = self._pretrained_start()
             else:
                 net = get_model(cfg.model, ctx=self.ctx, **self._model_kwargs())
         if isinstance(net, GoogLeNet):
@@ -261,6 +254,30 @@ class Training:
             self.log.info("bfloat16 on AMX: %d BatchNorm layer(s) run in float32, where oneDNN has no fast bfloat16 "
                           "kernel for their mixed layouts: %s", len(norms), ", ".join(norms))  # fmt: skip
 
+    def _pretrained_start(self):
+        """The network of ``--pretrained``: loaded on rank 0, built alike elsewhere (broadcast follows).
+
+        On a resume the checkpoint's weights replace these anyway: nothing is loaded then. The data
+        is normalised as the weights expect (on a resume: as the checkpoint records).
+        """
+        cfg, classes, holder = self.cfg, self.data.num_classes, {}
+
+        def load():
+            if self.resume_meta is not None:
+                return {"source": None, "topology": cfg.topology, "preprocessing": self.resume_meta["preprocessing"]}
+            holder["net"], info = load_pretrained_start(cfg, classes, self.ctx)
+            return info
+
+        info = self._root_decides(load, "pretrained")
+        cfg.topology = info["topology"] or cfg.topology  # saved with the checkpoints' config
+        net = holder.get("net")
+        if net is None:
+            net = get_model(cfg.model, ctx=self.ctx, **self._model_kwargs())
+        normalise_as(self.data, info["preprocessing"], self.log)
+        if info["source"]:
+            self.log.info("fine-tuning from %s: a new %d-class classifier", info["source"], classes)
+        return net
+
     def _build_teacher(self):
         """``--teacher``: loaded and checked on rank 0, built alike and broadcast on the others."""
         cfg, holder = self.cfg, {}
@@ -304,10 +321,10 @@ class Training:
         params = {"learning_rate": self.schedule(self.global_step), "wd": cfg.wd}
         if cfg.optimizer in ("sgd", "nag"):
             params["momentum"] = cfg.momentum
-        if self.dist.hvd is not None:
-            trainer = self.dist.hvd.DistributedTrainer(
-                self.net.collect_params(), cfg.optimizer, params, **trainer_kwargs(self.dist.hvd, cfg.fp16_allreduce)
-            )
+        hvd = self.dist.hvd
+        if hvd is not None:
+            trainer = hvd.DistributedTrainer(self.net.collect_params(), cfg.optimizer, params,
+                                             **trainer_kwargs(hvd, cfg.fp16_allreduce))  # fmt: skip
         else:
             trainer = mx.gluon.Trainer(self.net.collect_params(), cfg.optimizer, params, kvstore=None)
         if self.amp is not None:
@@ -320,10 +337,8 @@ class Training:
         return trainer
 
     def restore(self):
-        """Continue the resumed checkpoint on every rank: weights, weight EMA, optimizer state, lr schedule.
-
-        Returns the epoch training continues after (0 when not resuming).
-        """
+        """Continue the resumed checkpoint on every rank (weights, weight EMA, optimizer state, lr schedule);
+        returns the epoch training continues after (0 when not resuming)."""
         meta = self.resume_meta
         if meta is None:
             return 0
@@ -345,11 +360,18 @@ class Training:
         return range(self.start_epoch, self.cfg.epochs)
 
     def _train_iter_for(self, epoch):
+        """This rank's iterator of ``epoch``, checked to run as many steps as every other rank's."""
         if self._train_iter_epoch != epoch:
             self._train_iter = None  # let the previous iterator's threads go first
-            self._train_iter = self.data.train_iter(epoch)
-            self._train_iter_epoch = epoch
-            self._check_same_steps(len(self._train_iter))
+            self._train_iter, self._train_iter_epoch = self.data.train_iter(epoch), epoch
+            steps = len(self._train_iter)
+            total = self.dist.allreduce_sum([steps, steps * steps], name="steps_per_epoch")
+            if self.dist.size * total[1] != total[0] * total[0]:
+                raise RuntimeError(
+                    "the ranks would run different numbers of steps per epoch (this rank: %d, mean: %.2f); "
+                    "Horovod would hang. The training iterator must give every rank the same len()."
+                    % (steps, total[0] / self.dist.size)
+                )
         return self._train_iter
 
     def _targets(self, x, y, rng, mixup):
@@ -381,25 +403,15 @@ class Training:
         return main, loss
 
     def train_epoch(self, epoch):
-        """One pass over every rank's shard (0-based ``epoch``); returns the train metrics summed over the ranks.
+        """One pass over every rank's shard (0-based ``epoch``); returns the train metrics summed over the ranks:
+        ``loss`` (with smoothing/mixup/aux terms), ``top1``, ``top5`` (under mixup against the dominant label),
+        ``samples``, ``time`` (s), ``img_per_sec``, ``lr`` and ``lr_end`` (first and last step), ``steps``.
 
-        Dropout and mixup are seeded per step, so a run resumed from a mid-epoch checkpoint trains the
-        rest of the epoch as an uninterrupted run would. At each step boundary the ranks agree on the
-        stop and checkpoint requests (:class:`~gluon_inception.training.preemption.Requests`).
-
-        Returns
-        -------
-        dict
-            ``loss`` (the objective, with smoothing/mixup/aux terms), ``top1``, ``top5`` (fractions;
-            under mixup against the dominant label), ``samples``, ``time`` (s), ``img_per_sec``,
-            ``lr`` (first step), ``lr_end`` (last step), ``steps``.
-
-        Raises
-        ------
-        NonFiniteLoss
-            On every rank, when any rank's loss is NaN or infinite; no checkpoint is written.
-        TrainingInterrupted
-            On every rank, after SIGTERM, SIGUSR1 or SIGINT on any rank, once the step's checkpoint is written.
+        Dropout and mixup are seeded per step, so a run resumed from a mid-epoch checkpoint trains the rest
+        of the epoch as an uninterrupted run would. At each step boundary the ranks agree on the stop and
+        checkpoint requests (:class:`~gluon_inception.training.preemption.Requests`), so they raise
+        :class:`NonFiniteLoss` (no checkpoint is written) or, after SIGTERM, SIGUSR1 or SIGINT and the step's
+        checkpoint, :class:`~gluon_inception.training.preemption.TrainingInterrupted` together.
         """
         cfg = self.cfg
         it = self._train_iter_for(epoch)
@@ -444,9 +456,8 @@ class Training:
     def train_step(self, batch, epoch, step, rng):
         """One step on this rank's ``batch``: data, forward, loss, backward, allreduce and update, metrics.
 
-        ``epoch`` and ``step`` (0-based) decide the learning rate, mixup and the hooks; ``rng`` draws
-        the mixup weights. Returns this rank's (loss sum, top-1 hits, top-5 hits, samples) of the
-        batch, an NDArray the caller sums over the ranks.
+        ``epoch`` and ``step`` (0-based) decide the lr, mixup and the hooks; ``rng`` draws the mixup weights.
+        Returns this rank's (loss sum, top-1 hits, top-5 hits, samples) of the batch, summed over ranks later.
         """
         cfg = self.cfg
         self.hooks.before_step(self.net, epoch, step)

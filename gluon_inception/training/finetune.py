@@ -75,7 +75,10 @@ def load_pretrained_start(cfg, classes, ctx):
                 "the weights of --pretrained %s have topology %r but --topology (or the recipe) says %r: leave "
                 "--topology out or pass --topology %s" % (value, topology, cfg.topology, topology)
             )
-        net = get_model(cfg.model, ctx=ctx, pretrained=weights, **_model_kwargs(cfg, classes, topology))
+        kwargs = {"classes": classes, "aux_logits": cfg.aux_logits, "dropout": cfg.dropout}
+        if cfg.model == "googlenet":
+            kwargs["topology"] = topology
+        net = get_model(cfg.model, ctx=ctx, pretrained=weights, **kwargs)
     except ConfigError:
         raise
     except (GluonInceptionError, ValueError, OSError, mx.base.MXNetError) as err:
@@ -86,40 +89,11 @@ def load_pretrained_start(cfg, classes, ctx):
     return net, {"source": source, "topology": topology, "preprocessing": preprocessing.to_dict()}
 
 
-def pretrained_start(cfg, data, ctx, log, decide, resume_meta=None):
-    """The network of ``--pretrained``: loaded on rank 0 by ``decide(func, name)`` (which gives every rank
-    its result), built alike on the others (a broadcast follows); ``data`` then normalises as the weights
-    expect, and ``cfg.topology`` becomes theirs. On a resume (``resume_meta``) nothing is loaded (the
-    checkpoint's weights replace these) and the data normalises as the checkpoint records.
+def normalise_as(data, preprocessing, log):
+    """Make ``data`` normalise its images as the weights of ``preprocessing`` (a ``to_dict()``) expect.
+
+    A data source without ``mean``/``std`` attributes only gets a warning.
     """
-    classes, holder = data.num_classes, {}
-
-    def load():
-        if resume_meta is not None:
-            return {"source": None, "topology": cfg.topology, "preprocessing": resume_meta["preprocessing"]}
-        holder["net"], info = load_pretrained_start(cfg, classes, ctx)
-        return info
-
-    info = decide(load, "pretrained")
-    cfg.topology = info["topology"] or cfg.topology
-    net = holder.get("net")
-    if net is None:
-        net = get_model(cfg.model, ctx=ctx, **_model_kwargs(cfg, classes, cfg.topology))
-    _normalise_as(data, info["preprocessing"], log)
-    if info["source"]:
-        log.info("fine-tuning from %s: a new %d-class classifier", info["source"], classes)
-    return net
-
-
-def _model_kwargs(cfg, classes, topology):
-    kwargs = {"classes": classes, "aux_logits": cfg.aux_logits, "dropout": cfg.dropout}
-    if cfg.model == "googlenet":
-        kwargs["topology"] = topology
-    return kwargs
-
-
-def _normalise_as(data, preprocessing, log):
-    """Make ``data`` normalise its images as the weights of ``preprocessing`` (a ``to_dict()``) expect."""
     mean, std = tuple(preprocessing["mean"]), tuple(preprocessing["std"])
     if not hasattr(data, "mean"):
         log.warning("the data source has no mean/std to set: make sure it normalises as the weights "
