@@ -91,6 +91,19 @@ class Dist:
             return _Sum(arr)
         return _Sum(self.hvd.allreduce(mx.nd.array(arr, dtype="float64"), average=False, name=name))
 
+    def average_parameters(self, params, ctx, name):
+        """Replace each of ``params`` by its mean over the ranks (summed in float64), e.g. BatchNorm's
+        running statistics, which each rank computed on its own shard."""
+        if self.size == 1 or not params:
+            return
+        arrays = [p.data(ctx) for p in params]
+        flat = np.concatenate([a.asnumpy().ravel().astype(np.float64) for a in arrays])
+        mean = self.allreduce_sum(flat, name=name) / self.size
+        offset = 0
+        for param, array in zip(params, arrays):
+            param.set_data(mx.nd.array(mean[offset : offset + array.size].reshape(array.shape), dtype=array.dtype))
+            offset += array.size
+
     def broadcast_parameters(self, params, root_rank=0):
         """Give every rank rank 0's parameter values (after init and after resume)."""
         if self.hvd is not None and self.size > 1:

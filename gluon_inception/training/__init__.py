@@ -13,8 +13,9 @@ from .config import (
     load_recipe,
     merge_for_resume,
 )
-from .engine import NonFiniteLoss, Training, TrainingInterrupted, TrainingStopped, run_training
+from .engine import NonFiniteLoss, Training, run_training
 from .hooks import TrainingHooks
+from .preemption import TrainingInterrupted, TrainingStopped
 from .schedules import LRSchedule, lr_scale_factor
 
 __all__ = [

@@ -89,6 +89,24 @@ def load_pretrained_start(cfg, classes, ctx):
     return net, {"source": source, "topology": topology, "preprocessing": preprocessing.to_dict()}
 
 
+def normalise_as(data, preprocessing, log):
+    """Make ``data`` normalise its images as the weights of ``preprocessing`` (a ``to_dict()``) expect.
+
+    A data source without ``mean``/``std`` attributes only gets a warning.
+    """
+    mean, std = tuple(preprocessing["mean"]), tuple(preprocessing["std"])
+    if not hasattr(data, "mean"):
+        log.warning("the data source has no mean/std to set: make sure it normalises as the weights "
+                    "expect, mean %s and std %s", _rgb(mean), _rgb(std))  # fmt: skip
+    elif (tuple(data.mean), tuple(data.std)) != (mean, std):
+        data.mean, data.std = mean, std
+        log.info("normalisation: the pretrained weights' mean %s and std %s (not the dataset's)",
+                 _rgb(mean), _rgb(std))  # fmt: skip
+
+
+def _rgb(values):
+    return "(%s)" % ", ".join("%.1f" % v for v in values)
+
 def head_and_backbone(net):
     """``(head, backbone)`` parameter lists: the ``output`` block and aux heads, then the rest.
 

@@ -160,6 +160,16 @@ class LRSchedule:
             raise ConfigError("cannot set the learning rate at epoch %d: the schedule is 0 there" % epoch)
         self.scale = lr / current
 
+    def resume(self, meta, cfg, epoch):
+        """Continue the schedule of checkpoint ``meta`` after ``epoch`` epochs: its ``lr_scale``, or the rate
+        ``--lr`` sets when it was given and differs from the checkpoint's. Returns how, for the log."""
+        saved_lr = meta.get("config", {}).get("lr")
+        if "lr" in getattr(cfg, "explicit", ()) and saved_lr is not None and not math.isclose(cfg.lr, saved_lr):
+            self.override_from(epoch, cfg.lr * self.factor)
+            return "set by --lr"
+        self.scale = float(meta.get("lr_scale", 1.0))
+        return "continuing the schedule"
+
     def describe(self):
         """One line for the log, e.g. ``step: 0.001, x0.1 at epoch 30, x0.1 at epoch 45``."""
         text = "%s from %.4g" % (self.kind, self.scale * self.base_lr)
