@@ -10,7 +10,7 @@
 #      `gluon-inception[cpu]` by name from the index (the wheel, then the sdist; dependencies from
 #      the machine's usual indexes), runs `gluon-inception info`, trains one demo epoch and
 #      evaluates the checkpoint,
-#   5. unpacks the sdist and collects the whole test suite from it, then runs the core tests there
+#   5. unpacks the sdist and collects the whole test suite from it, then runs the fast core tests there
 #      (with the tests' venv, VENV, default .venv): the sdist holds what the tests need.
 #
 #   PYTHON=python3.11 bash scripts/test_release.sh
@@ -80,5 +80,5 @@ echo "collected from the sdist: $collected"
 case "$collected" in *" tests collected"* | *" test collected"*) ;; *) echo "collecting the tests from the sdist failed" >&2; exit 1 ;; esac
 (cd "$SRC" && PATH="$BIN:$PATH" "$BIN/python" -c 'import gluon_inception, os, sys; sys.exit(not gluon_inception.__file__.startswith(os.getcwd()))') \
     || { echo "the tests would not import the sdist's own package" >&2; exit 1; }
-(cd "$SRC" && PATH="$BIN:$PATH" "$BIN/python" -m pytest -q -p no:cacheprovider tests/core)
+(cd "$SRC" && PATH="$BIN:$PATH" "$BIN/python" -m pytest -q -p no:cacheprovider -m "not slow" tests/core)
 step "release test passed"
