@@ -8,25 +8,24 @@
 # Needs the environment scripts/test.sh made (VENV, default .venv; .venv-torch for the bench's peers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=${VENV:-.venv}
-case "$VENV" in /*) BIN="$VENV/bin" ;; *) BIN="$PWD/$VENV/bin" ;; esac
-TORCH_VENV=${TORCH_VENV:-$PWD/.venv-torch}
-export GLUON_INCEPTION_TORCH_PYTHON=${GLUON_INCEPTION_TORCH_PYTHON:-$TORCH_VENV/bin/python}
+source scripts/lib.sh
+BIN=$(venv_bin "${VENV:-.venv}")
+export GLUON_INCEPTION_TORCH_PYTHON=${GLUON_INCEPTION_TORCH_PYTHON:-$(venv_bin "${TORCH_VENV:-.venv-torch}")/python}
 export PATH="$BIN:$PATH"
 unset DNNL_MAX_CPU_ISA MKLDNN_MAX_CPU_ISA GLUON_INCEPTION_AMX
 
-printf '\n== CPU: %s\n' "$("$BIN/python" -c 'from gluon_inception import cpu; print(cpu.describe())')"
-printf '\n== the CPU-dependent tests capped at AVX2 (DNNL_MAX_CPU_ISA=AVX2)\n'
+say "CPU: $("$BIN/python" -c 'from gluon_inception import cpu; print(cpu.describe())')"
+say "the CPU-dependent tests capped at AVX2 (DNNL_MAX_CPU_ISA=AVX2)"
 DNNL_MAX_CPU_ISA=AVX2 "$BIN/python" -m pytest -m isa "$@"
 
 if "$BIN/python" -c 'import os, sys; from gluon_inception import cpu; sys.exit(not cpu.amx_in_use(dict(os.environ, GLUON_INCEPTION_AMX="1")))'; then
-    printf '\n== the CPU-dependent tests with AMX switched on (GLUON_INCEPTION_AMX=1)\n'
+    say "the CPU-dependent tests with AMX switched on (GLUON_INCEPTION_AMX=1)"
     GLUON_INCEPTION_AMX=1 "$BIN/python" -m pytest -m isa "$@"
 else
-    printf '\n== no AMX pass: this CPU has no AMX (the switch is tested to change nothing here: tests/core/test_cpu.py)\n'
+    say "no AMX pass: this CPU has no AMX (the switch is tested to change nothing here: tests/core/test_cpu.py)"
 fi
 
-printf '\n== bench/train_throughput.py, one short round capped at AVX2: rows this CPU lacks are skipped\n'
+say "bench/train_throughput.py, one short round capped at AVX2: rows this CPU lacks are skipped"
 out=$(DNNL_MAX_CPU_ISA=AVX2 PYTHONPATH="$PWD" "$BIN/python" bench/train_throughput.py --steps 1 --warmup 1 \
       --rounds 1 --size 64 --batch 4 --torch-python "$GLUON_INCEPTION_TORCH_PYTHON")
 echo "$out"
