@@ -430,6 +430,7 @@ class Training:
                 rng = np.random.RandomState(_seed_for(cfg.seed, epoch, self.dist.rank, 1, step))
                 metrics.add(self.train_step(batch, epoch, step, rng))
                 done = step + 1
+                self.requests.send()  # and read at once: a signal during this step stops after it
                 request = self.requests.read(self.update_due(step), last_step=done == steps)
                 if done % cfg.log_interval == 0 or done == steps or request:
                     bad = metrics.sync(done, self.last_lr, self.global_step)
@@ -437,7 +438,6 @@ class Training:
                         raise NonFiniteLoss(_non_finite_message(cfg, self.dist, epoch, bad, steps, self.last_lr))
                 if request:
                     self.requests.act(request, epoch, done, metrics.position(first_lr))
-                self.requests.send()
         finally:
             metrics.close()
         result = metrics.result(first_lr, self.last_lr)
