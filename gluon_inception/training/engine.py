@@ -125,7 +125,9 @@ class Training:
 
     def _hold_folder(self):
         folder = self.cfg.checkpoints
-        os.makedirs(folder, exist_ok=True)
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+            self._held.callback(_remove_if_empty, folder)  # a refused run leaves no folder behind
         what = "checkpoint folder %s" % folder
         return self._held.enter_context(file_lock(os.path.join(folder, RUN_LOCK), what=what, exclusive=True))
 
@@ -588,6 +590,11 @@ def run_training(cfg, dist=None, hooks=None):
     """
     with Training(cfg, dist, hooks) as training:
         return training.run()
+
+
+def _remove_if_empty(folder):
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
 
 
 def _non_finite_message(cfg, dist, epoch, step, steps, lr):
