@@ -7,8 +7,8 @@ Measured in the same run, in alternating rounds (the machine may be shared):
 
 - ``exchange``: the ranks' stop/save flags summed by an allreduce, started and read at once (the
   worst case: Horovod's negotiation latency);
-- ``step+flags``: a training step followed by what the engine does at a step boundary: read the
-  flags sent at the previous step, send this step's (so the allreduce overlaps a step);
+- ``step+flags``: a training step followed by what the engine does at a step boundary: send this
+  step's flags and wait for their sum (so that a signal stops every rank after the step it came in);
 - ``seeding``: ``mx.random.seed`` and a ``numpy.random.RandomState`` per step (dropout and mixup
   draws that a mid-epoch resume can reproduce);
 - ``skip``: reading one batch from the training iterator, which is what resuming after step k
@@ -84,13 +84,9 @@ def main():
     def exchange():
         d.allreduce_async([0.0, 0.0, 0.0, 0.0], name="bench_flags").result()
 
-    pending = [None]
-
     def step_with_flags():
         step()
-        if pending[0] is not None:
-            pending[0].result()
-        pending[0] = d.allreduce_async([0.0, 0.0, 0.0, 0.0], name="bench_step_flags")
+        d.allreduce_async([0.0, 0.0, 0.0, 0.0], name="bench_step_flags").result()
 
     counter = [0]
 
@@ -111,8 +107,6 @@ def main():
         results["seeding"].append(timed(seeding, args.repeat))
         mx.nd.waitall()
         results["skip"].append(timed(skip, args.steps))
-    if pending[0] is not None:
-        pending[0].result()
     if d.is_root:
         step_ms = statistics.median(results["step"])
         print("ranks %d, batch %d per rank, %d px, %d rounds (medians)" % (d.size, args.batch_size, args.image_size,

@@ -27,7 +27,7 @@ import tempfile
 from . import fileio
 from ._compat import mx, np, wait_for_parameters
 from ._version import __version__
-from .errors import UsageError
+from .errors import NoSpaceError, UsageError
 
 #: Version of the ``.json`` layout.
 CHECKPOINT_FORMAT = 1
@@ -309,7 +309,7 @@ def expected_checkpoint_bytes(folder, prefix, net, trainer=None):
 
 def _no_space(folder, prefix, epoch, needed):
     free = shutil.disk_usage(folder).free
-    return CheckpointError(
+    return NoSpaceError(
         "not enough space in %s for checkpoint %s-%04d: it needs about %s and %s are free. Free some space, "
         "keep fewer checkpoints (--keep-last N) or write them to another folder (--checkpoints DIR), then "
         "continue with --resume" % (os.path.abspath(folder), prefix, epoch, _size(needed), _size(free))
@@ -353,7 +353,7 @@ def save_checkpoint(folder, prefix, epoch, net, trainer=None, meta=None, step=No
 
     Raises
     ------
-    CheckpointError
+    NoSpaceError
         Before writing anything when the folder has less free space than the checkpoint needs
         (:func:`expected_checkpoint_bytes`), and when a write still runs out of space; the message
         names the folder, the space needed and free, and what to do.

@@ -22,6 +22,15 @@ class HorovodUnavailableError(GluonInceptionError, RuntimeError):
     """``horovodrun`` started this process but ``horovod.mxnet`` cannot be imported."""
 
 
+class RankError(GluonInceptionError):
+    """The error rank 0 met in :meth:`Dist.agree`, on the other ranks: the same message and exit status
+    (rank 0 printed the message; the others end with it quietly)."""
+
+    def __init__(self, message, exit_code):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class Dist:
     """Rank information and collectives for the running job.
 
@@ -131,6 +140,32 @@ class Dist:
         if self.rank == root_rank:
             return obj
         return pickle.loads(data.asnumpy().tobytes())
+
+    def agree(self, func, name, errors=(GluonInceptionError, OSError)):
+        """Run ``func`` on rank 0 only; every rank returns its result, or raises its error.
+
+        For the work one rank does for all (reading or writing a checkpoint, checking the data): when
+        it fails, the other ranks learn it here, at once, instead of through the next collective
+        that rank 0 never joins (a Horovod shutdown and a traceback on each of them). Rank 0 raises
+        the original error; the others raise it too when its class is in ``errors`` and takes its
+        message alone, else a :class:`RankError` with the same message and exit status. Errors
+        outside ``errors`` (bugs) are not caught. Every rank must call it at the same point.
+        """
+        outcome, error = None, None
+        if self.is_root:
+            try:
+                outcome = ("ok", func())
+            except errors as err:
+                error = err
+                outcome = ("error", type(err).__name__, str(err), getattr(err, "exit_code", 1))
+        outcome = self.broadcast_object(outcome, name=name)
+        if outcome[0] == "ok":
+            return outcome[1]
+        if error is not None:
+            raise error
+        _, kind, message, exit_code = outcome
+        same = next((cls for cls in errors if cls.__name__ == kind and not issubclass(cls, OSError)), None)
+        raise (same(message) if same is not None else RankError(message, exit_code))
 
     def barrier(self, name="barrier"):
         """Block until every rank arrives (an allreduce of one number)."""

@@ -42,3 +42,10 @@ class UsageError(GluonInceptionError, ValueError):
 
 class MissingInputError(UsageError, FileNotFoundError):
     """A file or folder the user named does not exist or is not what it should be."""
+
+
+class NoSpaceError(GluonInceptionError, OSError):
+    """The disk is full: a checkpoint, a download or a dataset did not fit. Exit status 1, as any
+    failure at run time; the message names the folder and what to do."""
+
+    exit_code = FAILURE

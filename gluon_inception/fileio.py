@@ -16,7 +16,7 @@ import time
 
 import portalocker
 
-from .errors import GluonInceptionError
+from .errors import GluonInceptionError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -232,8 +232,25 @@ def _lock_holder(path):
         return "an unknown process"
 
 
+class FolderInUseError(UsageError):
+    """Another run holds the folder (:func:`file_lock` with ``exclusive=True``); the message names it."""
+
+
+def _held_elsewhere(path, handle):
+    """Why a lock file we could lock still counts as held: it names a process on another host (whose
+    ``flock`` this host may not see on a shared file system). None when it names nobody, or this host."""
+    handle.seek(0)
+    holder = handle.read().strip()
+    match = re.match(r"^pid \d+ on (\S+) since ", holder)
+    if not match or match.group(1) == socket.gethostname():
+        return None  # empty, or left by a process of this host that has died: the kernel freed its lock
+    age = time.time() - os.fstat(handle.fileno()).st_mtime
+    return "%s (written %.0f min ago; this host cannot tell whether it still runs: if it has ended, delete %s)" % (
+        holder, age / 60, path)
+
+
 @contextlib.contextmanager
-def file_lock(path, timeout=None, what=None, hint="", poll_interval=0.1):
+def file_lock(path, timeout=None, what=None, hint="", poll_interval=0.1, exclusive=False):
     """Hold an exclusive cross-process lock on ``path`` (created, and removed on release).
 
     The lock is ``flock`` through portalocker, so the kernel releases it when its holder dies:
@@ -251,10 +268,16 @@ def file_lock(path, timeout=None, what=None, hint="", poll_interval=0.1):
     hint : str
         Appended to the timeout message (how to wait longer).
 
+    exclusive : bool
+        Do not wait: when another process holds the lock, or the file names a process on another
+        host, raise :class:`FolderInUseError` at once (one run per folder).
+
     Raises
     ------
     LockTimeoutError
         When another holder keeps it longer than ``timeout``; the message names the holder.
+    FolderInUseError
+        With ``exclusive``, when the lock is held.
 
     Examples
     --------
@@ -275,6 +298,8 @@ def file_lock(path, timeout=None, what=None, hint="", poll_interval=0.1):
             portalocker.lock(handle, flags)
         except portalocker.exceptions.LockException:
             handle.close()
+            if exclusive:
+                raise FolderInUseError("%s is in use: %s holds %s" % (what or path, _lock_holder(path), path)) from None
             if not waited:
                 log.info("waiting for %s: %s holds %s", what or "a lock", _lock_holder(path), path)
                 waited = True
@@ -297,6 +322,11 @@ def file_lock(path, timeout=None, what=None, hint="", poll_interval=0.1):
             portalocker.unlock(handle)
             handle.close()
             continue
+        elsewhere = _held_elsewhere(path, handle) if exclusive else None
+        if elsewhere:
+            portalocker.unlock(handle)
+            handle.close()
+            raise FolderInUseError("%s is in use: %s" % (what or path, elsewhere))
         break
     try:
         handle.seek(0)

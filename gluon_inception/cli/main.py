@@ -29,6 +29,9 @@ from .. import dist
 from .._version import __version__
 from ..errors import GluonInceptionError
 
+#: What Horovod's collectives raise on every rank once one rank has ended the job.
+HOROVOD_SHUT_DOWN = "Horovod has been shut down"
+
 # name -> (module, one-line help). Later features add their subcommand here.
 #: Subcommand name -> (module that implements it, one-line help).
 COMMANDS = {
@@ -43,6 +46,26 @@ COMMANDS = {
     "pretrained": ("gluon_inception.cli.pretrained", "list, fetch or purge pretrained weights"),
     "plot": ("gluon_inception.cli.plot", "draw a run's loss/accuracy per epoch (lr changes marked) to a PNG"),
 }
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, but a multi-rank run prints a bad command line once: rank 0 prints the usage
+    and the error, the other ranks exit with the same status (2) in silence. Subparsers are of this
+    class too."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _SubParsers)
+
+    def _print_message(self, message, file=None):
+        if dist.is_root_process():
+            super()._print_message(message, file)
+
+
+class _SubParsers(argparse._SubParsersAction):
+    def __init__(self, *args, **kwargs):
+        kwargs["parser_class"] = ArgumentParser
+        super().__init__(*args, **kwargs)
 
 
 def build_parser(only=None):
@@ -63,7 +86,7 @@ def build_parser(only=None):
     >>> build_parser().parse_args(["info", "--json"]).json
     True
     """
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="gluon-inception",
         description="GoogLeNet (Inception v1) for Apache MXNet Gluon.",
     )
@@ -135,6 +158,15 @@ def run(main, *args):
             print("error: %s" % err, file=sys.stderr, flush=True)
         dist.settle()
         return getattr(err, "exit_code", 1)
+    except Exception as err:
+        # Another rank ended the job (its own line and status say why): Horovod fails this rank's next
+        # collective. Nothing more to say here than that, once.
+        if HOROVOD_SHUT_DOWN not in str(err) or os.environ.get("GLUON_INCEPTION_TRACEBACK"):
+            raise
+        if dist.is_root_process():
+            print("error: another rank ended the job (%s); its output says why" % HOROVOD_SHUT_DOWN, file=sys.stderr,
+                  flush=True)  # fmt: skip
+        return 1
 
 
 if __name__ == "__main__":

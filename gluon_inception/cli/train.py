@@ -2,11 +2,11 @@
 
 Both take the same flags (:func:`gluon_inception.training.config.add_arguments`).
 """
-import argparse
 import sys
 
 from ..training import config_from_args, list_recipes, run_training
 from ..training.config import add_arguments
+from .main import ArgumentParser
 
 
 def configure_parser(parser):
@@ -33,7 +33,7 @@ def parse_args(argv=None, prog=None):
 
     ``--list-recipes`` prints the recipes and exits.
     """
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog,
         description="Train GoogLeNet with Horovod (horovodrun -np N ...) or in a single process.",
     )

@@ -132,19 +132,21 @@ class Checkpoints:
         An epoch's checkpoint replaces the mid-epoch ones (they are removed) and is pruned to
         ``--keep-last``; ``PREFIX-best`` is never pruned.
         """
-        if not self.dist.is_root:
-            return None
         cfg = self.cfg
-        paths = self._write(epoch, self._meta(train, val), best=best)
-        if best:
-            self.log.info("best validation top-1 so far (%.2f%%): %s", 100 * val["top1"], paths["params"])
+
+        def write():
+            paths = self._write(epoch, self._meta(train, val), best=best)
+            if best:
+                self.log.info("best validation top-1 so far (%.2f%%): %s", 100 * val["top1"], paths["params"])
+                return paths
+            prune_mid_epoch_checkpoints(cfg.checkpoints, cfg.prefix)
+            removed = prune_checkpoints(cfg.checkpoints, cfg.prefix, cfg.keep_last)
+            self.log.info(
+                "checkpoint %s%s", paths["params"], " (removed epochs %s)" % _epoch_ranges(removed) if removed else ""
+            )
             return paths
-        prune_mid_epoch_checkpoints(cfg.checkpoints, cfg.prefix)
-        removed = prune_checkpoints(cfg.checkpoints, cfg.prefix, cfg.keep_last)
-        self.log.info(
-            "checkpoint %s%s", paths["params"], " (removed epochs %s)" % _epoch_ranges(removed) if removed else ""
-        )
-        return paths
+
+        return self.run._root_decides(write, "checkpoint")  # a full disk ends every rank the same way
 
     def save_mid_epoch(self, epoch, step, position):
         """Write the checkpoint after ``step`` steps of 0-based epoch ``epoch``; every rank takes part.
@@ -163,12 +165,14 @@ class Checkpoints:
         position = dict(position, step=step, steps=self.run.iters_per_epoch, ranks=self.dist.size,
                         batch_size=cfg.batch_size, accumulate=cfg.accumulate)  # fmt: skip
         ranks = self._gather_rank_state()
-        if not self.dist.is_root:
-            return None
-        paths = self._write(epoch, self._meta(), step=step, ranks=ranks, position=position)
-        removed = prune_mid_epoch_checkpoints(cfg.checkpoints, cfg.prefix, keep=(epoch, step))
-        self.log.info("mid-epoch checkpoint %s%s", paths["params"], " (older ones removed)" if removed else "")
-        return paths
+
+        def write():
+            paths = self._write(epoch, self._meta(), step=step, ranks=ranks, position=position)
+            removed = prune_mid_epoch_checkpoints(cfg.checkpoints, cfg.prefix, keep=(epoch, step))
+            self.log.info("mid-epoch checkpoint %s%s", paths["params"], " (older ones removed)" if removed else "")
+            return paths
+
+        return self.run._root_decides(write, "mid_epoch_checkpoint")
 
     def _meta(self, train=None, val=None):
         """The ``.json`` content every kind of checkpoint shares."""
@@ -207,8 +211,8 @@ class Checkpoints:
         """Put checkpoint ``meta`` on every rank: weights (rank 0 reads, then broadcast), weight EMA,
         each rank's own BatchNorm statistics (mid-epoch) and the optimizer state."""
         run, cfg = self.run, self.cfg
-        states = None
-        if self.dist.is_root:
+
+        def read():  # rank 0; a damaged file ends every rank with its one line
             verify_checkpoint_files(meta, kinds=("params", "states"))
             run.net.load_parameters(meta["paths"]["params"], ctx=run.ctx)
             saved_optimizer = meta.get("optimizer", {}).get("name")
@@ -219,12 +223,14 @@ class Checkpoints:
                 self.log.warning("%s is missing: starting the optimizer state afresh", meta["paths"]["states"])
             else:
                 with open(meta["paths"]["states"], "rb") as f:
-                    states = f.read()
+                    return f.read()
+            return None
+
+        states = self.run._root_decides(read, "trainer_states")
         self.dist.broadcast_parameters(run.net.collect_params())
         self._restore_ema(meta)
         if meta.get("step"):
             self._restore_rank_state(meta)
-        states = self.dist.broadcast_object(states, name="trainer_states")
         if states is not None:
             restore_trainer_states(run.trainer, states)
             optimizer = run.trainer._optimizer
@@ -269,12 +275,12 @@ class Checkpoints:
 
     def _restore_rank_state(self, meta):
         """Give each rank its own BatchNorm running statistics of a mid-epoch checkpoint."""
-        data = None
-        if self.dist.is_root:
+        def read():
             verify_checkpoint_files(meta, kinds=("ranks",))
             with open(meta["paths"]["ranks"], "rb") as f:
-                data = f.read()
-        data = self.dist.broadcast_object(data, name="rank_state")
+                return f.read()
+
+        data = self.run._root_decides(read, "rank_state")
         saved = np.load(io.BytesIO(data), allow_pickle=False)
         stats = running_statistics(self.run.net)
         if [name for name, _ in stats] != [str(n) for n in saved["names"]]:

@@ -15,6 +15,7 @@ network; stopping (a non-finite loss, a signal, a request for a checkpoint) is d
 allreduced flags, so all ranks stop together, at the same step.
 """
 
+import contextlib
 import os
 import time
 
@@ -28,6 +29,8 @@ from ..data import DatasetSource, verify_dataset
 from ..data.demo import demo_banner
 from ..deploy.evaluate import evaluate_batches
 from ..deploy.metrics import MetricSums, batch_stats
+from ..errors import GluonInceptionError
+from ..fileio import file_lock
 from ..models.googlenet import GoogLeNet, model_summary
 from ..zoo.registry import get_model
 from . import amx
@@ -48,6 +51,9 @@ from .logs import (
 from .precision import check_precision, init_amp, trainer_kwargs
 from .preemption import Requests, TrainingStopped
 from .schedules import LRSchedule
+
+#: The lock file a run holds in its checkpoint folder (``fileio.file_lock``: it names the holder).
+RUN_LOCK = ".run.lock"
 
 NO_DATA_MESSAGE = (
     "no training data given. Either\n"
@@ -108,6 +114,25 @@ class Training:
         self.ctx = self.dist.context()
         self.log = RunLog(cfg.checkpoints, cfg.prefix, enabled=self.dist.is_root, progress=cfg.progress)
         self.hooks = hooks if hooks is not None else FaultInjection(self.dist.rank)
+        # One run per checkpoint folder, from here to close(): a second one refuses, naming this one.
+        self._held = contextlib.ExitStack()
+        self._root_decides(self._hold_folder, "run_lock")
+        try:
+            self._setup()
+        except BaseException:
+            self._held.close()
+            raise
+
+    def _hold_folder(self):
+        folder = self.cfg.checkpoints
+        if not os.path.isdir(folder):
+            os.makedirs(folder)
+            self._held.callback(_remove_if_empty, folder)  # a refused run leaves no folder behind
+        what = "checkpoint folder %s" % folder
+        return self._held.enter_context(file_lock(os.path.join(folder, RUN_LOCK), what=what, exclusive=True))
+
+    def _setup(self):
+        cfg = self.cfg
         self.resume_meta = self._root_decides(lambda: locate_resume(cfg, self.log), "resume_meta")
         if self.resume_meta is not None:
             self.cfg = merge_for_resume(self.resume_meta["config"], cfg)
@@ -134,16 +159,7 @@ class Training:
 
     def _root_decides(self, func, name):
         """Run ``func`` on rank 0 and give every rank its result (or raise its error everywhere)."""
-        outcome = None
-        if self.dist.is_root:
-            try:
-                outcome = ("ok", func())
-            except _SHARED_ERRORS as err:
-                outcome = ("error", type(err).__name__, str(err))
-        outcome = self.dist.broadcast_object(outcome, name=name)
-        if outcome[0] == "error":
-            raise {cls.__name__: cls for cls in _SHARED_ERRORS}[outcome[1]](outcome[2])
-        return outcome[1]
+        return self.dist.agree(func, name, errors=_SHARED_ERRORS + (GluonInceptionError, OSError))
 
     def open_data(self, data=None):
         """Open the dataset (``--data``) or build the demo one (``--demo``), or use ``data``; returns it."""
@@ -159,8 +175,8 @@ class Training:
                 image_size=cfg.image_size, augment=cfg.augment, mirror=cfg.mirror, val_resize=cfg.val_resize,
                 seed=cfg.seed, num_threads=cfg.data_threads,
             )  # fmt: skip
-            if cfg.verify_data and self.dist.is_root:
-                verify_dataset(data.info)  # raises naming the damaged images; the other ranks end with this one
+            if cfg.verify_data:  # rank 0 checks; a damaged image ends every rank with its one line
+                self._root_decides(lambda: verify_dataset(data.info), "verify_data")
             if cfg.demo:
                 self.log.info(demo_banner(data.info))
             self.log.info("data: %s (%d classes; %s)", data.info.root, data.num_classes, data.info.counts())
@@ -416,6 +432,7 @@ class Training:
                 rng = np.random.RandomState(_seed_for(cfg.seed, epoch, self.dist.rank, 1, step))
                 metrics.add(self.train_step(batch, epoch, step, rng))
                 done = step + 1
+                self.requests.send()  # and read at once: a signal during this step stops after it
                 request = self.requests.read(self.update_due(step), last_step=done == steps)
                 if done % cfg.log_interval == 0 or done == steps or request:
                     bad = metrics.sync(done, self.last_lr, self.global_step)
@@ -423,7 +440,6 @@ class Training:
                         raise NonFiniteLoss(_non_finite_message(cfg, self.dist, epoch, bad, steps, self.last_lr))
                 if request:
                     self.requests.act(request, epoch, done, metrics.position(first_lr))
-                self.requests.send()
         finally:
             metrics.close()
         result = metrics.result(first_lr, self.last_lr)
@@ -548,10 +564,11 @@ class Training:
         return self.final_evaluation()
 
     def close(self):
-        """Release the log files and the signal handlers."""
+        """Release the log files, the signal handlers and the checkpoint folder."""
         self.requests.signals.uninstall()
         self.tensorboard.close()
         self.log.close()
+        self._held.close()
 
     def __enter__(self):
         return self
@@ -573,6 +590,11 @@ def run_training(cfg, dist=None, hooks=None):
     """
     with Training(cfg, dist, hooks) as training:
         return training.run()
+
+
+def _remove_if_empty(folder):
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
 
 
 def _non_finite_message(cfg, dist, epoch, step, steps, lr):

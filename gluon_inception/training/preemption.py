@@ -204,7 +204,9 @@ class Requests:
 
     def send(self):
         """Start summing this rank's flags over the ranks: one per stop signal received, and (rank 0)
-        whether a checkpoint is due. :meth:`read` reads the sum a step later."""
+        whether a checkpoint is due. :meth:`read`, at the same step boundary, waits for the sum: a
+        signal that arrives during a step stops every rank after that step, which under a launcher
+        leaves most of its grace period (5 s for horovodrun) to the checkpoint."""
         self.signals.check()
         flags = [float(self.signals.received == signum) for signum in STOP_SIGNALS]
         save = False
@@ -214,7 +216,7 @@ class Requests:
         self._flags = self.dist.allreduce_async(flags + [float(save)], name="stop_save_requests")
 
     def read(self, update_due, last_step):
-        """The request of the flags sent at the previous step (the allreduce had a whole step to finish).
+        """The request of the flags :meth:`send` has just sent (every rank waits for the sum).
 
         Parameters
         ----------

@@ -38,7 +38,7 @@ import urllib.request
 import zipfile
 
 from .._version import __version__
-from ..errors import USAGE, GluonInceptionError
+from ..errors import USAGE, GluonInceptionError, NoSpaceError
 from ..fileio import LockTimeoutError, atomic_path, file_digest, file_lock, partial_prefix, remove_stale_partials
 
 __all__ = [
@@ -608,7 +608,10 @@ def fetch(entry, root=None, mirrors=None, lock_timeout=None, progress=None):
                 attempts.append((source, failure))
                 continue
             except OSError as err:
-                if err.errno in (errno.ENOSPC, errno.EACCES, errno.EROFS):
+                if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise NoSpaceError("cannot write %s: %s; free some space or set $%s to a folder with room"
+                                       % (target, err.strerror, ENV_ROOT)) from None  # fmt: skip
+                if err.errno in (errno.EACCES, errno.EROFS):
                     raise PretrainedError("cannot write %s: %s" % (target, err.strerror)) from None
                 attempts.append((source, _AttemptFailed("network", "%s: %s" % (type(err).__name__, err))))
                 continue

@@ -23,6 +23,7 @@ from gluon_inception.checkpoint import (
     restore_trainer_states,
     save_checkpoint,
 )
+from gluon_inception.errors import NoSpaceError
 from gluon_inception.preprocessing import Preprocessing
 from gluon_inception.zoo import ModelSourceError, load_checkpoint_model, load_model_from_checkpoint
 from tests.support import child_env, kill_when, require
@@ -247,8 +248,9 @@ def _dense(units, in_units=1000):
 
 def test_a_full_disk_is_refused_before_writing_with_the_folder_the_sizes_and_what_to_do(small_disk):
     net = _dense(1000)  # 4 MB of weights: more than the 3 MB disk
-    with pytest.raises(CheckpointError) as info:
+    with pytest.raises(NoSpaceError) as info:
         save_checkpoint(small_disk, "gn", 1, net)
+    assert info.value.exit_code == 1  # a failure at run time (docs/cli.rst)
     message = str(info.value)
     needed = (1000 * 1000 + 1000) * 4 + (1 << 20)  # weights and bias in float32, plus 1 MB of slack
     assert "not enough space in %s for checkpoint gn-0001: it needs about %.1f MB and %.1f MB are free" % (
@@ -259,7 +261,7 @@ def test_a_full_disk_is_refused_before_writing_with_the_folder_the_sizes_and_wha
 
 def test_a_write_that_still_runs_out_of_space_says_the_same_once_and_leaves_nothing(small_disk, monkeypatch):
     monkeypatch.setattr(checkpoint, "expected_checkpoint_bytes", lambda *args: 1000)  # a wrong estimate
-    with pytest.raises(CheckpointError, match="not enough space in %s for checkpoint gn-0001" % small_disk) as info:
+    with pytest.raises(NoSpaceError, match="not enough space in %s for checkpoint gn-0001" % small_disk) as info:
         save_checkpoint(small_disk, "gn", 1, _dense(1000))
     assert info.value.__cause__ is None and info.value.__suppress_context__, "one message, no chained traceback"
     assert os.listdir(small_disk) == []
@@ -269,7 +271,7 @@ def test_the_second_checkpoint_is_measured_by_the_first_and_fits_after_space_is_
     net = _dense(400)  # 1.6 MB: one checkpoint fits, two do not
     save_checkpoint(small_disk, "gn", 1, net)
     needed = os.path.getsize(checkpoint_paths(small_disk, "gn", 1)["params"]) + (1 << 20)  # measured: the first's
-    with pytest.raises(CheckpointError, match="needs about %.1f MB and 1.5 MB are free" % (needed / 1e6)):
+    with pytest.raises(NoSpaceError, match="needs about %.1f MB and 1.5 MB are free" % (needed / 1e6)):
         save_checkpoint(small_disk, "gn", 2, net)
     assert list_checkpoints(small_disk) == [("gn", 1)] and len(os.listdir(small_disk)) == 2
     subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)
@@ -292,7 +294,7 @@ def test_training_on_a_full_disk_stops_with_one_line_and_resume_continues_after_
                "--lr", "0.001", "--lr-scaling", "none", "--no-progress", "--epochs", "2",
                "--checkpoints", str(disk), "--prefix", "tiny"]  # fmt: skip
         proc = subprocess.run(cmd, capture_output=True, text=True, env=child_env(), timeout=600)
-        assert proc.returncode == 2, proc.stderr[-3000:]
+        assert proc.returncode == 1, proc.stderr[-3000:]
         errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
         assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
         assert errors[0].startswith("error: not enough space in %s for checkpoint tiny-0002" % disk)
@@ -311,6 +313,7 @@ def test_training_on_a_full_disk_stops_with_one_line_and_resume_continues_after_
 WRITER = """
 import sys
 from gluon_inception._compat import mx
+from gluon_inception.errors import NoSpaceError
 from gluon_inception.checkpoint import save_checkpoint
 net = mx.gluon.nn.Dense(2000, in_units=2000)
 net.initialize()

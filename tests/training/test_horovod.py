@@ -249,3 +249,46 @@ def test_a_usage_error_is_one_line_from_rank_0_and_exit_2_on_every_rank(case, tr
     assert "2" in statuses and set(statuses) <= {"2", "-15", "143"}, proc.stderr  # SIGTERM from horovodrun first
     assert not [line for line in proc.stderr.splitlines() if line.startswith("[") and "Traceback" in line]
     assert not os.path.exists(tmp_path / "ckpt" / "googlenet-0001.params")
+
+
+def _one_ending(proc, code, expected):
+    """Every rank ended as rank 0 did: one ``error:`` line (rank 0's), status ``code`` from the ranks
+    horovodrun lists (or its SIGTERM of a rank still leaving), and no traceback from any rank."""
+    errors, statuses = _rank_errors(proc)
+    assert len(errors) == 1 and errors[0].startswith("[0]<stderr>:error: ") and expected in errors[0], proc.stderr
+    assert str(code) in statuses and set(statuses) <= {str(code), "-15", "143"}, (statuses, proc.stderr[-3000:])
+    assert "Exit code: %d" % code in proc.stdout + proc.stderr or statuses[0] == str(code)
+    ranks = [line for line in proc.stderr.splitlines() if line.startswith("[")]  # horovodrun's own traceback aside
+    assert not [line for line in ranks if "Traceback" in line or "Horovod has been shut down" in line], ranks[-30:]
+
+
+def test_an_error_only_rank_0_meets_ends_every_rank_with_its_line_and_status(train_tiny_dataset, tmp_path):
+    """Rank 0 alone checks the data, reads a resumed checkpoint and writes checkpoints: its failures
+    reach the other ranks through Dist.agree, not through a Horovod shutdown."""
+    from tests.data.test_prepare import _damage_one_jpeg
+
+    # A damaged record under --verify-data (rank 0 checks): a usage error, 2.
+    data = tmp_path / "data"
+    shutil.copytree(train_tiny_dataset, data)
+    image = _damage_one_jpeg(str(data))
+    proc, _ = _launch(str(data), tmp_path / "a", "--verify-data", "--epochs", "1", timeout=180)
+    _one_ending(proc, 2, "1 damaged record(s), the image(s) %s" % image)
+
+    # A --checkpoints path that cannot be a folder (under a file): an OS error, 1.
+    (tmp_path / "file").write_text("not a folder")
+    proc, _ = _launch(train_tiny_dataset, tmp_path / "file" / "ckpt", "--epochs", "1", timeout=180)
+    _one_ending(proc, 1, str(tmp_path / "file"))
+
+    # A damaged .params given to --resume (rank 0 reads it): 2.
+    proc, _ = _launch(train_tiny_dataset, tmp_path / "c", "--epochs", "1", timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    params = tmp_path / "c" / "googlenet-0001.params"
+    params.write_bytes(params.read_bytes()[: params.stat().st_size // 2])
+    proc, _ = _launch(train_tiny_dataset, tmp_path / "c", "--epochs", "2", "--resume", timeout=180)
+    _one_ending(proc, 2, "googlenet-0001")
+
+
+def test_a_bad_option_is_printed_once_not_once_per_rank(train_tiny_dataset, tmp_path):
+    proc, _ = _launch(train_tiny_dataset, tmp_path / "ckpt", "--optimizer", "nope", timeout=120)
+    assert proc.stderr.count("invalid choice: 'nope'") == 1, proc.stderr
+    assert "2" in exit_statuses(proc), proc.stderr

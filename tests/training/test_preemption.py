@@ -62,7 +62,7 @@ def straight(train_tiny_dataset, tmp_path_factory):
 def test_sigterm_on_one_rank_stops_every_rank_at_one_step_and_the_resumed_run_equals_the_straight_one(
     straight, train_tiny_dataset, tmp_path
 ):
-    # SIGTERM reaches rank 1 after step 2 of epoch 2; the flags of a step are read at the next one.
+    # SIGTERM reaches rank 1 after step 2 of epoch 2; the ranks agree on it at that step's end.
     proc, _ = _launch(train_tiny_dataset, tmp_path / "ckpt", GLUON_INCEPTION_DEBUG_SIGNAL="2:2:1:%d" % signal.SIGTERM)
     # The first rank to leave has status 75 (horovodrun names it). A rank still shutting down when
     # horovodrun stops the others may be listed as 137 or not at all (see exit_statuses); on a loaded
@@ -71,17 +71,17 @@ def test_sigterm_on_one_rank_stops_every_rank_at_one_step_and_the_resumed_run_eq
     output = proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Exit code: %d" % EXIT_PREEMPTED in proc.stderr, output
     assert str(EXIT_PREEMPTED) in statuses and set(statuses) <= {str(EXIT_PREEMPTED), "137"}, output
-    assert "SIGTERM received: stopping every rank after step 3 of epoch 2" in proc.stdout
+    assert "SIGTERM received: stopping every rank after step 2 of epoch 2" in proc.stdout
     errors = [line for line in proc.stderr.splitlines() if "<stderr>:error: " in line]
-    assert len(errors) == 1 and errors[0].startswith("[0]") and "googlenet-0001-step000003 written" in errors[0]
+    assert len(errors) == 1 and errors[0].startswith("[0]") and "googlenet-0001-step000002 written" in errors[0]
     assert "--resume" in proc.stderr and "horovodrun -np 3 python" in proc.stderr
-    assert list_mid_epoch_checkpoints(str(tmp_path / "ckpt"), "googlenet") == [(1, 3)]
-    meta = read_checkpoint_meta(str(tmp_path / "ckpt" / "googlenet-0001-step000003.params"))
-    assert meta["step"] == 3 and meta["position"]["ranks"] == RANKS and meta["global_step"] == 7
+    assert list_mid_epoch_checkpoints(str(tmp_path / "ckpt"), "googlenet") == [(1, 2)]
+    meta = read_checkpoint_meta(str(tmp_path / "ckpt" / "googlenet-0001-step000002.params"))
+    assert meta["step"] == 2 and meta["position"]["ranks"] == RANKS and meta["global_step"] == 6
 
     proc, _ = _launch(train_tiny_dataset, tmp_path / "ckpt", "--resume", dump=tmp_path / "dump")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "(epoch 2, after step 3 of 4): lr 0.0001" in proc.stdout
+    assert "(epoch 2, after step 2 of 4): lr 0.0001" in proc.stdout
     assert list_mid_epoch_checkpoints(str(tmp_path / "ckpt"), "googlenet") == []  # superseded by epoch 2's
     _assert_same_run(straight, tmp_path)
 
@@ -89,14 +89,14 @@ def test_sigterm_on_one_rank_stops_every_rank_at_one_step_and_the_resumed_run_eq
 @pytest.mark.horovod
 @pytest.mark.slow
 def test_a_signal_inside_an_accumulation_group_stops_at_its_end_and_resumes_exactly(train_tiny_dataset, tmp_path):
-    # --accumulate 2 at half the batch: twice the steps, an update every 2. The SIGTERM read after
-    # step 3 of epoch 2 falls inside a group (unsaved gradients), so every rank stops after step 4.
+    # --accumulate 2 at half the batch: twice the steps, an update every 2. The SIGTERM agreed on
+    # after step 3 of epoch 2 falls inside a group (unsaved gradients), so every rank stops after step 4.
     # The weight EMA is on, so its file must be part of the mid-epoch checkpoint too.
     extra = ["--batch-size", "2", "--accumulate", "2", "--ema-decay", "0.9"]
     proc, _ = _launch(train_tiny_dataset, tmp_path / "straight", *extra, dump=tmp_path / "straight-dump")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     proc, _ = _launch(train_tiny_dataset, tmp_path / "ckpt", *extra,
-                      GLUON_INCEPTION_DEBUG_SIGNAL="2:2:1:%d" % signal.SIGTERM)  # fmt: skip
+                      GLUON_INCEPTION_DEBUG_SIGNAL="2:3:1:%d" % signal.SIGTERM)  # fmt: skip
     assert "SIGTERM received: stopping every rank after step 4 of epoch 2" in proc.stdout, proc.stdout[-3000:]
     assert list_mid_epoch_checkpoints(str(tmp_path / "ckpt"), "googlenet") == [(1, 4)]
     meta = read_checkpoint_meta(str(tmp_path / "ckpt" / "googlenet-0001-step000004.params"))
@@ -212,10 +212,10 @@ def test_sigint_stops_with_130_and_the_resume_command_and_save_now_asks_for_a_ch
     env = child_env(OMP_NUM_THREADS="1", GLUON_INCEPTION_DEBUG_SIGNAL="1:6:0:%d" % signal.SIGINT)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == EXIT_INTERRUPTED, proc.stderr[-3000:]
-    # SAVE_NOW seen at step 1, acted on at step 2 and removed; SIGINT after step 6 stops after step 7.
-    assert "mid-epoch checkpoint %s" % (folder / "googlenet-0000-step000002.params") in proc.stdout
+    # SAVE_NOW seen at step 1, acted on then and removed; SIGINT after step 6 stops after step 6.
+    assert "mid-epoch checkpoint %s" % (folder / "googlenet-0000-step000001.params") in proc.stdout
     assert not (folder / "SAVE_NOW").exists()
-    assert list_mid_epoch_checkpoints(str(folder), "googlenet") == [(0, 7)]
+    assert list_mid_epoch_checkpoints(str(folder), "googlenet") == [(0, 6)]
     lines = proc.stderr.strip().splitlines()
     assert lines[-2].startswith("error: stopped by SIGINT at a step boundary;")
     assert lines[-1].strip() == resume_command(1, [EXAMPLE] + cmd[2:])
@@ -229,8 +229,8 @@ def test_a_signal_at_an_epochs_last_step_stops_after_that_epoch_and_the_run_cont
            "--topology", "gluoncv", "--image-size", "32", "--batch-size", "4", "--augment", "chapter",
            "--optimizer", "adam", "--epochs", "2", "--save-every", "2", "--no-progress",
            "--final-eval", "none"]  # fmt: skip
-    # 14 steps per epoch: SIGTERM after step 13 is acted on at step 14, the epoch's last.
-    env = child_env(OMP_NUM_THREADS="1", GLUON_INCEPTION_DEBUG_SIGNAL="1:13:0:%d" % signal.SIGTERM)
+    # 14 steps per epoch: SIGTERM after step 14, the epoch's last, is acted on when the epoch has ended.
+    env = child_env(OMP_NUM_THREADS="1", GLUON_INCEPTION_DEBUG_SIGNAL="1:14:0:%d" % signal.SIGTERM)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == EXIT_PREEMPTED, proc.stderr[-3000:]
     assert "epoch 1/2  lr" in proc.stdout  # the epoch ended (validated, logged) before the stop
@@ -292,3 +292,57 @@ def test_a_failed_watchdog_thread_is_raised_in_the_training_thread(monkeypatch):
     finally:
         monkeypatch.undo()
         stops.uninstall()
+
+
+@pytest.mark.horovod
+@pytest.mark.slow
+def test_sigterm_to_the_launcher_at_ten_random_moments_checkpoints_and_resumes_every_time(train_tiny_dataset,
+                                                                                         tmp_path):  # fmt: skip
+    """SIGTERM to horovodrun itself, as a scheduler or a Ctrl-C sends it: horovodrun passes it to every
+    rank and SIGKILLs them 5 s later, so the stop must reach a step boundary, the checkpoint and the
+    exit within that. Ten launches, each resumed from the checkpoint the one before wrote, each
+    stopped at a random moment of its training (seeded); then the last resume runs to the end."""
+    import random
+    import time
+
+    from tests.training.test_horovod import FLAGS, _horovodrun
+
+    rng = random.Random(2026)
+    folder = tmp_path / "ckpt"
+    at = FLAGS.index("--epochs")
+    flags = FLAGS[:at] + FLAGS[at + 2 :] + ["--epochs", "12"]
+    env = child_env(OMP_NUM_THREADS="1", HOROVOD_GLOO_TIMEOUT_SECONDS="20")
+
+    def launch(i, *extra):
+        log = tmp_path / ("run%d.log" % i)
+        cmd = [_horovodrun(), "-np", str(RANKS), "-H", "localhost:%d" % RANKS, sys.executable, EXAMPLE, "--data",
+               train_tiny_dataset, "--checkpoints", str(folder), *flags, *extra]  # fmt: skip
+        with open(log, "w") as out:
+            return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env), log
+
+    written, took = None, []
+    for i in range(10):
+        proc, log = launch(i, *(["--resume"] if i else []))
+        deadline = time.monotonic() + 180
+        while "optimizer: " not in log.read_text():  # handlers installed, training under way
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.2, 2.5))
+        assert proc.poll() is None, "run %d ended before its signal: %s" % (i, log.read_text()[-2000:])
+        start = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        took.append(time.monotonic() - start)
+        text = log.read_text()
+        if written is not None:
+            assert "resumed from %s.params" % written in text, text[-3000:]
+        assert "Exit code: %d" % EXIT_PREEMPTED in text and "status code 137" not in text, (i, text[-3000:])
+        errors = [line for line in text.splitlines() if "<stderr>:error: stopped by SIGTERM" in line]
+        assert len(errors) == 1 and errors[0].startswith("[0]"), text[-3000:]
+        written = errors[0].split("; ")[1].rsplit(" written", 1)[0]
+        assert os.path.isfile(written + ".params") and os.path.isfile(written + ".json"), written
+    print("SIGTERM to horovodrun -> every rank gone: %s s" % ", ".join("%.1f" % t for t in took))
+    proc, log = launch(10, "--resume")
+    assert proc.wait(timeout=600) == 0, log.read_text()[-3000:]
+    assert "resumed from %s.params" % written in log.read_text()
+    assert list_checkpoints(str(folder))[-1] == ("googlenet", 12)
