@@ -31,6 +31,11 @@ if ! "$PYTHON" -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] <= 
     exit 1
 fi
 export PYTHON
+if [ -n "$PYTHON_ASKED" ] && [ -x "$VENV/bin/python" ]; then
+    have=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    want=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    [ "$have" = "$want" ] || { echo "$VENV has Python $have, not $want: choose another VENV=... for $PYTHON_ASKED" >&2; exit 1; }
+fi
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv:python3-venv:python3")
 fi
