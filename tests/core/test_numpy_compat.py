@@ -10,6 +10,7 @@ module as installed, because this process's numpy has been restored already.
 """
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -37,13 +38,24 @@ def reads():
     return found
 
 
+def _ours():
+    """``{dotted name: [(file, line, at_import)]}`` over this checkout's package, benchmarks and examples."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    found = {}
+    for folder in ("gluon_inception", "bench", "examples"):
+        for name, where in package_reads(os.path.join(root, folder)).items():
+            found.setdefault(name, []).extend(where)
+    return found
+
+
 @pytest.fixture(scope="module")
 def resolution(reads):
-    """For a pristine numpy: which reads fail with everything restored, and with each name left out."""
-    scenarios = {"all": list(compat.RESTORED)}
+    """For a pristine numpy: which reads fail with everything restored, and with each name left out;
+    and which of our own reads fail with nothing restored."""
+    scenarios = {"all": list(compat.RESTORED), "ours, nothing restored": []}
     for name in compat.RESTORED:
         scenarios["without " + name] = [n for n in compat.RESTORED if n != name]
-    request = json.dumps({"reads": sorted(reads), "scenarios": scenarios})
+    request = json.dumps({"reads": sorted(set(reads) | set(_ours())), "scenarios": scenarios})
     done = subprocess.run(
         [sys.executable, "-m", "tests.support.numpy_names"],
         input=request,
@@ -116,6 +128,13 @@ def test_every_numpy_name_mxnet_and_gluoncv_read_resolves(reads, resolution):
         compat.__file__,
         "\n".join("%s  (%s)" % (n, ", ".join("%s:%d" % w[:2] for w in reads[n][:3])) for n in missing),
     )
+
+
+def test_our_own_code_needs_nothing_restored(resolution):
+    # The restored names are for MXNet and GluonCV only: our code must run on numpy as it is.
+    ours = _ours()
+    assert len(ours) > 20
+    assert not [r for r in resolution["ours, nothing restored"] if r in ours]
 
 
 @pytest.mark.parametrize("name", compat.RESTORED)
