@@ -8,6 +8,7 @@ it. So a numpy that removes another name fails here rather than in a user's ``im
 The resolution runs in a fresh interpreter (tests.support.numpy_names), on a copy of the numpy
 module as installed, because this process's numpy has been restored already.
 """
+import importlib.util
 import json
 import math
 import os
@@ -23,8 +24,8 @@ from tests.support.numpy_names import numpy_reads, package_reads
 
 
 def _installed(name):
-    module = __import__(name)
-    (folder,) = module.__path__
+    # Found, not imported: the scan must work even when a missing name makes ``import mxnet`` fail.
+    (folder,) = importlib.util.find_spec(name).submodule_search_locations
     return folder
 
 
