@@ -20,17 +20,19 @@ def read(*parts):
 
 VERSION = re.search(r'^__version__ = "([^"]+)"', read("gluon_inception", "_version.py"), re.M).group(1)
 
-# GluonCV 0.10.5 pins nothing, and an unpinned resolve brings numpy 2, which MXNet 1.9.1 cannot
-# import. These bounds are the set verified to import together.
+# GluonCV 0.10.5 pins nothing. MXNet 1.9.1 declares numpy<2 and imports on no numpy >= 1.24 by
+# itself: gluon_inception_numpy_aliases restores what it needs on numpy 1.26 and 2. pip honours
+# MXNet's numpy<2 wherever a numpy 1.x wheel exists (Python 3.11 and 3.12: numpy 1.26); Python 3.13
+# has only numpy 2, so there MXNet is installed with --no-deps (see the cpu extra). The other bounds
+# are the one set with wheels on 3.11, 3.12 and 3.13 that works with numpy 1.26 and 2.
 REQUIRES = [
-    "numpy>=1.17,<1.24; python_version < '3.12'",
-    "numpy>=1.26,<2; python_version >= '3.12'",
+    "numpy>=1.26,<2; python_version < '3.13'",
+    "numpy>=2.1,<2.3; python_version >= '3.13'",
     "gluoncv==0.10.5.post0",
-    "opencv-python>=4.1,<4.9",
-    "pandas<2.1; python_version < '3.12'",
-    "pandas>=2.1,<2.3; python_version >= '3.12'",
-    "scipy<1.12",
-    "matplotlib>=3.3,<3.9",
+    "opencv-python>=4.10.0.84,<4.11",
+    "pandas>=2.2.3,<2.4",
+    "scipy>=1.14.1,<1.16",
+    "matplotlib>=3.9.2,<3.11",
     "tqdm>=4.40",
     "portalocker>=2.0",
     "Pillow>=8",
@@ -40,12 +42,16 @@ REQUIRES = [
 ]
 
 EXTRAS = {
-    "cpu": ["mxnet==1.9.1"],
-    "gpu": ["mxnet-cu112==1.9.1"],
+    # MXNet 1.9.1's metadata requires numpy<2, which has no Python 3.13 wheel, so pip cannot install
+    # it there with its dependencies: on 3.13 it is `pip install --no-deps mxnet==1.9.1` after this
+    # (scripts/setup.sh does it; gluon_inception's import error says so).
+    "cpu": ["mxnet==1.9.1; python_version < '3.13'"],
+    "gpu": ["mxnet-cu112==1.9.1; python_version < '3.13'"],
     # Horovod must be built against the installed MXNet; see README "Horovod".
     "horovod": ["horovod==0.28.1"],
-    # mx.onnx (1.9.1) needs onnx.mapping, which newer onnx removed; 1.14.1 has no Python 3.12 wheel.
-    "onnx": ["onnx==1.14.1; python_version < '3.12'", "onnx==1.16.2; python_version >= '3.12'", "onnxruntime>=1.15"],
+    # mx.onnx (1.9.1) needs onnx.mapping: 1.18.0 is the last onnx that has it, and the first with
+    # Python 3.13 wheels (it has them for 3.11 and 3.12 too).
+    "onnx": ["onnx==1.18.0", "onnxruntime>=1.15"],
     # --tensorboard: event files for TensorBoard without TensorFlow.
     "tensorboard": ["tensorboardX>=2.5"],
     "test": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4", "import-linter>=2.0", "tensorboardX>=2.5"],
@@ -68,11 +74,11 @@ setup(
         "Issues": "https://github.com/gluon-inception/gluon-inception/issues",
     },
     packages=find_packages(include=["gluon_inception", "gluon_inception.*"]),
-    # Imported by a .pth file on Python 3.12 so that MXNet imports anywhere (see the module).
+    # Imported by a .pth file so that MXNet imports anywhere, horovodrun included (see the module).
     py_modules=["gluon_inception_numpy_aliases"],
     package_data={"gluon_inception": ["weights/resources/*", "training/recipes/*"]},
     include_package_data=True,
-    python_requires=">=3.11,<3.13",
+    python_requires=">=3.11,<3.14",
     install_requires=REQUIRES,
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["gluon-inception=gluon_inception.cli.main:main"]},
@@ -85,6 +91,7 @@ setup(
         "Programming Language :: Python :: 3",
         "Programming Language :: Python :: 3.11",
         "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
         "Topic :: Scientific/Engineering :: Image Recognition",
     ],

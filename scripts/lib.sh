@@ -27,6 +27,26 @@ BOOTSTRAP_PINS=(pip wheel "setuptools<70")
 
 say() { printf '\n== %s\n' "$*"; }
 
+# The Pythons the package supports, newest first (setup.py's python_requires says the same).
+SUPPORTED_PYTHONS=(3.13 3.12 3.11)
+
+# find_python [PYTHON]: print the path of a Python that runs: PYTHON when given (python3.13 or a
+# path), else the newest of SUPPORTED_PYTHONS found. A pythonX.Y that does not run from PATH (pyenv's
+# shims refuse versions that are not selected) is looked for under pyenv's versions too.
+find_python() {
+    local candidate found names=()
+    if [ -n "${1:-}" ]; then names=("$1"); else for candidate in "${SUPPORTED_PYTHONS[@]}"; do names+=("python$candidate"); done; fi
+    for candidate in "${names[@]}"; do
+        if "$candidate" --version >/dev/null 2>&1; then command -v "$candidate"; return 0; fi
+        case "$candidate" in
+            python3.*)
+                found=$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"${candidate#python}"*/bin/"$candidate" 2>/dev/null | sort -V | tail -1)
+                if [ -n "$found" ] && "$found" --version >/dev/null 2>&1; then echo "$found"; return 0; fi ;;
+        esac
+    done
+    return 1
+}
+
 # venv_bin VENV: the absolute path of VENV/bin (a relative VENV is taken from the current folder).
 venv_bin() {
     case "$1" in

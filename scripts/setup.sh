@@ -5,28 +5,36 @@
 #   bash scripts/setup.sh                # .venv with the CPU build of MXNet, test/onnx/docs extras
 #                                        # and .venv-torch (torch + torchvision, comparison tests only)
 #   EXTRAS= TORCH=0 bash scripts/setup.sh   # what the demo needs (scripts/demo.sh does this)
-#   VENV=/path/venv PYTHON=python3.12 bash scripts/setup.sh
+#   VENV=/path/venv PYTHON=python3.11 bash scripts/setup.sh   # default: the newest supported Python found
 #   GPU=1 bash scripts/setup.sh          # mxnet-cu112, CUDA libraries, Horovod with NCCL (setup_gpu.sh)
 #   BENCH=1 bash scripts/setup.sh        # also .venv-peers: onnxruntime + openvino for bench/inference.py
 #
-# Needs Python 3.11 or 3.12 with venv and headers, cmake, a C++ compiler (Horovod builds from
+# Needs Python 3.11, 3.12 or 3.13 with venv and headers, cmake, a C++ compiler (Horovod builds from
 # source) and libGL + glib (opencv, used by GluonCV). They are checked first; what is missing is
 # printed with the command that installs it. Re-running is cheap: finished steps are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 VENV=${VENV:-.venv}
-PYTHON=${PYTHON:-python3}
+PYTHON_ASKED=${PYTHON:-}
 EXTRAS=${EXTRAS-test,onnx,docs}
 if [ "${GPU:-0}" = "1" ]; then FLAVOUR=gpu; else FLAVOUR=cpu; fi
 
 # -- system requirements, before anything is installed ------------------------------------------
 missing=()
-command -v "$PYTHON" >/dev/null || { echo "no $PYTHON on PATH: install Python 3.11 or 3.12 (or set PYTHON=...)" >&2; exit 1; }
-if ! "$PYTHON" -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] <= (3, 12)))'; then
+supported=$(IFS=,; echo "${SUPPORTED_PYTHONS[*]}")
+PYTHON=$(find_python "$PYTHON_ASKED") || {
+    echo "no ${PYTHON_ASKED:-supported Python (${supported//,/, })} found: install one of them (or set PYTHON=...)" >&2; exit 1; }
+if ! "$PYTHON" -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] <= (3, 13)))'; then
     echo "$PYTHON is Python $("$PYTHON" -c 'import platform; print(platform.python_version())'); gluon-inception" \
-         "supports 3.11 and 3.12: set PYTHON=python3.11 or PYTHON=python3.12" >&2
+         "supports ${supported//,/, }: set PYTHON=python3.13 (or another of them)" >&2
     exit 1
+fi
+export PYTHON
+if [ -n "$PYTHON_ASKED" ] && [ -x "$VENV/bin/python" ]; then
+    have=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    want=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    [ "$have" = "$want" ] || { echo "$VENV has Python $have, not $want: choose another VENV=... for $PYTHON_ASKED" >&2; exit 1; }
 fi
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -c 'import ensurepip, venv' 2>/dev/null || missing+=("python3-venv:python3-venv:python3")
@@ -66,13 +74,20 @@ WANT=$FLAVOUR${EXTRAS:+,$EXTRAS}
 say "installing gluon-inception[$WANT] (editable)"
 "${PIP[@]}" install -q -e ".[$WANT]"
 
-# MXNet 1.9.1 needs numpy's removed aliases (np.bool ...), which numpy 1.26 (the only numpy for
-# Python 3.12) lacks. horovodrun imports MXNet before our code runs, so on 3.12 a .pth file in the
-# venv installs the aliases at interpreter start (gluon_inception_numpy_aliases.py, at import of numpy).
-SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-if "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then
-    echo "import gluon_inception_numpy_aliases" >"$SITE/gluon_inception_numpy_aliases.pth"
+# MXNet 1.9.1 declares numpy<2, and Python 3.13 has no numpy 1.x: there the extra leaves MXNet out
+# and it goes in without its declared dependencies (its other two: requests comes with GluonCV,
+# graphviz only draws graphs). scripts/setup_gpu.sh does the same for the CUDA build.
+if [ "$FLAVOUR" = cpu ] && "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 13))'; then
+    MXNET=$(setup_pins mxnet)
+    "${PIP[@]}" install -q --no-deps "${MXNET%%;*}"
 fi
+
+# MXNet 1.9.1 reads numpy names that numpy 1.24 and 2 removed (np.bool, np.NaN ...).
+# gluon_inception._compat restores them before it imports MXNet; horovodrun imports MXNet before
+# any of our code runs, so a .pth file in the venv installs the same restore at interpreter start
+# (gluon_inception_numpy_aliases.py acts when mxnet is first imported).
+SITE=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "import gluon_inception_numpy_aliases" >"$SITE/gluon_inception_numpy_aliases.pth"
 
 if "$VENV/bin/python" -c "import horovod.mxnet" 2>/dev/null; then
     say "Horovod with MXNet support is already installed"

@@ -46,13 +46,23 @@ say "installing $WHEEL and the CUDA 11 runtime libraries (about 3.1 GB on first 
 if "$PY" -m pip show -q mxnet 2>/dev/null; then
     die "the CPU build of MXNet (package mxnet) is installed in $VENV; it and $WHEEL install the same files. Remove it first: $PY -m pip uninstall -y mxnet"
 fi
-"${PIP[@]}" install -q "$WHEEL" "${CUDA_PACKAGES[@]}" "${NUMPY_PINS[@]}"
+if "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 13))'; then
+    # MXNet declares numpy<2, which has no Python 3.13 wheel: there it goes in without its dependencies.
+    "${PIP[@]}" install -q "${CUDA_PACKAGES[@]}" "${NUMPY_PINS[@]}" requests
+    "${PIP[@]}" install -q --no-deps "$WHEEL"
+else
+    "${PIP[@]}" install -q "$WHEEL" "${CUDA_PACKAGES[@]}" "${NUMPY_PINS[@]}"
+fi
 
 # 3. `import mxnet` finds them without LD_LIBRARY_PATH: a .pth file loads them with RTLD_GLOBAL the
 #    first time mxnet is imported (scripts/cuda_preload.py says how).
 SITE=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 cp scripts/cuda_preload.py "$SITE/_gluon_inception_cuda.py"
 echo "import _gluon_inception_cuda" > "$SITE/gluon_inception_cuda.pth"
+# MXNet 1.9.1 imports on numpy 1.26 and 2 only with the names they removed restored (the check below
+# and Horovod's build import it before the package is installed): the module and its .pth, as setup.sh.
+cp gluon_inception_numpy_aliases.py "$SITE/gluon_inception_numpy_aliases.py"
+echo "import gluon_inception_numpy_aliases" > "$SITE/gluon_inception_numpy_aliases.pth"
 
 if [ "$BUILD_ONLY" = "1" ]; then
     # A stub libcuda.so.1 defining every driver function libmxnet.so uses, each returning

@@ -3,7 +3,7 @@
 # (ruff, then import-linter's layers contract), run the whole test suite, multi-process Horovod tests
 # included, then build the documentation with warnings as errors and run its examples (scripts/docs.sh).
 # Extra arguments go to pytest, e.g. `bash scripts/test.sh -k model`.
-#   VENV=.venv-py312 PYTHON=python3.12 bash scripts/test.sh     # another Python, its own venv
+#   VENV=.venv-py311 PYTHON=python3.11 bash scripts/test.sh     # another Python, its own venv
 #   DOCS=0 bash scripts/test.sh                                  # without building the docs
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -23,7 +23,7 @@ from ..models.blocks import ChannelAffine
 from .graph import params_context, trace_graph
 
 #: The onnx release ``mx.onnx.export_model`` of MXNet 1.9.1 works with (newer ones removed APIs it uses).
-ONNX_VERSION = "1.14.1"
+ONNX_VERSION = "1.18.0"
 INSTALL_ONNX = "pip install 'gluon-inception[onnx]'  (onnx==%s and onnxruntime)" % ONNX_VERSION
 
 
