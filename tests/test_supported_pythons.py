@@ -47,6 +47,8 @@ def test_every_file_names_the_same_pythons():
     ci = set(re.findall(r"^PY3(\d+)=\$\{PY3\d+:-python3\.\d+\}", _read(".ci", "run"), re.M))
     assert allowed == classified == scripts == {"3.11", "3.12", "3.13"}
     assert {"3." + v for v in ci} == scripts
+    workflow = re.search(r"^\s+python: \[([^\]]*)\]", _read(".github", "workflows", "tests.yml"), re.M).group(1)
+    assert {v.strip().strip('"') for v in workflow.split(",")} == scripts  # the hosted CI's matrix
     assert "%d.%d" % sys.version_info[:2] in scripts
 
 
