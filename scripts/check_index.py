@@ -10,8 +10,9 @@ Used by scripts/test_release.sh against its loopback pypiserver. It reads the in
   sha256 of the uploaded file, and the files served back are the uploaded bytes;
 - the metadata inside both (the wheel's METADATA, the sdist's PKG-INFO): name, version (that of
   gluon_inception/_version.py), summary, project URLs, licence, Python requirement, classifiers and
-  the cpu/gpu extras, as setup.py declares them; the classifiers name Python 3.11 and 3.12, a
-  licence and a topic; the long description is README.md, as Markdown.
+  the cpu/gpu extras, as setup.py declares them; the classifiers and Requires-Python name exactly
+  the supported Pythons (``SUPPORTED_PYTHONS`` in scripts/lib.sh), a licence and a topic; the long
+  description is README.md, as Markdown.
 
 Standard library plus ``packaging`` (the tools venv has it). Exit 1 with every problem listed.
 """
@@ -33,6 +34,9 @@ from packaging.specifiers import SpecifierSet
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = "gluon-inception"
+#: The supported Pythons, from their one list (scripts/lib.sh, which scripts/setup.sh chooses from).
+PYTHONS = re.search(r"^SUPPORTED_PYTHONS=\(([^)]*)\)", open(os.path.join(ROOT, "scripts", "lib.sh")).read(),
+                    re.M).group(1).split()  # fmt: skip
 
 
 def setup_kwargs():
@@ -95,15 +99,18 @@ def metadata_problems(kind, raw, expected):
     classifiers = message.get_all("Classifier") or []
     if classifiers != expected["classifiers"]:
         problems.append("%s: classifiers %s, expected %s" % (kind, classifiers, expected["classifiers"]))
-    for needed in ("Programming Language :: Python :: 3.11", "Programming Language :: Python :: 3.12"):
-        if needed not in classifiers:
-            problems.append("%s: no classifier %r" % (kind, needed))
+    for version in PYTHONS:
+        if "Programming Language :: Python :: " + version not in classifiers:
+            problems.append("%s: no classifier for Python %s" % (kind, version))
     for prefix in ("License :: ", "Topic :: "):
         if not any(c.startswith(prefix) for c in classifiers):
             problems.append("%s: no %s... classifier" % (kind, prefix))
     pythons = SpecifierSet(message.get("Requires-Python") or "")
-    if not all(v in pythons for v in ("3.11.0", "3.12.9")) or any(v in pythons for v in ("3.10.9", "3.13.0")):
-        problems.append("%s: Requires-Python %r is not exactly 3.11 and 3.12" % (kind, message.get("Requires-Python")))
+    minors = sorted(int(v.split(".")[1]) for v in PYTHONS)
+    outside = ("3.%d.9" % (minors[0] - 1), "3.%d.0" % (minors[-1] + 1))
+    if not all("%s.0" % v in pythons for v in PYTHONS) or any(v in pythons for v in outside):
+        problems.append("%s: Requires-Python %r is not exactly Python %s"
+                        % (kind, message.get("Requires-Python"), ", ".join(PYTHONS)))  # fmt: skip
     extras = set(message.get_all("Provides-Extra") or [])
     if not {"cpu", "gpu"} <= extras:
         problems.append("%s: extras %s lack cpu or gpu" % (kind, sorted(extras)))
@@ -177,7 +184,7 @@ def main(index, dist):
         print("the index does not serve the release as built:\n  " + "\n  ".join(problems), file=sys.stderr)
         return 1
     print("%s serves %s %s: both files byte for byte, and their metadata (summary, URLs, classifiers, "
-          "Python 3.11-3.12, extras, README as the description)" % (index, PROJECT, v))
+          "Python %s, extras, README as the description)" % (index, PROJECT, v, ", ".join(PYTHONS)))
     return 0
 
 
