@@ -24,6 +24,7 @@ import argparse
 import importlib
 import os
 import sys
+import time
 
 from .. import dist
 from .._version import __version__
@@ -60,6 +61,15 @@ class ArgumentParser(argparse.ArgumentParser):
     def _print_message(self, message, file=None):
         if dist.is_root_process():
             super()._print_message(message, file)
+
+    def error(self, message):
+        if not dist.is_root_process():
+            # Under horovodrun the first rank to exit non-zero gets the others killed: leave that to
+            # rank 0, which prints the error (it may still be importing), and wait to be stopped.
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                time.sleep(0.5)
+        super().error(message)
 
 
 class _SubParsers(argparse._SubParsersAction):
