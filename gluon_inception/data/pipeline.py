@@ -10,6 +10,13 @@ Why a wrapper around ``ImageRecordIter``:
   padded).
 - The record files are checked in Python first (:mod:`.records`), so a missing or truncated file
   is a clear error rather than a crash inside the C++ iterator.
+- Training reads a rank's shard through several ``ImageRecordIter`` s with one decoding thread each
+  (MXNet 1.9.1 gives one iterator at most ``max(P/2 - 1, 1)`` threads on P processors, and only a
+  single thread draws its crops and flips in a fixed order), each over its own contiguous block
+  of the shard, one *window* (a run of records that it shuffles) at a time, opened through a
+  small index written for that window. The streams take turns, one batch each. A window's index
+  costs nothing to write, so a resumed run opens each stream at the window its next batch is in,
+  instead of decoding everything before it.
 """
 import logging
 import math
@@ -33,6 +40,12 @@ CENTER_CROP_FRACTION = 0.875
 # ImageRecordIter arguments whose work build_train_iter(on_device=True) leaves to DeviceAugment.
 DEVICE_JITTER = ("brightness", "contrast", "saturation", "pca_noise")
 
+# Batches per window: a resume decodes fewer than this many batches of each stream again (the
+# streams in parallel). A batch's records come from one window of WINDOW_BATCHES batches' worth of
+# neighbouring records, so the records should be stored in random order (prepare_dataset shuffles
+# the training split).
+WINDOW_BATCHES = 16
+
 
 def shard_sizes(count, parts):
     """Records per shard when ``ImageRecordIter`` splits ``count`` indexed records into ``parts``.
@@ -42,6 +55,37 @@ def shard_sizes(count, parts):
     """
     step = (count + parts - 1) // parts
     return [max(0, min(count, (r + 1) * step) - r * step) for r in range(parts)]
+
+
+def split_even(count, parts):
+    """``count`` cut into ``parts`` integers that differ by at most one, the larger ones first."""
+    return [count // parts + (j < count % parts) for j in range(parts)]
+
+
+def stream_windows(first, count, steps, batch_size, streams, window_batches=WINDOW_BATCHES):
+    """How a rank reads its shard of ``count`` records starting at record ``first`` in ``steps`` batches.
+
+    Stream ``j`` gives batches ``j``, ``j + streams``, ... from its own contiguous block of the
+    shard: as many records as those batches need plus its share of the records left over, which
+    each epoch leaves out at random from the stream's last window.
+
+    Returns
+    -------
+    list of lists of (first record, records, batches)
+        Per stream, its windows in record order: ``window_batches`` batches each, the last one the rest.
+    """
+    batches, spare = split_even(steps, streams), split_even(count - steps * batch_size, streams)
+    plan = []
+    for j in range(streams):
+        end, windows, left = first + batches[j] * batch_size + spare[j], [], batches[j]
+        while left:
+            take = min(window_batches, left)
+            records = take * batch_size if left > take else end - first
+            windows.append((first, records, take))
+            first, left = first + records, left - take
+        plan.append(windows)
+        first = end
+    return plan
 
 
 def augmentation(preset):
@@ -145,12 +189,16 @@ class RecordBatches:
     mean, std : tuple of float
         The normalisation applied (RGB, 0-255 scale).
     data_shape : tuple of int
+    streams : int
+        Decoding streams (one ``ImageRecordIter`` with one thread each, taking turns batch by batch)
+        of a training iterator; 1 for evaluation.
     device_augment : DeviceAugment or None
         Set when the batches are uint8 (``build_train_iter(..., on_device=True)``): the block that
         turns them into network input on the training device (jitter, cast, mean/std).
     """
 
-    def __init__(self, rec, idx, batch_size, data_shape, num_batches, shard_count, total_count, train, kwargs):
+    def __init__(self, rec, idx, batch_size, data_shape, num_batches, shard_count, total_count, train, kwargs,
+                 plan=None, offsets=None, seed=()):
         self.rec, self.idx = rec, idx
         self.batch_size = batch_size
         self.data_shape = data_shape
@@ -168,9 +216,13 @@ class RecordBatches:
         self._kwargs = kwargs
         self.dtype = np.dtype(kwargs.get("dtype") or "float32")
         self.device_augment = None
-        self._iter = mx.io.ImageRecordIter(**kwargs)
         self._position = 0
         self._last_data = None
+        self._iter = None if plan else mx.io.ImageRecordIter(**kwargs)
+        self._plan = plan
+        self.streams = len(plan) if plan else 1
+        self._offsets, self._seed, self._epoch = offsets, [int(v) & 0xFFFFFFFF for v in seed], 0
+        self._start_epoch()
 
     def __len__(self):
         return self._num_batches
@@ -185,12 +237,79 @@ class RecordBatches:
         """Shape description of ``label`` (as ``mx.io.DataIter.provide_label``)."""
         return [mx.io.DataDesc("softmax_label", (self.batch_size,), np.float32)]
 
+    def _start_epoch(self):
+        """Training: every stream's windows in this epoch's order, each with the seed of its shuffle."""
+        if self._plan is None:
+            return
+        self._open = [None] * self.streams  # per stream: (ImageRecordIter of its window, batches left in it)
+        self._windows = []
+        for j, windows in enumerate(self._plan):
+            rng = np.random.RandomState(self._seed + [self._epoch, j])
+            order, seeds = rng.permutation(len(windows)), rng.randint(0, 1 << 30, size=len(windows))
+            self._windows.append([windows[i] + (int(seeds[i]),) for i in order])
+
     def reset(self):
         """Start the next epoch (a new shuffle for training)."""
         if self._position:
-            self._iter.reset()
+            if self._iter is not None:
+                self._iter.reset()
+            self._epoch += 1
+            self._start_epoch()
         self._position = 0
         self._last_data = None
+
+    def skip(self, steps):
+        """Move past the first ``steps`` batches of a training epoch not begun yet, as if they had been read.
+
+        Each stream opens the window that holds its next batch and decodes only the batches of that
+        window before it (fewer than :data:`WINDOW_BATCHES`); what follows is exactly what iterating
+        on would have given (same records, crops and flips).
+        """
+        if self._plan is None or self._position or not 0 <= steps <= self._num_batches:
+            raise ValueError("skip(%d) needs a training iterator at the start of an epoch of %d batches"
+                             % (steps, self._num_batches))
+        for j in range(self.streams):
+            # stream j gives batches j, j + k, ...: those before `steps` are done
+            done, windows = max(0, (steps - j + self.streams - 1) // self.streams), self._windows[j]
+            while windows and windows[0][2] <= done:
+                done -= windows.pop(0)[2]
+            if done:
+                self._open_window(j)
+                for _ in range(done):
+                    self._stream_batch(j)
+        self._position = steps
+
+    def _open_window(self, j):
+        first, records, batches, seed = self._windows[j].pop(0)
+        self._open[j] = None  # the finished window's iterator and its thread go first
+        ends = self._offsets[first:first + records]
+        parts = 1
+        if first + records < len(self._offsets):
+            # MXNet sizes a record by the next offset in the index: the window's end, repeated so
+            # that the window is the first of two equal parts and its end is never read as a record.
+            ends = ends + [self._offsets[first + records]] * records
+            parts = 2
+        fd = os.memfd_create("window.idx")  # gone with the process, whatever ends it
+        try:
+            with open(fd, "w", closefd=False) as f:
+                f.writelines("%d\t%d\n" % (i, offset) for i, offset in enumerate(ends))
+            it = mx.io.ImageRecordIter(**dict(
+                self._kwargs, path_imgidx="/proc/self/fd/%d" % fd, num_parts=parts, part_index=0, shuffle=True,
+                seed=seed, batch_size=self.batch_size, preprocess_threads=1))  # fmt: skip
+        finally:
+            os.close(fd)  # MXNet read the index while building the iterator
+        self._open[j] = (it, batches)
+
+    def _stream_batch(self, j):
+        if self._open[j] is None or self._open[j][1] == 0:
+            self._open_window(j)
+        it, left = self._open[j]
+        self._open[j] = (it, left - 1)
+        try:
+            return it.next()
+        except StopIteration:
+            raise RecordFileError(self.rec, "ended before the records its index names: the file changed or is "
+                                            "damaged") from None
 
     def __iter__(self):
         if self._position >= self._num_batches:
@@ -201,6 +320,9 @@ class RecordBatches:
         if self._position >= self._num_batches:
             raise StopIteration
         self._position += 1
+        if self._plan is not None:
+            batch = self._stream_batch((self._position - 1) % self.streams)
+            return mx.io.DataBatch(data=batch.data, label=batch.label, pad=0, index=None)
         if self._position > self._real_batches:
             # This rank's shard is used up but other ranks still have batches: an all-padding batch.
             return mx.io.DataBatch(data=[self._last_data[0]], label=[self._last_data[1]],
@@ -227,8 +349,9 @@ class RecordBatches:
     next = __next__
 
     def __repr__(self):
-        return "RecordBatches(%r, %s, batches=%d, samples=%d of %d)" % (
-            self.rec, "train" if self.train else "eval", self._num_batches, self.num_samples, self.total_count)
+        return "RecordBatches(%r, %s, batches=%d, samples=%d of %d, streams=%d)" % (
+            self.rec, "train" if self.train else "eval", self._num_batches, self.num_samples, self.total_count,
+            self.streams)
 
 
 def _common(split_or_rec, batch_size, data_shape, dist, num_threads, what):
@@ -254,11 +377,18 @@ def _common(split_or_rec, batch_size, data_shape, dist, num_threads, what):
 
 
 def build_train_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), preset="inception", mean=None, std=None,
-                     dist=None, seed=0, num_threads=None, on_device=False, **overrides):
-    """A shuffled, augmented training iterator over this rank's shard.
+                     dist=None, seed=0, num_threads=None, on_device=False, window_batches=WINDOW_BATCHES,
+                     **overrides):
+    """A shuffled, augmented training iterator over this rank's shard, decoded by ``num_threads`` streams.
 
     Every rank runs ``len(it)`` = (records in the smallest shard) // ``batch_size`` full batches
-    per epoch; each epoch reshuffles the shard and leaves out a different remainder.
+    per epoch. Stream ``j`` of ``k`` (an ``ImageRecordIter`` with one decoding thread) reads the
+    ``j``-th contiguous block of the shard and gives batches ``j``, ``j + k``, ... of the epoch;
+    it takes its block one window of ``window_batches`` batches at a time, in an order drawn
+    each epoch, and shuffles within the window. The epoch's records, their order, crops and flips
+    are a function of ``seed``, the rank, the number of ranks, ``k``, ``batch_size`` and
+    ``window_batches``, whatever the machine's speed, so a run resumed with :meth:`RecordBatches.skip`
+    continues exactly. Each epoch leaves out a different remainder of the shard.
 
     Parameters
     ----------
@@ -276,16 +406,21 @@ def build_train_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), preset=
     dist : gluon_inception.dist.Dist, optional
         Rank and size to shard by (None: a single process reads everything).
     seed : int
-        Shuffle seed (each rank offsets it by its rank). The iterator's crops and flips come from
-        per-thread generators that MXNet seeds with constants: with one decoding thread they repeat
-        exactly with the shuffle; with several, threads take records in the order they finish.
+        Shuffle seed (mixed with the rank, the epoch count of this iterator and the stream).
+        Crops and flips come from each window's decoding thread, whose generator MXNet seeds with
+        a constant: they follow the record's position in its window, and the shuffle decides which
+        image is at that position.
     num_threads : int, optional
-        Decoding threads; default: the cores available to this rank.
+        Decoding streams ``k`` (threads); default: the cores available to this rank; at most
+        ``len(it)``. Each holds up to about 20 batches in MXNet's prefetch queue.
     on_device : bool
         Hand over uint8 batches (decoded, cropped, mirrored) and leave the colour jitter, PCA
         lighting, cast and mean/std to ``it.device_augment``
         (:class:`~gluon_inception.data.device_augment.DeviceAugment`), to be run on the training
         device as part of the step: about 57 % of the float pipeline's CPU time per image.
+    window_batches : int
+        Batches per window (see :data:`WINDOW_BATCHES`): a resume decodes fewer than this many
+        again; records of a window meet within this many steps of an epoch.
     **overrides
         Any other ``mx.io.ImageRecordIter`` argument, e.g. ``rand_mirror=False`` for digits.
 
@@ -328,10 +463,10 @@ def build_train_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), preset=
         )
     kwargs.update(aug)
     # No seed_aug: MXNet 1.9.1 re-seeds the augmentation generator with seed_aug + the record's
-    # position in its batch, so every batch of the epoch would get the same batch_size crops, flips
-    # and jitters. Without it each decoding thread draws from its own stream across the epoch.
-    kwargs.update({"shuffle": True, "seed": int(seed) + rank,
-                   "mean_r": mean[0], "mean_g": mean[1], "mean_b": mean[2],
+    # position in its batch, so every batch would get the same batch_size crops, flips and jitters.
+    # Without it a window's one decoding thread draws them in turn from a generator seeded alike
+    # in every window.
+    kwargs.update({"mean_r": mean[0], "mean_g": mean[1], "mean_b": mean[2],
                    "std_r": std[0], "std_g": std[1], "std_b": std[2]})
     kwargs.update(overrides)
     augment = None
@@ -339,8 +474,14 @@ def build_train_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), preset=
         jitter = {key: kwargs.pop(key) for key in DEVICE_JITTER if key in kwargs}
         augment = DeviceAugment(mean, std, **jitter)
         kwargs["dtype"] = "uint8"
+    if int(window_batches) < 1:
+        raise UsageError("window_batches must be positive, got %r" % (window_batches,))
+    streams = min(kwargs.pop("preprocess_threads"), num_batches)
+    for key in ("path_imgidx", "num_parts", "part_index", "batch_size"):  # set per window
+        kwargs.pop(key)
+    plan = stream_windows(sum(sizes[:rank]), sizes[rank], num_batches, int(batch_size), streams, int(window_batches))
     it = RecordBatches(info.rec, info.idx, int(batch_size), kwargs["data_shape"], num_batches, sizes[rank],
-                       info.count, True, kwargs)
+                       info.count, True, kwargs, plan=plan, offsets=info.offsets, seed=(seed, rank))
     it.device_augment = augment
     log.debug("built %r", it)
     return it

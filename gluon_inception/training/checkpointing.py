@@ -71,15 +71,23 @@ def locate_resume(cfg, log):
     return None
 
 
-def check_position(meta, cfg, ranks, steps, start_epoch):
+def check_position(meta, cfg, ranks, steps, start_epoch, streams=1):
     """A mid-epoch checkpoint ``meta`` continues only where every rank's shard and batches are the same.
 
     Raises
     ------
     ConfigError
-        Another number of ranks, ``--batch-size``, steps per epoch or ``--accumulate``.
+        Another number of ranks, ``--batch-size``, steps per epoch, ``--accumulate`` or decoding
+        streams (``--data-threads``, which decide the epoch's order).
     """
     position = meta["position"]
+    if position.get("streams", streams) != streams:
+        raise ConfigError(
+            "%s was written mid-epoch with %d decoding stream(s) per rank, which decide the order of the epoch; "
+            "this run has %d: continue it with --data-threads %d, or restart from the last epoch's checkpoint "
+            "with --start-epoch %d" % (meta["paths"]["params"], position["streams"], streams, position["streams"],
+                                       start_epoch)
+        )
     now = {"ranks": ranks, "batch_size": cfg.batch_size, "steps": steps}
     if position.get("accumulate", 1) != cfg.accumulate:
         raise ConfigError(
@@ -163,7 +171,8 @@ class Checkpoints:
         """
         cfg = self.cfg
         position = dict(position, step=step, steps=self.run.iters_per_epoch, ranks=self.dist.size,
-                        batch_size=cfg.batch_size, accumulate=cfg.accumulate)  # fmt: skip
+                        batch_size=cfg.batch_size, accumulate=cfg.accumulate,
+                        streams=getattr(self.run._train_iter, "streams", 1))  # fmt: skip
         ranks = self._gather_rank_state()
 
         def write():

@@ -79,7 +79,9 @@ class TrainConfig:
         None, "evaluation: shorter side before the centre crop (default: image size / 0.875)", "data"
     )
     data_threads: Optional[int] = _opt(
-        None, "decoding threads per rank (default: the cores this process may use / the ranks on this host)", "data"
+        None, "decoding threads per rank, each its own stream of the shard; they decide the epoch's order, so a "
+        "mid-epoch resume needs the same number (default: the cores this process may use / the ranks on this host)",
+        "data",
     )
 
     # -- model -----------------------------------------------------------------------------

@@ -321,7 +321,8 @@ class Training:
         global_batch = cfg.batch_size * self.dist.size * cfg.accumulate
         self.schedule = LRSchedule(cfg, self.updates_per_epoch, global_batch)
         if self.start_step:  # a mid-epoch checkpoint continues only with the same shards and batches
-            check_position(self.resume_meta, cfg, self.dist.size, self.iters_per_epoch, self.start_epoch)
+            check_position(self.resume_meta, cfg, self.dist.size, self.iters_per_epoch, self.start_epoch,
+                           getattr(self._train_iter, "streams", 1))
         self.global_step = self._updates_done()
         params = {"learning_rate": self.schedule(self.global_step), "wd": cfg.wd}
         if cfg.optimizer in ("sgd", "nag"):
@@ -421,7 +422,7 @@ class Training:
         cfg = self.cfg
         it = self._train_iter_for(epoch)
         steps, batches = len(it), iter(it)
-        position = self._skip_trained_steps(epoch, batches)
+        position = self._skip_trained_steps(epoch, it, batches)
         first_lr = float(position["lr"]) if position else self.schedule(self.global_step)
         metrics = EpochMetrics(self.log, self.tensorboard, self.dist, "epoch %d/%d" % (epoch + 1, cfg.epochs), steps,
                                cfg.log_interval, position)  # fmt: skip
@@ -447,13 +448,16 @@ class Training:
         self.dist.average_parameters([p for _, p in running_statistics(self.net)], self.ctx, name="bn_statistics")
         return result
 
-    def _skip_trained_steps(self, epoch, batches):
+    def _skip_trained_steps(self, epoch, it, batches):
         """Resumed mid-epoch: skip the batches already trained on; returns the checkpoint's position (or None)."""
         if epoch != self.start_epoch or not self.start_step:
             return None
         skip_start = time.time()
-        for _ in range(self.start_step):  # ImageRecordIter cannot seek: decode the batches already trained on
-            next(batches)
+        if hasattr(it, "skip"):  # RecordBatches: each stream opens the window of its next batch
+            it.skip(self.start_step)
+        else:
+            for _ in range(self.start_step):
+                next(batches)
         self.log.info("skipped %d batches already trained on in %.1f s", self.start_step, time.time() - skip_start)
         self.start_step = 0
         return self.resume_meta["position"]

@@ -253,3 +253,67 @@ def test_inception_preset_jitters_colours_while_evaluation_is_deterministic(numb
         data, label = batch.data[0].asnumpy(), batch.label[0].asnumpy()
         real = 8 - batch.pad
         np.testing.assert_allclose(data[:real].mean(axis=(1, 2, 3)), 7.0 * label[:real], atol=1.5)
+
+
+@pytest.fixture(scope="module")
+def textured(tmp_path_factory):
+    """60 records of random pixels (40x48), record i labelled i: crops and flips change what comes out."""
+    rec = str(tmp_path_factory.mktemp("textured") / "textured.rec")
+    writer = mx.recordio.MXIndexedRecordIO(rec[:-4] + ".idx", rec, "w")
+    rng = np.random.RandomState(0)
+    for i in range(60):
+        image = rng.randint(0, 256, (40, 48, 3)).astype(np.uint8)
+        writer.write_idx(i, mx.recordio.pack_img(mx.recordio.IRHeader(0, float(i), i, 0), image, quality=90))
+    writer.close()
+    return rec
+
+
+def _streams(rec, threads=3):
+    # rank 1 of 2: records 30-59, 7 batches of 4 from 3 streams: 3, 2 and 2 batches from records 30-42, 43-51
+    # and 52-59 (the first two hold one spare record each), in windows of up to 2 batches
+    return build_train_iter(rec, 4, (3, 24, 24), mean=MEAN, dist=FakeDist(1, 2), seed=5, num_threads=threads,
+                            window_batches=2)  # fmt: skip
+
+
+def _batches(it, epochs=1, skip=0):
+    """(labels, data) of every batch of ``epochs`` epochs, the last one started with ``it.skip(skip)``."""
+    out = []
+    for epoch in range(epochs):
+        batches = iter(it)
+        if epoch == epochs - 1 and skip:
+            it.skip(skip)
+        out.extend((b.label[0].asnumpy().astype(int), b.data[0].asnumpy()) for b in batches)
+    return out
+
+
+def test_streams_take_turns_each_from_its_block_and_an_epoch_reads_a_record_at_most_once(textured):
+    it = _streams(textured)
+    assert len(it) == 7 and it.streams == 3 and it.num_samples == 28
+    blocks = [set(range(30, 43)), set(range(43, 52)), set(range(52, 60))]
+    epochs = [[labels for labels, _ in _batches(it)] for _ in range(2)]
+    for batches in epochs:
+        for step, labels in enumerate(batches):
+            assert set(labels) <= blocks[step % 3], "batch %d comes from stream %d's block" % (step, step % 3)
+        seen = np.concatenate(batches).tolist()
+        assert len(set(seen)) == 28 and set(range(52, 60)) <= set(seen)
+        assert len(blocks[0] - set(seen)) == len(blocks[1] - set(seen)) == 1, "one spare record left out of each"
+    assert [b.tolist() for b in epochs[0]] != [b.tolist() for b in epochs[1]], "each epoch draws a new order"
+
+
+@pytest.mark.parametrize("steps", [1, 3, 5])
+def test_skip_continues_with_the_very_batches_iterating_would_give(textured, steps):
+    straight = _batches(_streams(textured), epochs=2)
+    for epochs in (1, 2):  # skipping in the first epoch, and in a later one
+        resumed = _batches(_streams(textured), epochs=epochs, skip=steps)
+        expected = straight[: 7 * (epochs - 1)] + straight[7 * (epochs - 1) + steps: 7 * epochs]
+        assert len(resumed) == len(expected)
+        for (labels, data), (want_labels, want_data) in zip(resumed, expected):
+            np.testing.assert_array_equal(labels, want_labels)
+            np.testing.assert_array_equal(data, want_data)  # same crops, flips and colour jitter
+
+
+def test_skip_is_refused_once_an_epoch_has_started(textured):
+    it = _streams(textured)
+    next(iter(it))
+    with pytest.raises(ValueError, match="skip\\(1\\) needs a training iterator at the start of an epoch"):
+        it.skip(1)

@@ -186,3 +186,14 @@ def test_new_lr_on_resume_sets_the_rate_and_keeps_the_shape():
     sched.override_from(epoch=2, lr=0.02)
     assert sched.at_epoch(2) == pytest.approx(0.02)
     assert sched.at_epoch(4) == pytest.approx(0.002)  # the drop at 4 still happens
+
+
+def test_a_mid_epoch_checkpoint_continues_only_with_its_number_of_decoding_streams():
+    from gluon_inception.training.checkpointing import check_position
+
+    cfg = TrainConfig(batch_size=4).finalize()
+    position = {"ranks": 3, "batch_size": 4, "steps": 10, "accumulate": 1, "streams": 2}
+    meta = {"position": position, "paths": {"params": "ckpt/googlenet-0001-step000005.params"}}
+    check_position(meta, cfg, 3, 10, 1, streams=2)
+    with pytest.raises(ConfigError, match="with 2 decoding stream.* this run has 4: continue it with --data-threads 2"):
+        check_position(meta, cfg, 3, 10, 1, streams=4)

@@ -23,11 +23,12 @@ pytestmark = [pytest.mark.horovod, pytest.mark.slow]
 
 EXAMPLE = os.path.join(ROOT, "examples", "train_imagenet.py")
 RANKS = 3
-# Adam with a step at epoch 1, so that a resume must continue both the lr and Adam's moments.
+# Adam with a step at epoch 1, so that a resume must continue both the lr and Adam's moments; two
+# decoding streams per rank, so that an exact resume is shown with several decoding threads.
 FLAGS = [
     "--topology", "gluoncv", "--image-size", "32", "--batch-size", "4", "--augment", "chapter",
     "--optimizer", "adam", "--lr", "0.001", "--lr-scaling", "none", "--lr-steps", "1", "--lr-factor", "0.1",
-    "--epochs", "2", "--log-interval", "2", "--no-progress",
+    "--epochs", "2", "--log-interval", "2", "--no-progress", "--data-threads", "2",
 ]  # fmt: skip
 
 
