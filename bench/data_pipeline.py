@@ -17,9 +17,11 @@ What one run does:
   (decode, crop and flip only: the same split as our ``uint8``) and ``pil`` (PIL + ``transforms``).
 - Every measurement is its own process pinned to the first ``N`` cores (``--cores``, default 1 and
   all), with one untimed warm-up epoch and then one timed epoch of every image; rounds alternate
-  between the pipelines (round-robin, order rotated each round). Reported: images/s (wall) and
-  images per CPU-second (CPU time of every thread and worker over the timed epoch: the figure that
-  stays comparable when other jobs share the cores), median over rounds, and ratios to torchvision.
+  between the pipelines (round-robin, order rotated each round). Ours runs ``N`` decoding streams
+  (``num_threads=N``: one ``ImageRecordIter`` with one thread each), torchvision ``N`` DataLoader
+  workers. Reported: images/s (wall) and images per CPU-second (CPU time of every thread and
+  worker over the timed epoch: the figure that stays comparable when other jobs share the cores),
+  median over rounds, ratios to torchvision, and the scaling of each pipeline from 1 core to ``N``.
 
     python bench/data_pipeline.py                       # 2,000 images, 3 rounds, 1 core and all cores
     python bench/data_pipeline.py --images 400 --rounds 1 --cores 1   # a quick check
@@ -280,6 +282,15 @@ def main():
                 rows["uint8"][0] / rows["v2-uint8"][0], rows["uint8"][2] / rows["v2-uint8"][2]))
         if best_peer:
             print("best torchvision float pipeline here: %s" % LABELS[best_peer])
+    if 1 in cores and len(cores) > 1:
+        print("\nscaling: images/s at N cores / at 1 core, of the medians (of the best rounds)")
+        print("| pipeline | " + " | ".join("%d cores" % n for n in cores[1:]) + " |")
+        print("|---|" + "---|" * (len(cores) - 1))
+        for name in names:
+            rates = {n: [o["images"] / o["wall"] for o in results[(n, name)]] for n in cores}
+            print("| %s | %s |" % (LABELS[name], " | ".join("%.2fx (%.2fx)" % (
+                statistics.median(rates[n]) / statistics.median(rates[1]), max(rates[n]) / max(rates[1]))
+                for n in cores[1:])))  # fmt: skip
     print("\nload average at the end (other processes share these cores): %.2f %.2f %.2f" % os.getloadavg())
 
 
