@@ -241,7 +241,8 @@ class RecordBatches:
         """Training: every stream's windows in this epoch's order, each with the seed of its shuffle."""
         if self._plan is None:
             return
-        self._open = [None] * self.streams  # per stream: (ImageRecordIter of its window, batches left in it)
+        # per stream: (ImageRecordIter of its window, batches left in it), and the same for its next window
+        self._open, self._ahead = [None] * self.streams, [None] * self.streams
         self._windows = []
         for j, windows in enumerate(self._plan):
             rng = np.random.RandomState(self._seed + [self._epoch, j])
@@ -274,14 +275,15 @@ class RecordBatches:
             while windows and windows[0][2] <= done:
                 done -= windows.pop(0)[2]
             if done:
-                self._open_window(j)
                 for _ in range(done):
                     self._stream_batch(j)
         self._position = steps
 
     def _open_window(self, j):
+        """An ImageRecordIter over stream ``j``'s next window, and the window's batches (None: no window left)."""
+        if not self._windows[j]:
+            return None
         first, records, batches, seed = self._windows[j].pop(0)
-        self._open[j] = None  # the finished window's iterator and its thread go first
         ends = self._offsets[first:first + records]
         parts = 1
         if first + records < len(self._offsets):
@@ -298,13 +300,19 @@ class RecordBatches:
                 seed=seed, batch_size=self.batch_size, preprocess_threads=1))  # fmt: skip
         finally:
             os.close(fd)  # MXNet read the index while building the iterator
-        self._open[j] = (it, batches)
+        return it, batches
 
     def _stream_batch(self, j):
+        """Stream ``j``'s next batch. The next window is opened when three batches of the current one are
+        left (whose thread, up to 16 batches ahead, has usually finished it), so that its first batch is
+        decoded by the time it is needed."""
         if self._open[j] is None or self._open[j][1] == 0:
-            self._open_window(j)
+            self._open[j] = None  # the finished window's iterator and its thread go first
+            self._open[j], self._ahead[j] = self._ahead[j] or self._open_window(j), None
         it, left = self._open[j]
         self._open[j] = (it, left - 1)
+        if left <= 3 and self._ahead[j] is None:
+            self._ahead[j] = self._open_window(j)
         try:
             return it.next()
         except StopIteration:
