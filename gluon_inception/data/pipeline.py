@@ -396,7 +396,10 @@ def build_train_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), preset=
     each epoch, and shuffles within the window. The epoch's records, their order, crops and flips
     are a function of ``seed``, the rank, the number of ranks, ``k``, ``batch_size`` and
     ``window_batches``, whatever the machine's speed, so a run resumed with :meth:`RecordBatches.skip`
-    continues exactly. Each epoch leaves out a different remainder of the shard.
+    continues exactly. Each epoch leaves out a different remainder of the shard. A batch's records
+    come from one window of neighbouring records, so the file should hold them in random order,
+    as ``prepare_dataset`` (and im2rec's default list) writes a training split; a file sorted by
+    class would give batches of one or two classes.
 
     Parameters
     ----------
