@@ -24,6 +24,7 @@ from .graph import params_context
 FORMATS = ("mxnet", "onnx", "openvino")
 RUNTIMES = ("mxnet", "onnxruntime", "openvino")
 RUNS = {"mxnet": ("mxnet",), "onnx": ("onnxruntime", "openvino"), "openvino": ("openvino",)}
+KINDS = {"mxnet": "an MXNet export", "onnx": "an ONNX file", "openvino": "an OpenVINO IR"}
 
 INSTALL = {
     "onnxruntime": "pip install 'gluon-inception[onnx]'",
@@ -48,8 +49,17 @@ def _require(package):
 
 
 def _first_line(err):
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:300]
+    """The line of a runtime's error that says what is wrong (OpenVINO's start with where they were raised)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    said = [line for line in lines if not line.startswith(("Exception from ", "Check '", "FrontEnd API failed"))]
+    return ((said or lines or [type(err).__name__])[0]).rstrip(".!")[:300]
+
+
+def _json_or_text(value):
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
 
 
 # -- writing --------------------------------------------------------------------------------
@@ -265,7 +275,7 @@ def choose_runtime(path, runtime=None):
     if runtime not in RUNTIMES:
         raise UsageError("unknown runtime %r: choose one of %s" % (runtime, ", ".join(RUNTIMES)))
     if runtime not in choices:
-        raise UsageError("--runtime %s cannot run %s (a %s file): use %s" % (runtime, path, fmt, " or ".join(choices)))
+        raise UsageError("--runtime %s cannot run %s (%s): use %s" % (runtime, path, KINDS[fmt], " or ".join(choices)))
     return runtime
 
 
@@ -424,12 +434,7 @@ def _load_onnxruntime(path, precision, threads, ctx):
         options.intra_op_num_threads = int(threads)
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    meta = {}
-    for key, value in session.get_modelmeta().custom_metadata_map.items():
-        try:
-            meta[key] = json.loads(value)
-        except ValueError:
-            meta[key] = value
+    meta = {key: _json_or_text(value) for key, value in session.get_modelmeta().custom_metadata_map.items()}
     width = session.get_outputs()[0].shape[-1]
 
     def run(x):
@@ -441,14 +446,19 @@ def _load_onnxruntime(path, precision, threads, ctx):
 def _load_openvino(path, precision, threads, ctx):
     _refuse(precision, "openvino", ("float32", "bfloat16", "int8"))
     ov = _require("openvino")
-    xml = path[: -len(".bin")] + ".xml" if path.endswith(".bin") else path
-    _exists(xml, xml[: -len(".xml")] + ".bin") if xml.endswith(".xml") else _exists(xml)
     core = ov.Core()
-    model = core.read_model(xml)
-    meta = {}
-    if model.has_rt_info([RT_INFO]):
-        for key, value in model.get_rt_info()[RT_INFO].items():
-            meta[key] = json.loads(value.astype(str))
+    if path.endswith(".onnx"):  # ONNX's reader only (read_model tries every format's, and some print to stderr)
+        _exists(path)
+        reader = ov.frontend.FrontEndManager().load_by_framework("onnx")
+        model = reader.convert(reader.load(path))
+        section = "framework"  # where OpenVINO puts an ONNX file's metadata_props
+    else:
+        xml = path[: -len(".bin")] + ".xml" if path.endswith(".bin") else path
+        _exists(xml, xml[: -len(".xml")] + ".bin")
+        model = core.read_model(xml)
+        section = RT_INFO
+    info = model.get_rt_info()
+    meta = {key: _json_or_text(value.astype(str)) for key, value in info[section].items()} if section in info else {}
     if precision == "bfloat16":
         from .. import cpu
 
