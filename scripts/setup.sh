@@ -2,7 +2,7 @@
 # Set up a virtual environment with what gluon-inception needs, in the one order that works:
 # the pinned scientific stack and MXNet first, then Horovod built against that MXNet.
 #
-#   bash scripts/setup.sh                # .venv with the CPU build of MXNet, test/onnx/docs extras
+#   bash scripts/setup.sh                # .venv with the CPU build of MXNet, test/onnx/openvino/nncf/docs extras
 #                                        # and .venv-torch (torch + torchvision, comparison tests only)
 #   EXTRAS= TORCH=0 bash scripts/setup.sh   # what the demo needs (scripts/demo.sh does this)
 #   VENV=/path/venv PYTHON=python3.11 bash scripts/setup.sh   # default: the newest supported Python found
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 VENV=${VENV:-.venv}
 PYTHON_ASKED=${PYTHON:-}
-EXTRAS=${EXTRAS-test,onnx,docs}
+EXTRAS=${EXTRAS-test,onnx,openvino,nncf,docs}
 if [ "${GPU:-0}" = "1" ]; then FLAVOUR=gpu; else FLAVOUR=cpu; fi
 
 # -- system requirements, before anything is installed ------------------------------------------

@@ -78,9 +78,7 @@ def main(args):
         return 0
     # INT8 for the runtimes: the float32 file first (checked against MXNet), then NNCF on it.
     calib = _calib_batches(args, pre, baked=args.bake_preprocessing)
-    folder = os.path.dirname(os.path.abspath(args.output))
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".float32-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="gluon-inception-float32-") as tmp:
         float_path = os.path.join(tmp, "model" + suffix)
         result = export(net, float_path, preprocessing=pre, classes=loaded.class_names, metadata=metadata,
                         check=not args.no_check)

@@ -16,6 +16,7 @@ import tempfile
 
 from .._compat import mx, np
 from ..errors import MissingInputError, UsageError
+from ..fileio import atomic_path
 from ..preprocessing import Preprocessing
 from .export import ExportError, _meta, _sample_batch, export_onnx, load_mxnet
 from .graph import params_context
@@ -64,27 +65,16 @@ def _json_or_text(value):
 
 # -- writing --------------------------------------------------------------------------------
 def _save_ir(model, path):
-    """Write the IR next to ``path`` in a private folder, then move ``.bin`` and ``.xml`` into place.
+    """Write the IR to a scratch folder, then put ``.bin`` and ``.xml`` in place, each atomically.
 
-    The ``.xml`` goes last: a reader never finds a new ``.xml`` whose ``.bin`` is missing.
+    The ``.xml`` goes last, so a reader never finds a new ``.xml`` without its ``.bin``.
     """
     ov = _require("openvino")
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(folder, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".export-", dir=folder)
-    try:
+    with tempfile.TemporaryDirectory(prefix="gluon-inception-ir-") as tmp:
         ov.save_model(model, os.path.join(tmp, "model.xml"), compress_to_fp16=False)
         for suffix in (".bin", ".xml"):
-            os.chmod(os.path.join(tmp, "model" + suffix), 0o666 & ~_umask())
-            os.replace(os.path.join(tmp, "model" + suffix), path[: -len(".xml")] + suffix)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+            with atomic_path(path[: -len(".xml")] + suffix) as out:
+                shutil.copyfile(os.path.join(tmp, "model" + suffix), out)
 
 
 def _check_suffix(path, fmt):
@@ -210,7 +200,7 @@ def quantize_file(source, path, calib_batches, min_agreement=MIN_AGREEMENT, subs
         raise ExportError("NNCF could not quantize %s: %s" % (source, _first_line(err))) from err
     if layers == 0:
         raise ExportError("NNCF quantized no layer of %s: the INT8 file would be the float32 one" % source)
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(path)) or ".", prefix=".int8-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="gluon-inception-int8-") as tmp:
         tmp_path = os.path.join(tmp, "model" + os.path.splitext(path)[1])
         if fmt == "openvino":
             quantized.set_rt_info(json.dumps("int8"), [RT_INFO, "precision"])
@@ -229,8 +219,8 @@ def quantize_file(source, path, calib_batches, min_agreement=MIN_AGREEMENT, subs
         if fmt == "openvino":
             _save_ir(ov.Core().read_model(tmp_path), path)
         else:
-            os.chmod(tmp_path, 0o666 & ~_umask())
-            os.replace(tmp_path, path)
+            with atomic_path(path) as out:
+                shutil.copyfile(tmp_path, out)
     return {"path": path, "quantized_layers": int(layers), "agreement": same / images, "images": images}
 
 
@@ -459,12 +449,9 @@ def _load_openvino(path, precision, threads, ctx):
         section = RT_INFO
     info = model.get_rt_info()
     meta = {key: _json_or_text(value.astype(str)) for key, value in info[section].items()} if section in info else {}
-    if precision == "bfloat16":
-        from .. import cpu
-
-        if not cpu.supports_bf16():
-            raise ModelFileError("--precision bfloat16 needs a CPU with AVX-512 BF16 or AMX; this one has "
-                                 "neither: use float32")
+    if precision == "bfloat16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        raise ModelFileError("--precision bfloat16: OpenVINO has no bfloat16 kernels for this CPU (%s; it needs "
+                             "AVX-512 BF16 or AMX): use float32" % core.get_property("CPU", "FULL_DEVICE_NAME"))
     config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bfloat16" else "f32"}
     if threads:
         config["INFERENCE_NUM_THREADS"] = int(threads)
