@@ -20,6 +20,7 @@ from ..fileio import atomic_path
 from ..preprocessing import Preprocessing
 from .export import ExportError, _meta, _sample_batch, export_onnx, load_mxnet
 from .graph import params_context
+from .predict import predict_images
 
 #: Exported file formats and the runtimes that run them.
 FORMATS = ("mxnet", "onnx", "openvino")
@@ -320,8 +321,6 @@ class ExportedModel:
 
     def predict(self, paths, topk=5, batch_size=16):
         """Top-k class names and probabilities of image files and folders (see :func:`predict_images`)."""
-        from .predict import predict_images
-
         return predict_images(self, paths, self.preprocessing, self.classes, topk=topk, batch_size=batch_size)
 
     def __repr__(self):
