@@ -234,12 +234,22 @@ def require_onnx():
     return onnx
 
 
+#: The newest opset MXNet 1.9.1's converters write nodes for (its mx2onnx has opset 12 and 13 translations).
+MXNET_ONNX_OPSET = 13
+
+
 def _tidy_onnx_graph(model, input_name, output_name):
-    """Name the input and output, and keep weights out of the graph inputs.
+    """Name the input and output, keep weights out of the graph inputs, and declare the opset written.
 
     The MXNet exporter lists every weight as a graph input too; onnxruntime then treats them
-    as overridable, warns once per weight and skips constant folding.
+    as overridable, warns once per weight and skips constant folding. It also declares the newest
+    opset the installed onnx knows (23 for 1.18) while its nodes follow opset 13: runtimes that
+    read them by the declared opset misjudge some (ONNX Runtime's INT8 rewrite of a quantized
+    ``Slice`` failed that way), so the file says 13.
     """
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            entry.version = min(entry.version, MXNET_ONNX_OPSET)
     graph = model.graph
     initializers = {init.name for init in graph.initializer}
     real_inputs = [i for i in graph.input if i.name not in initializers]

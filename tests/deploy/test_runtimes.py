@@ -168,3 +168,18 @@ def test_a_calibration_that_changes_the_answers_is_an_error_and_writes_nothing(f
     assert os.listdir(tmp_path) == []
     with pytest.raises(ExportError, match="calibration needs images"):
         quantize_file(files["xml"], str(out), [])
+
+
+def test_the_onnx_file_declares_the_opset_its_nodes_follow_so_int8_runs_for_every_topology(tmp_path):
+    """MXNet's exporter wrote opset-13 nodes under opset 23; ONNX Runtime then rejected NNCF's INT8 of the
+    torchvision topology (its input ChannelAffine's quantized Slice), in the bench at 224 pixels."""
+    import onnx
+
+    mx.random.seed(1)
+    net = googlenet(classes=5, topology="torchvision")
+    path, int8 = str(tmp_path / "tv.onnx"), str(tmp_path / "tv-int8.onnx")
+    export_onnx(net, path, PRE)
+    assert [o.version for o in onnx.load(path).opset_import if o.domain in ("", "ai.onnx")] == [13]
+    quantize_file(path, int8, [_images(4, seed=s) for s in range(2)], min_agreement=0.0)
+    model = load_model_file(int8, "onnxruntime")
+    assert model(_images(2)).shape == (2, 5)
