@@ -17,7 +17,8 @@ the LATENCY hint, compiled once for batches of ``--batch`` and once for batch 1.
 It prints one JSON line ``{"ready": true, "notes": [...], "models": [...], "top1": {model: [...]}}``
 (``top1``: each model's class for every image of ``--check``), then answers every ``round`` line on
 stdin with ``{"rows": [{"name", "img_per_s", "latency_ms"}, ...]}``. ``quit`` ends it. A runtime that
-is not installed is reported in the notes; any other error ends the process with its traceback.
+is not installed, or that refuses a file, is reported in the notes (with the traceback on stderr);
+any other error ends the process with its traceback.
 """
 import argparse
 import json
@@ -25,6 +26,7 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 
 from _timing import rate_and_latency  # bench/, first on sys.path when a bench script runs
 
@@ -130,13 +132,19 @@ def build(args, spec, np, notes, workdir):
                          "path": out, "precision": "f32"})  # fmt: skip
     models, missing = [], set()
     for row in rows:
-        if row["runtime"] == "onnxruntime" and ort:
-            models.append((row["name"], ort_session(row["path"], args.threads)))
-        elif row["runtime"] == "openvino" and ov:
-            models.append((row["name"], openvino_model(row["path"], args.threads, row["precision"], args.batch,
-                                                       args.size)))  # fmt: skip
-        else:
+        if not {"onnxruntime": ort, "openvino": ov}[row["runtime"]]:
             missing.add(row["runtime"])
+            continue
+        try:
+            if row["runtime"] == "onnxruntime":
+                run = ort_session(row["path"], args.threads)
+            else:
+                run = openvino_model(row["path"], args.threads, row["precision"], args.batch, args.size)
+        except Exception as err:  # noqa: BLE001 - the runtime refused this file: say so, time the others
+            traceback.print_exc()
+            notes.append("%s FAILED, no row: %s: %s" % (row["name"], type(err).__name__, str(err).strip()[:300]))
+            continue
+        models.append((row["name"], run))
     for runtime in sorted(missing):
         notes.append("%s rows skipped: %s is not installed in %s (--peers-python)" % (runtime, runtime, sys.executable))
     return models

@@ -211,6 +211,12 @@ def mxnet_models(args, notes, net, data):
     return models, reference
 
 
+def failed(notes, message):
+    """A row that could not be built: said at once on stderr, and kept for the notes under the table."""
+    print("FAILED: " + message, file=sys.stderr, flush=True)
+    notes.append(message)
+
+
 def _missing(*modules):
     import importlib.util
 
@@ -228,6 +234,7 @@ def deployment_files(args, notes, net, data, workdir, torch_files):
     from gluon_inception import cpu
     from gluon_inception.deploy.export import export_onnx
     from gluon_inception.deploy.runtimes import export_openvino, quantize_file
+    from gluon_inception.errors import GluonInceptionError
 
     bf16 = cpu.supports_bf16()
     if not bf16:
@@ -262,7 +269,11 @@ def deployment_files(args, notes, net, data, workdir, torch_files):
             for fmt, path in files.items():
                 out = os.path.join(workdir, "%s_int8.%s" % (side, fmt))
                 start = time.perf_counter()
-                result = quantize_file(path, out, calib_batches, min_agreement=0.0, subset_size=len(calib_batches))
+                try:
+                    result = quantize_file(path, out, calib_batches, min_agreement=0.0, subset_size=len(calib_batches))
+                except GluonInceptionError as err:  # our own refusal: the row is missing, and the table says why
+                    failed(notes, "%s %s INT8 (NNCF) FAILED, no row: %s" % (side, fmt, err))
+                    continue
                 int8[fmt] = out
                 notes.append("%s %s INT8 (NNCF, %d samples of %d images): %d quantized layers, %.0f%% top-1 kept on "
                              "the calibration images, %.0f s" % (side, fmt, len(calib_batches), CALIB_BATCH,
