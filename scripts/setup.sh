@@ -109,8 +109,8 @@ esac
 # torch + torchvision in a venv of their own, only for the tests that compare with torchvision:
 # GluonCV refuses to import beside torch >= 2, so they cannot share $VENV. TORCH=0 skips it.
 if [ "${TORCH:-1}" = "1" ]; then
-    tool_venv "${TORCH_VENV:-.venv-torch}" "import torchvision" "torch and torchvision" \
-        "for the torchvision comparison tests" "${TORCH_PINS[@]}"
+    tool_venv "${TORCH_VENV:-.venv-torch}" "import torchvision, onnx" "torch, torchvision and onnx" \
+        "for the torchvision comparison tests and bench/inference.py's ONNX export" "${TORCH_PINS[@]}"
 fi
 # BENCH=1: onnxruntime and openvino in a venv of their own, only for bench/inference.py (they run our
 # exported ONNX file; neither the package nor its tests need them).
