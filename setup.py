@@ -52,6 +52,10 @@ EXTRAS = {
     # mx.onnx (1.9.1) needs onnx.mapping: 1.18.0 is the last onnx that has it, and the first with
     # Python 3.13 wheels (it has them for 3.11 and 3.12 too).
     "onnx": ["onnx==1.18.0", "onnxruntime>=1.15"],
+    # --format openvino: OpenVINO converts our ONNX export (so onnx too) and runs the IR.
+    "openvino": ["onnx==1.18.0", "openvino>=2026.4,<2027"],
+    # --precision int8 for onnx/openvino files: NNCF calibrates ONNX models in onnxruntime.
+    "nncf": ["nncf>=3.4,<4", "onnx==1.18.0", "onnxruntime>=1.15"],
     # --tensorboard: event files for TensorBoard without TensorFlow.
     "tensorboard": ["tensorboardX>=2.5"],
     "test": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4", "import-linter>=2.0", "tensorboardX>=2.5"],

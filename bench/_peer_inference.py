@@ -1,17 +1,24 @@
-"""ONNX Runtime and OpenVINO timings on our exported ONNX file; a worker driven by bench/inference.py.
+"""ONNX Runtime and OpenVINO timings of exported files; a worker driven by bench/inference.py.
 
-Runs in the peers environment (``BENCH=1 bash scripts/setup.sh`` makes ``.venv-peers``), never beside
-MXNet. It builds every model it can from ``--onnx``:
+It runs in an interpreter with onnxruntime and openvino (``--peers-python``: the package's venv
+when it has them, or ``.venv-peers`` from ``BENCH=1 bash scripts/setup.sh``) and never imports MXNet,
+so that no runtime shares a process with another. ``--spec`` (JSON) lists the files to time:
 
-- ONNX Runtime float32, and ONNX Runtime's own static INT8 (``quantize_static``: QDQ format,
-  per-channel weights, calibrated on ``--calib``, after ``quant_pre_process``);
-- OpenVINO float32 (``INFERENCE_PRECISION_HINT=f32``), bfloat16 (``bf16``) and INT8 (the same QDQ
-  file as ONNX Runtime's INT8).
+- ``rows``: ``{"name", "runtime": "onnxruntime" | "openvino", "path", "precision": "f32" | "bf16"}``,
+  our exports and torchvision's alike (bench/inference.py made them, INT8 included);
+- ``qdq``: ``{"prefix", "onnx"}``: ONNX Runtime's own static INT8 of that float32 file
+  (``quant_pre_process`` then ``quantize_static``: QDQ, per-channel weights, calibrated on
+  ``--calib`` in batches of 8), run in ONNX Runtime and in OpenVINO.
+
+Every file gets the same settings: ONNX Runtime with ``intra_op_num_threads=--threads``, one inter-op
+thread and every graph optimisation; OpenVINO with ``INFERENCE_NUM_THREADS=--threads``, one stream,
+the LATENCY hint, compiled once for batches of ``--batch`` and once for batch 1.
 
 It prints one JSON line ``{"ready": true, "notes": [...], "models": [...], "top1": {model: [...]}}``
-(``top1``: each model's class for every image of ``--check``, for agreement with our float32), then
-answers every ``round`` line on stdin with ``{"rows": [{"name", "img_per_s", "latency_ms"}, ...]}``.
-``quit`` ends it. A peer that cannot be built is reported in the notes; the others still run.
+(``top1``: each model's class for every image of ``--check``), then answers every ``round`` line on
+stdin with ``{"rows": [{"name", "img_per_s", "latency_ms"}, ...]}``. ``quit`` ends it. A runtime that
+is not installed, or that refuses a file, is reported in the notes (with the traceback on stderr);
+any other error ends the process with its traceback.
 """
 import argparse
 import json
@@ -19,8 +26,12 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 
 from _timing import rate_and_latency  # bench/, first on sys.path when a bench script runs
+
+#: Images per calibration step, the same for ONNX Runtime's calibration and NNCF's (bench/inference.py).
+CALIB_BATCH = 8
 
 
 def measure(run, np, batch, size, min_time, latency_runs):
@@ -38,26 +49,29 @@ def ort_session(path, threads):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: x})[0]
 
 
-def ort_int8(path, calib, workdir, np):
-    """ONNX Runtime's static INT8 of ``path``: QDQ, per-channel, calibrated on ``calib``."""
+def ort_int8(path, out, calib):
+    """ONNX Runtime's static INT8 of ``path`` into ``out``: QDQ, per-channel, calibrated on ``calib``."""
+    import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    name = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).get_inputs()[0].name
+
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([{"data": calib[i : i + 8]} for i in range(0, len(calib), 8)])
+            self.batches = iter([{name: calib[i : i + CALIB_BATCH]} for i in range(0, len(calib), CALIB_BATCH)])
 
         def get_next(self):
             return next(self.batches, None)
 
-    prepared = os.path.join(workdir, "prepared.onnx")
+    prepared = out + ".prepared.onnx"
     quant_pre_process(path, prepared, skip_symbolic_shape=True)
-    out = os.path.join(workdir, "int8_qdq.onnx")
     quantize_static(prepared, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)  # fmt: skip
     return out
@@ -82,41 +96,63 @@ def openvino_model(path, threads, precision, batch, size):
             raise ValueError("this OpenVINO model was compiled for batches of %s" % sorted(compiled))
         return request.infer({0: x})[0]
 
-    return run, ov.__version__
+    return run
 
 
-def build(args, np, notes, workdir):
-    models = []
-    calib = np.load(args.calib).astype(np.float32)
+def available(module):
     try:
-        import onnxruntime as ort
+        return __import__(module)
+    except ImportError:
+        return None
 
-        notes.append("onnxruntime %s, %d intra-op threads" % (ort.__version__, args.threads))
-        models.append(("ONNX Runtime float32", ort_session(args.onnx, args.threads)))
-        start = time.perf_counter()
-        int8_path = ort_int8(args.onnx, calib, workdir, np)
-        notes.append("ONNX Runtime quantize_static (QDQ, per-channel, %d calibration images) took %.0f s"
-                     % (len(calib), time.perf_counter() - start))  # fmt: skip
-        models.append(("ONNX Runtime INT8 (static QDQ)", ort_session(int8_path, args.threads)))
-    except Exception as err:  # noqa: BLE001 - a missing peer is reported, the others still run
-        notes.append("ONNX Runtime skipped: %s: %s" % (type(err).__name__, str(err).splitlines()[0][:200]))
-        int8_path = None
-    try:
-        for label, precision in (("float32", "f32"), ("bfloat16", "bf16")):
-            run, version = openvino_model(args.onnx, args.threads, precision, args.batch, args.size)
-            models.append(("OpenVINO %s" % label, run))
-        notes.append("openvino %s, %d threads, 1 stream, INFERENCE_PRECISION_HINT f32/bf16" % (version, args.threads))
-        if int8_path:
-            run, _ = openvino_model(int8_path, args.threads, "f32", args.batch, args.size)
-            models.append(("OpenVINO INT8 (same QDQ file)", run))
-    except Exception as err:  # noqa: BLE001
-        notes.append("OpenVINO skipped: %s: %s" % (type(err).__name__, str(err).splitlines()[0][:200]))
+
+def build(args, spec, np, notes, workdir):
+    ort, ov = available("onnxruntime"), available("openvino")
+    if ort:
+        notes.append("onnxruntime %s: %d intra-op threads, 1 inter-op, ORT_ENABLE_ALL"
+                     % (ort.__version__, args.threads))  # fmt: skip
+    if ov:
+        notes.append("openvino %s: %d threads, 1 stream, LATENCY hint, compiled per batch size (%d and 1)"
+                     % (ov.__version__, args.threads, args.batch))  # fmt: skip
+    rows = list(spec.get("rows", []))
+    qdq = spec.get("qdq", [])
+    if qdq and not (ort and available("onnxruntime.quantization")):
+        notes.append("ONNX Runtime's static INT8 (QDQ) rows skipped: onnxruntime.quantization is not importable")
+        qdq = []
+    if qdq:
+        calib = np.load(args.calib).astype(np.float32)
+        for item in qdq:
+            start = time.perf_counter()
+            out = ort_int8(item["onnx"], os.path.join(workdir, "%s_int8_qdq.onnx" % item["prefix"]), calib)
+            notes.append("%s: ONNX Runtime quantize_static (QDQ, per-channel, %d calibration images) took %.0f s"
+                         % (item["prefix"], len(calib), time.perf_counter() - start))  # fmt: skip
+            rows.append({"name": "%s ONNX Runtime INT8 (ORT static QDQ)" % item["prefix"], "runtime": "onnxruntime",
+                         "path": out, "precision": "f32"})  # fmt: skip
+            rows.append({"name": "%s OpenVINO INT8 (ORT QDQ file)" % item["prefix"], "runtime": "openvino",
+                         "path": out, "precision": "f32"})  # fmt: skip
+    models, missing = [], set()
+    for row in rows:
+        if not {"onnxruntime": ort, "openvino": ov}[row["runtime"]]:
+            missing.add(row["runtime"])
+            continue
+        try:
+            if row["runtime"] == "onnxruntime":
+                run = ort_session(row["path"], args.threads)
+            else:
+                run = openvino_model(row["path"], args.threads, row["precision"], args.batch, args.size)
+        except Exception as err:  # noqa: BLE001 - the runtime refused this file: say so, time the others
+            traceback.print_exc()
+            notes.append("%s FAILED, no row: %s: %s" % (row["name"], type(err).__name__, str(err).strip()[:300]))
+            continue
+        models.append((row["name"], run))
+    for runtime in sorted(missing):
+        notes.append("%s rows skipped: %s is not installed in %s (--peers-python)" % (runtime, runtime, sys.executable))
     return models
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--onnx", required=True, help="our float32 ONNX file (batch axis free)")
+    parser.add_argument("--spec", required=True, help="JSON: the files to time (see the module's docstring)")
     parser.add_argument("--calib", required=True, help=".npy of calibration images (N, 3, H, W)")
     parser.add_argument("--check", required=True, help=".npy of images whose top-1 each model reports")
     parser.add_argument("--threads", type=int, required=True)
@@ -128,9 +164,11 @@ def main():
 
     import numpy as np
 
+    with open(args.spec, encoding="utf-8") as f:
+        spec = json.load(f)
     notes = []
     with tempfile.TemporaryDirectory(prefix="gluon-inception-peers-") as workdir:
-        models = build(args, np, notes, workdir)
+        models = build(args, spec, np, notes, workdir)
         check = np.load(args.check).astype(np.float32)
         top1 = {}
         for name, run in models:

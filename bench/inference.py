@@ -1,23 +1,34 @@
-"""CPU inference speed: ours (float32, INT8, bfloat16) against each peer's best mode, in one run.
+"""CPU inference speed: ours against each peer's best path, in every precision, in one run.
 
 One run measures, at 224x224 with 1000 classes and the same number of threads for everyone:
 images per second at batch 32 and the median latency at batch 1, for
 
-- ours: float32 (plain ``hybridize`` and oneDNN-fused), bfloat16 (``to_bfloat16``), INT8
+- ours in MXNet: float32 (plain ``hybridize`` and oneDNN-fused), bfloat16 (``to_bfloat16``), INT8
   (``quantize_int8``), and GluonCV's googlenet;
-- torchvision (eager NCHW, channels_last, channels_last + bf16 autocast, ``torch.compile``) in the
-  torch interpreter (``--torch-python``; GluonCV does not import beside torch >= 2);
-- ONNX Runtime (float32 and its own static INT8) and OpenVINO (float32, bf16, INT8) on OUR exported
-  ONNX file, in the peers interpreter (``--peers-python``; ``BENCH=1 bash scripts/setup.sh`` makes it).
+- torchvision in the torch interpreter (``--torch-python``; GluonCV does not import beside torch >= 2):
+  eager NCHW, channels_last, channels_last + bf16 autocast, ``torch.compile``;
+- the deployment paths, ours and torchvision's side by side: our network exported by our code
+  (``export_onnx``, ``export_openvino``, ``quantize_file`` = NNCF INT8) and torchvision's exported by
+  ``torch.onnx.export`` (converted to OpenVINO IR by OpenVINO, quantized by the same NNCF call on the
+  same calibration images), each run in ONNX Runtime (float32, INT8 NNCF, INT8 by ONNX Runtime's own
+  ``quantize_static``) and OpenVINO (float32, bf16 where the CPU has it, INT8 NNCF, INT8 from the
+  QDQ file), with the same runtime settings, in the peers interpreter (``--peers-python``).
 
     PYTHONPATH=$PWD python bench/inference.py --threads 2 --markdown inference.md
+    PYTHONPATH=$PWD python bench/inference.py --threads 2 --min-time 0.2 --rounds 1 --latency-runs 2 \\
+        --no-compile       # a smoke test
 
-Rounds are round-robin over every model and runtime. Ratios are printed against the best peer of
-the same precision. Weights are random: speed does not depend on their values. Every INT8 model is
-calibrated on the same random images, and the top-1 agreement of each INT8/bfloat16 model with our
-float32 is printed for the same check images (accuracy on real images: tests/deploy/test_quantize.py).
+Both sides are the same network with the same weights: torchvision's ``googlenet(weights=None,
+aux_logits=False, init_weights=True, transform_input=True)`` (seeded) and our ``topology="torchvision"``
+(the same layers and input re-scaling) loaded from that network's state dict; without torch our
+network keeps its own random initialisation. Rounds are round-robin over every model and runtime.
+Ratios are against the best peer of the same precision. Weights are random: speed does not depend on
+their values, but top-1 agreement on random weights says little (the note gives how many distinct
+classes the reference picks); every INT8 model is calibrated on the same random images
+(accuracy on real images: tests/deploy/test_quantize.py).
 """
 import argparse
+import collections
 import contextlib
 import datetime
 import json
@@ -26,6 +37,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 
@@ -34,7 +46,14 @@ from _timing import rate_and_latency  # bench/, first on sys.path when a bench s
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DEFAULT_TORCH_PYTHON = os.environ.get("GLUON_INCEPTION_TORCH_PYTHON", os.path.join(ROOT, ".venv-torch/bin/python"))
-DEFAULT_PEERS_PYTHON = os.environ.get("GLUON_INCEPTION_PEERS_PYTHON", os.path.join(ROOT, ".venv-peers/bin/python"))
+# The peers interpreter needs onnxruntime and openvino, not MXNet: .venv-peers (BENCH=1 bash
+# scripts/setup.sh) when it exists, else this interpreter (the package's venv may have them).
+DEFAULT_PEERS_PYTHON = os.environ.get("GLUON_INCEPTION_PEERS_PYTHON") or next(
+    (p for p in [os.path.join(ROOT, ".venv-peers/bin/python")] if os.path.exists(p)), sys.executable)
+#: The row names of the deployment paths, after "ours " or "torchvision ".
+DEPLOY_PREFIXES = ("ONNX Runtime", "OpenVINO")
+#: Images per NNCF calibration sample (and per ONNX Runtime calibration step).
+CALIB_BATCH = 8
 
 
 def parse_args(argv=None):
@@ -53,8 +72,12 @@ def parse_args(argv=None):
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile (it compiles for minutes)")
     parser.add_argument("--no-gluoncv", action="store_true")
     parser.add_argument("--peers-python", default=DEFAULT_PEERS_PYTHON,
-                        help="interpreter with onnxruntime and openvino (BENCH=1 bash scripts/setup.sh)")
-    parser.add_argument("--no-peers", action="store_true", help="skip ONNX Runtime and OpenVINO")
+                        help="interpreter with onnxruntime and openvino (default: .venv-peers, else this one)")
+    parser.add_argument("--no-export", action="store_true",
+                        help="skip every deployment row (ONNX Runtime and OpenVINO, ours and torchvision's)")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="skip torchvision's deployment rows (its ONNX file in ONNX Runtime and OpenVINO)")
+    parser.add_argument("--no-qdq", action="store_true", help="skip ONNX Runtime's own static INT8 (QDQ) rows")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--markdown", help="write the table and the command as a Markdown page here")
     return parser.parse_args(argv)
@@ -74,10 +97,10 @@ def measure(forward, mx, batch, size, min_time, latency_runs):
     return rate_and_latency(lambda a: forward(a).wait_to_read(), x, x1, batch, min_time, latency_runs)
 
 
-def agreement(reference, other):
-    """Top-1 agreement of two class lists, and a sentence for the notes."""
+def agreement(reference, other, against="our float32"):
+    """Top-1 agreement of two class lists, as a sentence for the notes."""
     same = sum(int(x == y) for x, y in zip(reference, other)) / max(1, len(reference))
-    return "same top-1 class as our float32 for %.1f%% of %d check images" % (100 * same, len(reference))
+    return "same top-1 class as %s for %.1f%% of %d check images" % (against, 100 * same, len(reference))
 
 
 def top1(block, images, batch):
@@ -97,12 +120,44 @@ def summarise(name, rounds):
             "rounds": len(rounds)}
 
 
-def mxnet_models(args, notes, workdir):
-    """[(name, block)] of the MXNet rows (ours in float32, INT8 and bfloat16, and GluonCV's), and the
-    inputs of the peers: our float32 ONNX file, the calibration and check images (``.npy``), and our
-    float32 top-1 on the check images."""
-    from gluon_inception import cpu, googlenet
-    from gluon_inception._compat import mx, np
+def images(args, workdir):
+    """The calibration and check images (random, seeded), as arrays and as ``.npy`` files for the workers."""
+    from gluon_inception._compat import np
+
+    rng = np.random.RandomState(0)
+    shape = (2 * args.batch, 3, args.size, args.size)
+    data = {"calib": rng.normal(size=shape).astype(np.float32), "check": rng.normal(size=shape).astype(np.float32)}
+    for key, value in list(data.items()):
+        data[key + "_path"] = os.path.join(workdir, key + ".npy")
+        np.save(data[key + "_path"], value)
+    return data
+
+
+def our_network(args, notes, torch_files):
+    """Our GoogLeNet (``topology="torchvision"``) with torchvision's weights when the torch worker wrote them."""
+    from gluon_inception import googlenet
+    from gluon_inception._compat import mx
+    from gluon_inception.models.googlenet import count_parameters
+
+    mx.random.seed(0)
+    if torch_files.get("pth"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "not a registered entry": it is a local file on purpose
+            net = googlenet(classes=1000, topology="torchvision", pretrained=torch_files["pth"])
+        notes.append("ours: topology='torchvision' (%s parameters) with the torchvision network's own weights, so "
+                     "both sides compute the same function" % format(count_parameters(net), ","))  # fmt: skip
+    else:
+        net = googlenet(classes=1000, topology="torchvision")
+        notes.append("ours: topology='torchvision' (%s parameters), random weights (no torchvision weights to load)"
+                     % format(count_parameters(net), ","))  # fmt: skip
+    return net
+
+
+def mxnet_models(args, notes, net, data):
+    """[(name, block)] of the MXNet rows (ours in float32, INT8 and bfloat16, and GluonCV's), and our
+    float32 top-1 on the check images (every agreement of ours is against it)."""
+    from gluon_inception import cpu
+    from gluon_inception._compat import mx
     from gluon_inception.deploy.quantize import (
         QuantizationError,
         optimize_float32,
@@ -111,15 +166,13 @@ def mxnet_models(args, notes, workdir):
     )
 
     models = []
-    mx.random.seed(0)
-    rng = np.random.RandomState(0)
+    calib, check = data["calib"], data["check"]
     shape = (3, args.size, args.size)
-    calib = rng.normal(size=(2 * args.batch,) + shape).astype(np.float32)
-    check = rng.normal(size=(2 * args.batch,) + shape).astype(np.float32)
-    net = googlenet(classes=1000, topology="gluoncv")
     net.hybridize(static_alloc=True, static_shape=True)
     models.append(("ours float32 (hybridized, static_alloc)", net))
     reference = top1(net, check, args.batch)
+    notes.append("our float32 picks %d distinct classes for the %d check images (random weights: agreement "
+                 "figures are weak evidence)" % (len(set(reference)), len(reference)))  # fmt: skip
     fused = optimize_float32(net, input_shape=(args.batch,) + shape)
     notes.append("ours float32 oneDNN-fused vs plain: " + agreement(reference, top1(fused, check, args.batch)))
     models.append(("ours float32 (oneDNN fused)", fused))
@@ -155,41 +208,126 @@ def mxnet_models(args, notes, workdir):
             models.append(("GluonCV googlenet (hybridized, static_alloc)", theirs))
         except Exception as err:  # noqa: BLE001 - the peer's absence is reported, ours still measured
             notes.append("GluonCV skipped: %s: %s" % (type(err).__name__, err))
+    return models, reference
 
-    peers = None
-    if not args.no_peers:
-        from gluon_inception.deploy.export import export_onnx
 
-        onnx_path = os.path.join(workdir, "googlenet.onnx")
-        try:
-            export_onnx(net, onnx_path, input_shape=(1,) + shape, dynamic_batch=True, check=False)
-            np.save(os.path.join(workdir, "calib.npy"), calib)
-            np.save(os.path.join(workdir, "check.npy"), check)
-            peers = {"onnx": onnx_path, "calib": os.path.join(workdir, "calib.npy"),
-                     "check": os.path.join(workdir, "check.npy"), "reference": reference}  # fmt: skip
-        except Exception as err:  # noqa: BLE001 - no ONNX file, no ONNX peers; ours still measured
-            notes.append("ONNX Runtime and OpenVINO skipped: our ONNX export failed: %s" % str(err).splitlines()[0])
-    return models, peers
+def failed(notes, message):
+    """A row that could not be built: said at once on stderr, and kept for the notes under the table."""
+    print("FAILED: " + message, file=sys.stderr, flush=True)
+    notes.append(message)
+
+
+def _missing(*modules):
+    import importlib.util
+
+    return [m for m in modules if importlib.util.find_spec(m) is None]
+
+
+def deployment_files(args, notes, net, data, workdir, torch_files):
+    """Export and quantize the files the peers worker times: {"rows": [...], "qdq": [...]} (its ``--spec``).
+
+    Ours go through our own code (``export_onnx``, ``export_openvino``, ``quantize_file``);
+    torchvision's ONNX file goes to OpenVINO IR by OpenVINO's converter and to INT8 by the same
+    ``quantize_file`` (NNCF, same images, same subset size). ``min_agreement=0``: on random weights the
+    INT8 answers are reported as notes, not judged.
+    """
+    from gluon_inception import cpu
+    from gluon_inception.deploy.export import export_onnx
+    from gluon_inception.deploy.runtimes import export_openvino, quantize_file
+    from gluon_inception.errors import GluonInceptionError
+
+    bf16 = cpu.supports_bf16()
+    if not bf16:
+        notes.append("OpenVINO bf16 rows skipped: this CPU has neither AVX-512 BF16 nor AMX (or a DNNL_MAX_CPU_ISA "
+                     "cap forbids them)")  # fmt: skip
+    missing = _missing("onnx", "onnxruntime", "openvino", "nncf")
+    if "onnx" in missing:
+        notes.append("deployment rows skipped: onnx is not installed in %s" % sys.executable)
+        return {"rows": [], "qdq": []}
+    calib_batches = [data["calib"][i : i + CALIB_BATCH] for i in range(0, len(data["calib"]), CALIB_BATCH)]
+    sources = {"ours": {"onnx": os.path.join(workdir, "ours.onnx")}}
+    start = time.perf_counter()
+    export_onnx(net, sources["ours"]["onnx"], input_shape=(1, 3, args.size, args.size), dynamic_batch=True)
+    if "openvino" not in missing:
+        sources["ours"]["xml"] = os.path.join(workdir, "ours.xml")
+        export_openvino(net, sources["ours"]["xml"], input_shape=(1, 3, args.size, args.size))
+    notes.append("ours: export_onnx and export_openvino (both checked against MXNet) took %.0f s"
+                 % (time.perf_counter() - start))  # fmt: skip
+    if torch_files.get("onnx") and not args.no_peers:
+        sources["torchvision"] = {"onnx": torch_files["onnx"]}
+        if "openvino" not in missing:
+            import openvino as ov
+
+            sources["torchvision"]["xml"] = os.path.join(workdir, "torchvision.xml")
+            ov.save_model(ov.convert_model(torch_files["onnx"]), sources["torchvision"]["xml"], compress_to_fp16=False)
+    if "nncf" in missing:
+        notes.append("NNCF INT8 rows skipped: nncf is not installed in %s" % sys.executable)
+    spec = {"rows": [], "qdq": []}
+    for side, files in sources.items():
+        int8 = {}
+        if "nncf" not in missing:
+            for fmt, path in files.items():
+                out = os.path.join(workdir, "%s_int8.%s" % (side, fmt))
+                start = time.perf_counter()
+                try:
+                    result = quantize_file(path, out, calib_batches, min_agreement=0.0, subset_size=len(calib_batches))
+                except GluonInceptionError as err:  # our own refusal: the row is missing, and the table says why
+                    failed(notes, "%s %s INT8 (NNCF) FAILED, no row: %s" % (side, fmt, err))
+                    continue
+                int8[fmt] = out
+                notes.append("%s %s INT8 (NNCF, %d samples of %d images): %d quantized layers, %.0f%% top-1 kept on "
+                             "the calibration images, %.0f s" % (side, fmt, len(calib_batches), CALIB_BATCH,
+                             result["quantized_layers"], 100 * result["agreement"], time.perf_counter() - start))
+        rows = [("ONNX Runtime float32", "onnxruntime", files["onnx"], "f32")]
+        if "onnx" in int8:
+            rows.append(("ONNX Runtime INT8 (NNCF)", "onnxruntime", int8["onnx"], "f32"))
+        if "xml" in files:
+            rows.append(("OpenVINO float32", "openvino", files["xml"], "f32"))
+            if bf16:
+                rows.append(("OpenVINO bf16", "openvino", files["xml"], "bf16"))
+        if "xml" in int8:
+            rows.append(("OpenVINO INT8 (NNCF)", "openvino", int8["xml"], "f32"))
+        spec["rows"] += [{"name": "%s %s" % (side, label), "runtime": runtime, "path": path, "precision": p}
+                         for label, runtime, path, p in rows]  # fmt: skip
+        if not args.no_qdq:
+            spec["qdq"].append({"prefix": side, "onnx": files["onnx"]})
+    return spec
 
 
 class Worker:
-    """A peer script in its own interpreter, answering one round per request (JSON lines on stdout)."""
+    """A bench script in its own interpreter, answering one round per request (JSON lines on stdout).
+
+    Its stderr is copied to ours as it comes and the last lines are kept: a worker that dies makes
+    the bench fail with them, instead of waiting forever.
+    """
 
     def __init__(self, cmd, args, notes):
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
         env.pop("PYTHONPATH", None)
-        # stdout carries JSON lines; the worker's warnings and errors go straight to this terminal.
-        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.name = os.path.basename(cmd[1])
+        self.tail = collections.deque(maxlen=30)
+        self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)  # fmt: skip
+        self._stderr = threading.Thread(target=self._copy_stderr, daemon=True)
+        self._stderr.start()
         self.ready = self._read()
         notes.extend(self.ready["notes"])
         self.names = self.ready["models"]
+
+    def _copy_stderr(self):
+        for line in self.proc.stderr:
+            self.tail.append(line)
+            sys.stderr.write(line)
+            sys.stderr.flush()
 
     def _read(self):
         for line in self.proc.stdout:
             if line.startswith("{"):
                 return json.loads(line)
-        raise RuntimeError("the worker %s stopped (exit %s); its error is printed above"
-                           % (os.path.basename(self.proc.args[1]), self.proc.wait()))  # fmt: skip
+        code = self.proc.wait()
+        self._stderr.join(timeout=10)
+        raise WorkerError("the worker %s stopped (exit %s); the end of its stderr:\n%s"
+                          % (self.name, code, "".join(self.tail) or "(nothing)\n"))  # fmt: skip
 
     def round(self):
         self.proc.stdin.write("round\n")
@@ -200,7 +338,15 @@ class Worker:
         with contextlib.suppress(OSError):
             self.proc.stdin.write("quit\n")
             self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class WorkerError(RuntimeError):
+    """A worker process died: the bench stops with its stderr."""
 
 
 def _common(args):
@@ -208,52 +354,73 @@ def _common(args):
             "--min-time", str(args.min_time), "--latency-runs", str(args.latency_runs)]  # fmt: skip
 
 
-def start_workers(args, notes, peers):
-    """The torch and peers workers that are available; each absence is noted."""
-    workers = []
+def start_torch(args, notes, data, workdir):
+    """The torch worker (it also writes torchvision's weights and ONNX file), or None without torch."""
     if args.no_torch:
-        pass
-    elif not os.path.exists(args.torch_python):
+        return None
+    if not os.path.exists(args.torch_python):
         notes.append("torchvision skipped: no interpreter at %s (--torch-python)" % args.torch_python)
-    else:
-        cmd = [args.torch_python, os.path.join(HERE, "_torch_inference.py")] + _common(args)
-        try:
-            workers.append(Worker(cmd + (["--no-compile"] if args.no_compile else []), args, notes))
-        except RuntimeError as err:
-            notes.append("torchvision skipped: %s" % err)
-    if peers is None:
-        pass
-    elif not os.path.exists(args.peers_python):
-        notes.append("ONNX Runtime and OpenVINO skipped: no interpreter at %s (--peers-python; "
-                     "BENCH=1 bash scripts/setup.sh makes .venv-peers)" % args.peers_python)  # fmt: skip
-    else:
-        cmd = [args.peers_python, os.path.join(HERE, "_peer_inference.py"), "--onnx", peers["onnx"],
-               "--calib", peers["calib"], "--check", peers["check"]] + _common(args)  # fmt: skip
-        try:
-            worker = Worker(cmd, args, notes)
-            for name, classes in worker.ready["top1"].items():
-                if "INT8" in name or "bf" in name:
-                    notes.append("%s: %s" % (name, agreement(peers["reference"], classes)))
-            workers.append(worker)
-        except RuntimeError as err:
-            notes.append("ONNX Runtime and OpenVINO skipped: %s" % err)
-    return workers
+        return None
+    cmd = [args.torch_python, os.path.join(HERE, "_torch_inference.py"), "--check", data["check_path"],
+           "--export-dir", workdir] + _common(args)  # fmt: skip
+    worker = Worker(cmd + (["--no-compile"] if args.no_compile else []), args, notes)
+    notes.append("torchvision googlenet(weights=None, aux_logits=False, init_weights=True, transform_input=True): "
+                 "%s parameters" % format(worker.ready["params"], ","))  # fmt: skip
+    return worker
+
+
+def start_peers(args, notes, data, spec, workdir):
+    """The worker that times the exported files in ONNX Runtime and OpenVINO, or None."""
+    if not spec["rows"] and not spec["qdq"]:
+        return None
+    if not os.path.exists(args.peers_python):
+        notes.append("ONNX Runtime and OpenVINO skipped: no interpreter at %s (--peers-python)" % args.peers_python)
+        return None
+    spec_path = os.path.join(workdir, "spec.json")
+    with open(spec_path, "w", encoding="utf-8") as f:
+        json.dump(spec, f)
+    cmd = [args.peers_python, os.path.join(HERE, "_peer_inference.py"), "--spec", spec_path,
+           "--calib", data["calib_path"], "--check", data["check_path"]] + _common(args)  # fmt: skip
+    return Worker(cmd, args, notes)
 
 
 def run_rounds(args, notes):
     """Measure every model ``--rounds`` times, interleaving MXNet's rounds with each worker's."""
     from gluon_inception._compat import mx
 
+    workers = []
     with tempfile.TemporaryDirectory(prefix="gluon-inception-bench-") as workdir:
-        models, peers = mxnet_models(args, notes, workdir)
-        workers = start_workers(args, notes, peers)
-        results = {name: [] for name, _ in models}
-        for worker in workers:
-            results.update({name: [] for name in worker.names})
-        # Each round visits the MXNet models and the workers in a rotated order with a pause between
-        # them, so that no model always runs first after another runtime's busy threads.
-        units = list(models) + [(None, worker) for worker in workers]
         try:
+            data = images(args, workdir)
+            torch_worker = start_torch(args, notes, data, workdir)
+            if torch_worker:
+                workers.append(torch_worker)
+            torch_files = torch_worker.ready["files"] if torch_worker else {}
+            net = our_network(args, notes, torch_files)
+            models, reference = mxnet_models(args, notes, net, data)
+            if torch_worker:
+                theirs = torch_worker.ready["top1"]["torchvision googlenet (eager)"]
+                notes.append("ours float32 vs torchvision eager float32 (the same weights): "
+                             + agreement(theirs, reference, "torchvision's float32"))  # fmt: skip
+                for name, classes in torch_worker.ready["top1"].items():
+                    if "bf16" in name:
+                        notes.append("%s: %s" % (name, agreement(theirs, classes, "torchvision's float32")))
+            if not args.no_export:
+                spec = deployment_files(args, notes, net, data, workdir, torch_files)
+                peers = start_peers(args, notes, data, spec, workdir)
+                if peers:
+                    workers.append(peers)
+                    for name, classes in peers.ready["top1"].items():
+                        if name.startswith("ours"):
+                            notes.append("%s: %s" % (name, agreement(reference, classes)))
+                        elif torch_worker:
+                            notes.append("%s: %s" % (name, agreement(theirs, classes, "torchvision's float32")))
+            results = {name: [] for name, _ in models}
+            for worker in workers:
+                results.update({name: [] for name in worker.names})
+            # Each round visits the MXNet models and the workers in a rotated order with a pause between
+            # them, so that no model always runs first after another runtime's busy threads.
+            units = list(models) + [(None, worker) for worker in workers]
             for r in range(args.rounds):
                 shift = r % len(units)
                 for name, unit in units[shift:] + units[:shift]:
@@ -302,6 +469,62 @@ def table(rows, batch=32):
     return "\n".join(lines)
 
 
+def is_deployment(name):
+    """True for a row of an exported file in ONNX Runtime or OpenVINO (ours or torchvision's)."""
+    return name.split(" ", 1)[-1].startswith(DEPLOY_PREFIXES)
+
+
+def summary(rows):
+    """Per precision: our best deployment row and our best row of any kind against the best peer row
+    (throughput at the batch, latency at batch 1), then each deployment path of ours against
+    torchvision's through the same runtime and precision."""
+    lines = ["| precision | our best deployment path | img/s | best peer path | img/s | ratio | our best batch-1 "
+             "deployment latency (ms) | best peer latency (ms) | latency ratio | our best row of any kind |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+    for p in ("fp32", "bf16", "int8"):
+        same = [r for r in rows if precision(r["name"]) == p]
+        ours = [r for r in same if r["name"].startswith("ours ") and is_deployment(r["name"])]
+        peers = [r for r in same if not r["name"].startswith("ours ")]
+        best_any = max((r for r in same if r["name"].startswith("ours ")), key=lambda r: r["img_per_s"], default=None)
+        if not ours or not peers:
+            lines.append("| %s | %s | | %s | | n/a | | | | %s |" % (
+                p, "none" if not ours else ours[0]["name"], "none" if not peers else peers[0]["name"],
+                best_any["name"] if best_any else "none"))  # fmt: skip
+            continue
+        a, b = max(ours, key=lambda r: r["img_per_s"]), max(peers, key=lambda r: r["img_per_s"])
+        la, lb = min(ours, key=lambda r: r["latency_ms"]), min(peers, key=lambda r: r["latency_ms"])
+        lines.append("| %s | %s | %.1f | %s | %.1f | **%.2fx** | %.2f (%s) | %.2f (%s) | %.2fx | %s (%.1f img/s) |" % (
+            p, a["name"], a["img_per_s"], b["name"], b["img_per_s"], a["img_per_s"] / b["img_per_s"],
+            la["latency_ms"], la["name"], lb["latency_ms"], lb["name"], lb["latency_ms"] / la["latency_ms"],
+            best_any["name"], best_any["img_per_s"]))  # fmt: skip
+    by_name = {r["name"]: r for r in rows}
+    pairs = [(r, by_name.get("torchvision " + r["name"][len("ours "):])) for r in rows
+             if r["name"].startswith("ours ") and is_deployment(r["name"])]  # fmt: skip
+    pairs = [(a, b) for a, b in pairs if b]
+    if pairs:
+        lines += ["", "| same runtime and precision | ours img/s | torchvision's img/s | ratio | ours ms | "
+                  "torchvision's ms |", "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for a, b in pairs:
+            lines.append("| %s | %.1f | %.1f | %.2fx | %.2f | %.2f |" % (
+                a["name"][len("ours "):], a["img_per_s"], b["img_per_s"], a["img_per_s"] / b["img_per_s"],
+                a["latency_ms"], b["latency_ms"]))  # fmt: skip
+    return "\n".join(lines)
+
+
+def cpu_line():
+    """The CPU's model name and the features that decide which rows run fast here."""
+    from gluon_inception import cpu
+
+    flags = cpu.flags()
+
+    def has(*names):
+        return "yes" if all(n in flags for n in names) else "no"
+
+    return "CPU: %s; %d cores; AVX2 %s, AVX-512 BF16 %s, AMX %s (MXNet's AMX switch: %s)" % (
+        cpu.describe(), os.cpu_count(), has("avx2"), has("avx512_bf16"), has("amx_tile", "amx_bf16"),
+        "on" if cpu.amx_in_use() else "off")  # fmt: skip
+
+
 def environment(args):
     from gluon_inception import cpu
     from gluon_inception._compat import mx, np
@@ -317,6 +540,7 @@ def environment(args):
         "mxnet": mx.__version__,
         "numpy": np.__version__,
         "date": datetime.date.today().isoformat(),
+        "cpu_line": cpu_line(),
     }
 
 
@@ -332,8 +556,13 @@ def main(argv=None):
                  % (load_before, os.getloadavg()[0]))
     env = environment(args)
     text = table(rows, args.batch)
+    ratios = summary(rows)
+    print()
+    print(env["cpu_line"])
     print()
     print(text)
+    print()
+    print(ratios)
     for note in notes:
         print("note:", note)
     command = "python bench/inference.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -341,7 +570,7 @@ def main(argv=None):
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"environment": env, "rows": rows, "notes": notes, "command": command}, f, indent=2)
     if args.markdown:
-        write_markdown(args.markdown, text, notes, env, command, args)
+        write_markdown(args.markdown, text + "\n\n" + ratios, notes, env, command, args)
     return 0
 
 
@@ -349,9 +578,12 @@ def write_markdown(path, text, notes, env, command, args):
     lines = [
         "# CPU inference benchmark",
         "",
+        env["cpu_line"],
+        "",
         "GoogLeNet inference at %dx%d, 1000 classes, random weights, measured in one run on %s "
         "(%d cores; %s), %s, Python %s, MXNet %s. Every framework was pinned to %d threads "
-        "(`OMP_NUM_THREADS` for MXNet, `torch.set_num_threads` for torch). Throughput is images per "
+        "(`OMP_NUM_THREADS` for MXNet, `torch.set_num_threads` for torch, `intra_op_num_threads` for ONNX "
+        "Runtime, `INFERENCE_NUM_THREADS` and one stream for OpenVINO). Throughput is images per "
         "second over at least %.0f s of batches of %d; latency is the median of %d single-image runs. "
         "Each model was measured %d times, round-robin with the others (torch rounds interleaved "
         "with MXNet's, the order rotated every round, an idle second before each measurement); the table "
@@ -362,7 +594,8 @@ def write_markdown(path, text, notes, env, command, args):
         "",
         text,
         "",
-        "Ratios are against the fastest peer (not ours) of the same precision; higher is better.",
+        "Ratios are against the fastest peer (not ours) of the same precision; higher is better (for latency, "
+        "the peer's ms over ours).",
         "",
     ]  # fmt: skip
     if notes:

@@ -11,7 +11,9 @@ GI_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Tools that cannot share the package's venv (GluonCV refuses to import beside torch >= 2; the
 # inference peers want a newer numpy), each installed into its own venv by scripts/setup.sh.
-TORCH_PINS=(torch==2.14.1 torchvision==0.29.1)
+# onnx: torch.onnx.export needs it (bench/inference.py exports torchvision's googlenet to ONNX); 1.18.0 as
+# in the package's onnx extra.
+TORCH_PINS=(torch==2.14.1 torchvision==0.29.1 onnx==1.18.0)
 # ml_dtypes, sympy and onnx: onnxruntime.quantization's quantize_static and quant_pre_process need them.
 PEERS_PINS=(onnxruntime==1.32.0 openvino==2026.4.1 onnx ml_dtypes sympy)
 # The release tools (scripts/release.sh, scripts/test_release.sh), in a throwaway venv of their own:

@@ -2,7 +2,7 @@
 # Set up a virtual environment with what gluon-inception needs, in the one order that works:
 # the pinned scientific stack and MXNet first, then Horovod built against that MXNet.
 #
-#   bash scripts/setup.sh                # .venv with the CPU build of MXNet, test/onnx/docs extras
+#   bash scripts/setup.sh                # .venv with the CPU build of MXNet, test/onnx/openvino/nncf/docs extras
 #                                        # and .venv-torch (torch + torchvision, comparison tests only)
 #   EXTRAS= TORCH=0 bash scripts/setup.sh   # what the demo needs (scripts/demo.sh does this)
 #   VENV=/path/venv PYTHON=python3.11 bash scripts/setup.sh   # default: the newest supported Python found
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 VENV=${VENV:-.venv}
 PYTHON_ASKED=${PYTHON:-}
-EXTRAS=${EXTRAS-test,onnx,docs}
+EXTRAS=${EXTRAS-test,onnx,openvino,nncf,docs}
 if [ "${GPU:-0}" = "1" ]; then FLAVOUR=gpu; else FLAVOUR=cpu; fi
 
 # -- system requirements, before anything is installed ------------------------------------------
@@ -109,8 +109,8 @@ esac
 # torch + torchvision in a venv of their own, only for the tests that compare with torchvision:
 # GluonCV refuses to import beside torch >= 2, so they cannot share $VENV. TORCH=0 skips it.
 if [ "${TORCH:-1}" = "1" ]; then
-    tool_venv "${TORCH_VENV:-.venv-torch}" "import torchvision" "torch and torchvision" \
-        "for the torchvision comparison tests" "${TORCH_PINS[@]}"
+    tool_venv "${TORCH_VENV:-.venv-torch}" "import torchvision, onnx" "torch, torchvision and onnx" \
+        "for the torchvision comparison tests and bench/inference.py's ONNX export" "${TORCH_PINS[@]}"
 fi
 # BENCH=1: onnxruntime and openvino in a venv of their own, only for bench/inference.py (they run our
 # exported ONNX file; neither the package nor its tests need them).

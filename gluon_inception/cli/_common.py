@@ -1,20 +1,28 @@
 """Arguments and checks that several subcommands share."""
 from ..data import build_val_iter
 from ..deploy import PRECISIONS, PrecisionError, check_precision, convert
+from ..deploy.runtimes import RUNTIMES, load_model_file
 from ..errors import UsageError
 from ..models.googlenet import TOPOLOGIES
 from ..zoo.sources import load_checkpoint_model, load_pretrained_model
 
 
-def add_model_arguments(parser):
-    """``--checkpoint PATH | --pretrained [NAME]`` and the architecture checks, for CLI commands."""
-    group = parser.add_argument_group("weights (one of)")
+def add_model_arguments(parser, exported=False):
+    """``--checkpoint PATH | --pretrained [NAME]`` (and with ``exported``, ``--model FILE --runtime R``) and the
+    architecture checks, for CLI commands."""
+    group = parser.add_argument_group("weights (one of)" if not exported else "network (one of)")
     source = group.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", metavar="PATH",
                         help="a training checkpoint (.params file, or the checkpoint folder for its latest)")
     source.add_argument("--pretrained", metavar="NAME", nargs="?", const="",
                         help="pretrained ImageNet weights: an entry name or a weight file (without NAME: the most "
                              "accurate entry; then put it after any positional arguments)")
+    if exported:
+        source.add_argument("--model", metavar="FILE",
+                            help="an exported file (gluon-inception export): an MXNet prefix, .onnx or OpenVINO .xml")
+        group.add_argument("--runtime", choices=RUNTIMES,
+                           help="what runs --model (default: the file's own; an .onnx file needs onnxruntime or "
+                                "openvino)")
     group.add_argument("--topology", choices=sorted(TOPOLOGIES),
                        help="expected topology; an error says so when the weights differ")
     group.add_argument("--classes", type=int, metavar="N",
@@ -22,7 +30,19 @@ def add_model_arguments(parser):
 
 
 def load_model_from_args(args, ctx=None):
-    """Load what :func:`add_model_arguments` asked for; returns a :class:`LoadedModel`."""
+    """Load what :func:`add_model_arguments` asked for: a :class:`LoadedModel`, or for ``--model`` an
+    :class:`~gluon_inception.deploy.runtimes.ExportedModel` checked against ``--classes``."""
+    if getattr(args, "model", None) is not None:
+        model = load_model_file(args.model, args.runtime, precision=getattr(args, "precision", None), ctx=ctx)
+        if args.topology is not None:
+            raise UsageError("--topology checks weights: an exported file's graph is fixed (drop --topology)")
+        if args.classes is not None and model.num_classes is not None and model.num_classes != args.classes:
+            raise UsageError("%s has %d classes, not the %d --classes asks for" % (args.model, model.num_classes,
+                                                                                   args.classes))
+        return model
+    if getattr(args, "runtime", None) is not None:
+        raise UsageError("--runtime chooses what runs an exported --model file; checkpoints and pretrained "
+                         "weights run in MXNet")
     if args.checkpoint is not None:
         return load_checkpoint_model(args.checkpoint, topology=args.topology, classes=args.classes, ctx=ctx)
     return load_pretrained_model(args.pretrained or None, topology=args.topology, classes=args.classes, ctx=ctx)
@@ -47,10 +67,11 @@ def check_classes(what, names, other, other_names):
     )
 
 
-def add_precision_argument(parser, help):
+def add_precision_argument(parser, help, default="float32"):
     """``--precision``, with the package's whole vocabulary as its choices: a command refuses what it
     cannot do with one line that says why (:func:`check_precision_option`), not with argparse's usage."""
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32", help=help + " (default: float32)")
+    parser.add_argument("--precision", choices=PRECISIONS, default=default,
+                        help=help + (" (default: float32)" if default else ""))
 
 
 def check_precision_option(precision, ctx=None):

@@ -18,7 +18,7 @@ from ._common import (
 
 
 def configure_parser(parser):
-    add_model_arguments(parser)
+    add_model_arguments(parser, exported=True)
     data = parser.add_argument_group("data (one of)")
     where = data.add_mutually_exclusive_group(required=True)
     where.add_argument("--data", metavar="ROOT", help="a prepared dataset folder (gluon-inception prepare)")
@@ -29,7 +29,8 @@ def configure_parser(parser):
                         help="1 = centre crop, 10 = corners + centre and their mirrors (default: 1; '1 10' for both)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass per rank (default 32)")
     add_precision_argument(parser, "evaluate this conversion of the network: int8 (oneDNN; calibrated on "
-                           "--calib-data) or bfloat16 (AVX-512 BF16 or AMX) on CPUs, float16 on GPUs")
+                           "--calib-data) or bfloat16 (AVX-512 BF16 or AMX) on CPUs, float16 on GPUs (default: "
+                           "float32). With --model: the file as exported, or bfloat16 in OpenVINO", default=None)
     parser.add_argument("--calib-data", metavar="REC",
                         help="record file to calibrate INT8 on (default: the train split of --data)")
     parser.add_argument("--calib-batches", type=int, default=4, help="batches used for calibration (default 4)")
@@ -61,25 +62,34 @@ def _calibration_source(args, info):
 def main(args):
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     d = dist.get(use_horovod=dist.launched_by_horovod())
-    check_precision_option(args.precision, d.context())
+    if args.model is None:
+        args.precision = args.precision or "float32"
+        check_precision_option(args.precision, d.context())
     split, info = _resolve_split(args)
-    calib = _calibration_source(args, info) if args.precision == "int8" else None
+    calib = _calibration_source(args, info) if args.precision == "int8" and args.model is None else None
     if args.best:
         args.checkpoint = _best_checkpoint(args.checkpoint)
     loaded = load_model_from_args(args, ctx=d.context())
-    if info is not None and loaded.class_ids is not None:
-        check_classes("the weights'", loaded.class_ids, "the dataset's", info.classes)
-    net = convert_loaded(loaded, args.precision, calib, args.calib_batches, args.batch_size, args.threads,
-                         ctx=d.context())  # fmt: skip
+    if args.model is not None:
+        net, precision = loaded, loaded.precision
+        source = {"exported": os.path.abspath(args.model), "runtime": loaded.runtime}
+        if info is not None and loaded.classes is not None:
+            check_classes("%s's" % args.model, loaded.classes, "the dataset's", [str(c) for c in info.classes])
+    else:
+        if info is not None and loaded.class_ids is not None:
+            check_classes("the weights'", loaded.class_ids, "the dataset's", info.classes)
+        net = convert_loaded(loaded, args.precision, calib, args.calib_batches, args.batch_size, args.threads,
+                             ctx=d.context())  # fmt: skip
+        source, precision = loaded.source, args.precision
     results = evaluate(net, split, loaded.preprocessing, crops=tuple(dict.fromkeys(args.crops)),
                        batch_size=args.batch_size, dist=d, ctx=d.context(), num_threads=args.threads)
     rec = getattr(split, "rec", split)
     if d.is_root:
-        title = "%s on %s (%s, %d rank%s)" % (_describe(loaded.source), os.path.basename(rec), args.precision,
+        title = "%s on %s (%s, %d rank%s)" % (_describe(source), os.path.basename(rec), precision,
                                             d.size, "s" if d.size > 1 else "")
         print(format_table(results, title=title))
         if args.report:
-            extra = {"source": loaded.source, "data": os.path.abspath(rec), "precision": args.precision,
+            extra = {"source": source, "data": os.path.abspath(rec), "precision": precision,
                      "ranks": d.size, "preprocessing": loaded.preprocessing.to_dict()}
             write_report(args.report, results, extra=extra, dist=d)
             print("report written to %s" % args.report)
@@ -97,6 +107,8 @@ def _best_checkpoint(folder):
 
 
 def _describe(source):
+    if "exported" in source:
+        return "%s in %s" % (os.path.basename(source["exported"]), source["runtime"])
     if "checkpoint" in source:
         return "checkpoint %s" % os.path.basename(source["checkpoint"])
     return "pretrained %s" % source.get("pretrained")

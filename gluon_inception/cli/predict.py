@@ -9,7 +9,7 @@ from ._common import add_model_arguments, load_model_from_args
 
 def configure_parser(parser):
     parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and folders of images")
-    add_model_arguments(parser)
+    add_model_arguments(parser, exported=True)
     parser.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
     parser.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -17,9 +17,13 @@ def configure_parser(parser):
 
 def main(args):
     loaded = load_model_from_args(args)
-    loaded.net.hybridize(static_alloc=True)
-    predictions, failures = predict_images(loaded.net, args.paths, loaded.preprocessing, loaded.class_names,
-                                           topk=args.topk, batch_size=args.batch_size)
+    if args.model is not None:
+        net, names = loaded, loaded.classes
+    else:
+        loaded.net.hybridize(static_alloc=True)
+        net, names = loaded.net, loaded.class_names
+    predictions, failures = predict_images(net, args.paths, loaded.preprocessing, names, topk=args.topk,
+                                           batch_size=args.batch_size)
     if args.json:
         print(json.dumps({"predictions": [p.to_dict() for p in predictions],
                           "skipped": [f.to_dict() for f in failures]}, indent=2))

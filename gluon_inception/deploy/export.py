@@ -20,7 +20,7 @@ from .._compat import mx, np, wait_for_parameters
 from ..errors import GluonInceptionError, MissingInputError
 from ..fileio import atomic_path, write_json
 from ..models.blocks import ChannelAffine
-from .graph import params_context, trace_graph
+from .graph import fold_batchnorm, params_context, trace_graph
 
 #: The onnx release ``mx.onnx.export_model`` of MXNet 1.9.1 works with (newer ones removed APIs it uses).
 ONNX_VERSION = "1.18.0"
@@ -234,12 +234,22 @@ def require_onnx():
     return onnx
 
 
+#: The newest opset MXNet 1.9.1's converters write nodes for (its mx2onnx has opset 12 and 13 translations).
+MXNET_ONNX_OPSET = 13
+
+
 def _tidy_onnx_graph(model, input_name, output_name):
-    """Name the input and output, and keep weights out of the graph inputs.
+    """Name the input and output, keep weights out of the graph inputs, and declare the opset written.
 
     The MXNet exporter lists every weight as a graph input too; onnxruntime then treats them
-    as overridable, warns once per weight and skips constant folding.
+    as overridable, warns once per weight and skips constant folding. It also declares the newest
+    opset the installed onnx knows (23 for 1.18) while its nodes follow opset 13: runtimes that
+    read them by the declared opset misjudge some (ONNX Runtime's INT8 rewrite of a quantized
+    ``Slice`` failed that way), so the file says 13.
     """
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            entry.version = min(entry.version, MXNET_ONNX_OPSET)
     graph = model.graph
     initializers = {init.name for init in graph.initializer}
     real_inputs = [i for i in graph.input if i.name not in initializers]
@@ -331,6 +341,7 @@ def export_onnx(
     with tempfile.TemporaryDirectory() as tmp:
         prefix = os.path.join(tmp, "net")
         symbol, params = _write_mxnet_files(net, prefix)
+        _fold_batchnorm_files(symbol, params)
         onnx_tmp = os.path.join(tmp, "net.onnx")
         dynamic_shape = [(None,) + shape[1:]] if dynamic_batch else None
         try:
@@ -373,6 +384,21 @@ def export_onnx(
                 "does not reproduce the network" % (diff, atol, path)
             )
     return result
+
+
+def _fold_batchnorm_files(symbol, params):
+    """Fold the BatchNorms of an exported float32 graph into its convolutions, in place.
+
+    The runtimes fold them too, but an INT8 quantizer that meets a convolution followed by a
+    BatchNorm quantizes the unfolded weights and leaves a per-channel multiply behind each
+    convolution; a folded file is the graph that is meant to run.
+    """
+    saved = mx.nd.load(params)
+    args = {k[4:]: v for k, v in saved.items() if k.startswith("arg:")}
+    auxs = {k[4:]: v for k, v in saved.items() if k.startswith("aux:")}
+    sym, args, auxs = fold_batchnorm(mx.sym.load(symbol), args, auxs)
+    sym.save(symbol)
+    mx.nd.save(params, {**{"arg:" + k: v for k, v in args.items()}, **{"aux:" + k: v for k, v in auxs.items()}})
 
 
 @contextlib.contextmanager

@@ -26,8 +26,10 @@ def _choices(command):
 
 @pytest.mark.parametrize("command", ["train", "evaluate", "export"])
 def test_every_command_takes_the_same_four_words(command):
-    # train's flags have no argparse default: the recipe, then TrainConfig's float32, fill it in
-    assert _choices(command) == (PRECISIONS, "float32" if command != "train" else argparse.SUPPRESS)
+    # train's flags have no argparse default: the recipe, then TrainConfig's float32, fill it in; evaluate's
+    # default depends on what it runs: float32 for weights, the file's own precision for an exported --model
+    default = {"train": argparse.SUPPRESS, "evaluate": None, "export": "float32"}[command]
+    assert _choices(command) == (PRECISIONS, default)
 
 
 # -- train -----------------------------------------------------------------------------------------
@@ -79,12 +81,12 @@ def test_export_refuses_float16_and_bfloat16_with_the_reason_and_what_to_do(tmp_
     assert not list(tmp_path.iterdir())
 
 
-def test_export_int8_needs_mxnet_format_and_calibration_images(tmp_path, capsys):
-    line = _refusal(capsys, ["export", "--pretrained", "--precision", "int8", "--format", "onnx", "--calib-data",
-                             "x.rec", "-o", str(tmp_path / "m.onnx")])  # fmt: skip
-    assert "--format mxnet only" in line
-    line = _refusal(capsys, ["export", "--pretrained", "--precision", "int8", "-o", str(tmp_path / "m")])
+@pytest.mark.parametrize("fmt,output", [("mxnet", "m"), ("onnx", "m.onnx"), ("openvino", "m.xml")])
+def test_export_int8_needs_calibration_images_in_every_format(tmp_path, capsys, fmt, output):
+    line = _refusal(capsys, ["export", "--pretrained", "--precision", "int8", "--format", fmt,
+                             "-o", str(tmp_path / output)])  # fmt: skip
     assert line.startswith("error: --precision int8 needs --calib-data REC")
+    assert not list(tmp_path.iterdir())
 
 
 MINIMAL = {"train": ["--demo"], "evaluate": ["--pretrained", "x", "--rec", "x.rec"],
