@@ -31,3 +31,17 @@ def rate_and_latency(run, batch, single, batch_size, min_time, latency_runs):
         times.append(time.perf_counter() - t)
     times.sort()
     return throughput, 1000 * times[len(times) // 2]
+
+
+def cpu_name():
+    """The CPU's model name (Linux ``/proc/cpuinfo``), so that every printed figure names its CPU."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()

@@ -41,6 +41,8 @@ import sys
 import time
 from multiprocessing import Pool
 
+from _timing import cpu_name  # bench/, first on sys.path when a bench script runs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
@@ -257,7 +259,7 @@ def main():
                                                       args.rounds))
     print("augmentation (both sides): " + AUGMENTATION)
     print("python %s, %s, CPU: %s" % (platform.python_version(), ", ".join("%s %s" % kv for kv in versions.items()),
-                                      platform.processor() or platform.machine()))
+                                      cpu_name()))
     for n in cores:
         rows = {}
         for name in names:

@@ -17,11 +17,12 @@ path costs in accuracy, calibration time and disk.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
+
+from _timing import cpu_name  # bench/, first on sys.path when a bench script runs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -114,8 +115,7 @@ def main(argv=None):
         lines.append("| %s | %.2f %% | %.2f %% | %.2f | %s | %s |" % (
             name, 100 * top1, 100 * top5, seconds, "%.1f" % export_s if export_s else "-",
             "%.1f" % (size / 1e6) if size else "-"))
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
+    cpu = cpu_name()
     images = rows[0][4] if len(rows[0]) > 2 else 0
     head = "%s split of %s (%d images), checkpoint %s; CPU %s, %d cores visible" % (
         args.split, args.data, images, args.checkpoint, cpu, len(os.sched_getaffinity(0)))

@@ -28,6 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
+from _timing import cpu_name  # noqa: E402  (bench/, put on sys.path above)
+
 
 def start_up(rec, mode, fraction, batch_size, crop, threads):
     """Seconds to build the iterator and fetch the first batch after ``fraction`` of the epoch."""
@@ -83,9 +85,9 @@ def main():
                 sys.exit("%s failed:\n%s" % (mode, proc.stderr[-3000:]))
             results.setdefault(mode, []).append(json.loads(proc.stdout.strip().splitlines()[-1]))
     any_run = next(iter(results.values()))[0]
-    print("resume start-up: %d images, batch %d, resume after step %d of %d, %d core(s), %d decoding stream(s); "
-          "%d round(s)" % (split.count, args.batch_size, any_run["steps"], any_run["of"],
-                           len(os.sched_getaffinity(0)), any_run["streams"], args.rounds))
+    print("resume start-up: %d images, batch %d, resume after step %d of %d, %d core(s) of %s, %d decoding "
+          "stream(s); %d round(s)" % (split.count, args.batch_size, any_run["steps"], any_run["of"],
+                                      len(os.sched_getaffinity(0)), cpu_name(), any_run["streams"], args.rounds))
     medians = {mode: statistics.median(o["seconds"] for o in runs) for mode, runs in results.items()}
     for mode, seconds in medians.items():
         print("  %-6s %7.2f s  (rounds: %s)" % (mode, seconds, ", ".join("%.2f" % o["seconds"] for o in results[mode])))
