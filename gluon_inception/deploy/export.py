@@ -268,6 +268,73 @@ def _tidy_onnx_graph(model, input_name, output_name):
     return model
 
 
+def _merge_channel_affines(model):
+    """Rewrite every :class:`~gluon_inception.ChannelAffine` of an exported graph as one Mul and one Add.
+
+    MXNet writes the block as it computes it, a Slice, Mul and Add per channel and a Concat. OpenVINO runs
+    that split and concat with reference kernels (in bfloat16 on a Sapphire Rapids they took 14 % of
+    GoogLeNet's time); per-channel constants of shape ``(1, C, 1, 1)`` do the same in two broadcast ops.
+    A block is rewritten only when its slices cover every channel of its input, one each, in order.
+    """
+    from onnx import numpy_helper
+
+    graph = model.graph
+    consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    uses = {}
+    for name in [n for node in graph.node for n in node.input] + [o.name for o in graph.output]:
+        uses[name] = uses.get(name, 0) + 1
+    channels = {i.name: i.type.tensor_type.shape.dim[1].dim_value for i in graph.input
+                if len(i.type.tensor_type.shape.dim) == 4}
+    nodes = []
+    for node in graph.node:
+        nodes.append(node)
+        axis = [a.i for a in node.attribute if a.name == "axis"]
+        if node.op_type != "Concat" or axis != [1]:
+            continue
+        source, scales, shifts, chain = None, [], [], []
+        for c, name in enumerate(node.input):
+            add = producer.get(name)
+            mul = producer.get(add.input[0]) if add is not None and add.op_type == "Add" else None
+            cut = producer.get(mul.input[0]) if mul is not None and mul.op_type == "Mul" else None
+            if cut is None or cut.op_type != "Slice" or len(cut.input) != 4:
+                break
+            values = [consts.get(n) for n in list(cut.input[1:]) + [mul.input[1], add.input[1]]]
+            if any(v is None or v.size != 1 for v in values) or [int(v) for v in values[:3]] != [c, c + 1, 1]:
+                break
+            if source not in (None, cut.input[0]) or any(uses.get(n.output[0]) != 1 for n in (cut, mul, add)):
+                break
+            source = cut.input[0]
+            scales.append(float(values[3]))
+            shifts.append(float(values[4]))
+            chain += [cut, mul, add]
+        else:
+            if channels.get(source) != len(node.input):
+                continue
+            out = node.output[0]
+            for suffix, values in (("_scale", scales), ("_shift", shifts)):
+                graph.initializer.append(numpy_helper.from_array(
+                    np.asarray(values, dtype=np.float32).reshape(1, -1, 1, 1), out + suffix))
+            nodes = [n for n in nodes if all(n is not dead for dead in chain + [node])]
+            nodes.append(_onnx_node("Mul", [source, out + "_scale"], [out + "_scaled"]))
+            nodes.append(_onnx_node("Add", [out + "_scaled", out + "_shift"], [out]))
+            channels[out] = len(node.input)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    used = {n for node in graph.node for n in node.input}
+    kept = [i for i in graph.initializer if i.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    return model
+
+
+def _onnx_node(op_type, inputs, outputs):
+    """An ONNX node (``onnx.helper.make_node``, imported where onnx is needed)."""
+    from onnx import helper
+
+    return helper.make_node(op_type, inputs, outputs, name=outputs[0] + "_" + op_type.lower())
+
+
 def export_onnx(
     net,
     path,
@@ -360,7 +427,7 @@ def export_onnx(
                 "mx.onnx.export_model failed (%s: %s). onnx %s is installed; MXNet 1.9.1 needs onnx==%s."
                 % (type(err).__name__, err, onnx.__version__, ONNX_VERSION)
             ) from err
-        model = _tidy_onnx_graph(onnx.load(onnx_tmp), "data", "logits")
+        model = _merge_channel_affines(_tidy_onnx_graph(onnx.load(onnx_tmp), "data", "logits"))
         for key, value in meta.items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)

@@ -132,6 +132,24 @@ def test_onnx_with_baked_preprocessing_takes_pixels(tmp_path):
     np.testing.assert_allclose(run_onnx(path, pixels), expected, rtol=0, atol=1e-4)
 
 
+def test_onnx_runs_each_channel_affine_as_one_multiply_and_add_and_folds_batchnorm(tmp_path):
+    """Baked preprocessing in front of the torchvision topology: two ChannelAffines in a row. Each becomes a
+    broadcast Mul and Add (OpenVINO ran MXNet's per-channel Slice/Concat with reference kernels), and no
+    BatchNorm is left; the logits still equal MXNet's."""
+    require(_onnx_available(), "onnx and onnxruntime (pip install 'gluon-inception[onnx]')")
+    import onnx
+
+    net = _net(topology="torchvision")
+    path = str(tmp_path / "tv-baked.onnx")
+    export_onnx(bake_preprocessing(net, PRE), path)
+    ops = [node.op_type for node in onnx.load(path).graph.node]
+    assert "Slice" not in ops and "BatchNormalization" not in ops
+    assert ops[:4] == ["Mul", "Add", "Mul", "Add"] and ops.count("Concat") == 9  # the nine Inception blocks
+    pixels = _batch(pixels=True, seed=4)
+    expected = net(PRE.normalize(mx.nd.array(pixels))).asnumpy()
+    np.testing.assert_allclose(run_onnx(path, pixels), expected, rtol=0, atol=1e-4)
+
+
 def test_onnx_check_detects_a_file_that_does_not_match(tmp_path):
     require(_onnx_available(), "onnx and onnxruntime (pip install 'gluon-inception[onnx]')")
     path = str(tmp_path / "a.onnx")
