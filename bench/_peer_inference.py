@@ -123,7 +123,13 @@ def build(args, spec, np, notes, workdir):
         calib = np.load(args.calib).astype(np.float32)
         for item in qdq:
             start = time.perf_counter()
-            out = ort_int8(item["onnx"], os.path.join(workdir, "%s_int8_qdq.onnx" % item["prefix"]), calib)
+            try:
+                out = ort_int8(item["onnx"], os.path.join(workdir, "%s_int8_qdq.onnx" % item["prefix"]), calib)
+            except Exception as err:  # noqa: BLE001 - the quantizer refused this file: say so, time the others
+                traceback.print_exc()
+                notes.append("%s: ONNX Runtime quantize_static FAILED, no QDQ rows: %s: %s"
+                             % (item["prefix"], type(err).__name__, str(err).strip()[:300]))  # fmt: skip
+                continue
             notes.append("%s: ONNX Runtime quantize_static (QDQ, per-channel, %d calibration images) took %.0f s"
                          % (item["prefix"], len(calib), time.perf_counter() - start))  # fmt: skip
             rows.append({"name": "%s ONNX Runtime INT8 (ORT static QDQ)" % item["prefix"], "runtime": "onnxruntime",

@@ -269,12 +269,14 @@ def _tidy_onnx_graph(model, input_name, output_name):
 
 
 def _merge_channel_affines(model):
-    """Rewrite every :class:`~gluon_inception.ChannelAffine` of an exported graph as one Mul and one Add.
+    """Rewrite every :class:`~gluon_inception.ChannelAffine` of an exported graph as one depthwise 1x1 Conv.
 
     MXNet writes the block as it computes it, a Slice, Mul and Add per channel and a Concat. OpenVINO runs
     that split and concat with reference kernels (in bfloat16 on a Sapphire Rapids they took 14 % of
-    GoogLeNet's time); per-channel constants of shape ``(1, C, 1, 1)`` do the same in two broadcast ops.
-    A block is rewritten only when its slices cover every channel of its input, one each, in order.
+    GoogLeNet's time). A 1x1 convolution with one group per channel, weight ``scale`` and bias ``shift``,
+    computes the same; it is also what quantizers expect (ONNX Runtime's ``quantize_static`` failed on
+    a broadcast Mul and Add with per-channel constants in that place). A block is rewritten only when
+    its slices cover every channel of its input, one each, in order.
     """
     from onnx import numpy_helper
 
@@ -311,14 +313,14 @@ def _merge_channel_affines(model):
         else:
             if channels.get(source) != len(node.input):
                 continue
-            out = node.output[0]
-            for suffix, values in (("_scale", scales), ("_shift", shifts)):
-                graph.initializer.append(numpy_helper.from_array(
-                    np.asarray(values, dtype=np.float32).reshape(1, -1, 1, 1), out + suffix))
+            out, count = node.output[0], len(node.input)
+            graph.initializer.extend([
+                numpy_helper.from_array(np.asarray(scales, dtype=np.float32).reshape(count, 1, 1, 1), out + "_weight"),
+                numpy_helper.from_array(np.asarray(shifts, dtype=np.float32), out + "_bias")])
             nodes = [n for n in nodes if all(n is not dead for dead in chain + [node])]
-            nodes.append(_onnx_node("Mul", [source, out + "_scale"], [out + "_scaled"]))
-            nodes.append(_onnx_node("Add", [out + "_scaled", out + "_shift"], [out]))
-            channels[out] = len(node.input)
+            nodes.append(_onnx_node("Conv", [source, out + "_weight", out + "_bias"], [out], group=count,
+                                    kernel_shape=[1, 1]))
+            channels[out] = count
     del graph.node[:]
     graph.node.extend(nodes)
     used = {n for node in graph.node for n in node.input}
@@ -328,11 +330,11 @@ def _merge_channel_affines(model):
     return model
 
 
-def _onnx_node(op_type, inputs, outputs):
+def _onnx_node(op_type, inputs, outputs, **attributes):
     """An ONNX node (``onnx.helper.make_node``, imported where onnx is needed)."""
     from onnx import helper
 
-    return helper.make_node(op_type, inputs, outputs, name=outputs[0] + "_" + op_type.lower())
+    return helper.make_node(op_type, inputs, outputs, name=outputs[0] + "_" + op_type.lower(), **attributes)
 
 
 def export_onnx(
