@@ -109,6 +109,12 @@ class Preprocessing:
             )
         return (np.asarray(batch, dtype=np.float32) - mean) / std
 
+    def denormalize(self, batch):
+        """The inverse of :meth:`normalize` for a numpy NCHW batch: ``batch * std + mean``, 0-255 pixels."""
+        mean = np.asarray(self.mean, dtype=np.float32).reshape(1, 3, 1, 1)
+        std = np.asarray(self.std, dtype=np.float32).reshape(1, 3, 1, 1)
+        return np.asarray(batch, dtype=np.float32) * std + mean
+
     def resize_image(self, image):
         """Resize an HWC uint8 image (numpy) so that its shorter side is ``resize``."""
         return resize_short(image, self.resize, self.interp)

@@ -2,7 +2,6 @@
 import os
 import tempfile
 
-from .._compat import np
 from ..data import build_val_iter, load_dataset
 from ..deploy.export import bake_preprocessing, export_mxnet, export_onnx, require_onnx
 from ..deploy.runtimes import export_openvino, quantize_file
@@ -104,12 +103,11 @@ def _calib_batches(args, pre, baked):
     """``--calib-batches`` batches of ``--calib-data`` as numpy, in the exported file's input values."""
     it = build_val_iter(_calib_source(args.calib_data), args.batch_size, preprocessing=pre)
     batches = []
-    scale, shift = (np.asarray(v, dtype=np.float32).reshape(1, 3, 1, 1) for v in pre.affine)
     for i, batch in enumerate(it):
         if i >= args.calib_batches:
             break
         x = batch.data[0].asnumpy()[: batch.data[0].shape[0] - (batch.pad or 0)]
-        batches.append((x - shift) / scale if baked else x)
+        batches.append(pre.denormalize(x) if baked else x)
     return batches
 
 

@@ -314,8 +314,7 @@ class ExportedModel:
         nd = hasattr(batch, "asnumpy")
         x = batch.asnumpy() if nd else np.asarray(batch, dtype=np.float32)
         if self.baked:
-            scale, shift = (np.asarray(v, dtype=np.float32).reshape(1, 3, 1, 1) for v in self.preprocessing.affine)
-            x = (x - shift) / scale
+            x = self.preprocessing.denormalize(x)
         logits = self.run(x)
         return mx.nd.array(logits, ctx=batch.context) if nd else logits
 

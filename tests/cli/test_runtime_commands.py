@@ -11,7 +11,8 @@ import pytest
 
 from gluon_inception.deploy import load_model_file
 from gluon_inception.zoo import load_checkpoint_model
-from tests.support import child_env, require
+from tests.cli.test_deploy_commands import run_cli
+from tests.support import child_env, require, require_deploy_runtimes
 from tests.support.demo import assert_int8_agrees
 
 #: How far the shipped file's test top-1 may be from the float32 checkpoint's (the issue's bounds).
@@ -19,30 +20,15 @@ FLOAT_BOUND, INT8_BOUND = 0.005, 0.01
 _REPORTS = itertools.count()
 
 
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "gluon_inception.cli", *args], capture_output=True, text=True,
-                          env=env or child_env(), timeout=600)
-
-
-def _installed(*names):
-    for name in names:
-        try:
-            __import__(name)
-        except ImportError:
-            return False
-    return True
-
-
 @pytest.fixture(autouse=True)
 def _runtimes():
-    require(_installed("onnx", "onnxruntime", "openvino", "nncf"),
-            "onnx, onnxruntime, openvino and nncf (pip install -e '.[onnx,openvino,nncf]')")
+    require_deploy_runtimes()
 
 
 @pytest.fixture(scope="module")
 def exported(demo_checkpoint, demo_dataset, tmp_path_factory):
     """The demo checkpoint as OpenVINO IR and ONNX, float32 and INT8 (calibrated on the train split)."""
-    require(_installed("onnx", "onnxruntime", "openvino", "nncf"), "onnx, onnxruntime, openvino and nncf")
+    require_deploy_runtimes()
     folder = tmp_path_factory.mktemp("shipped")
     files = {}
     for fmt, suffix in (("openvino", ".xml"), ("onnx", ".onnx")):

@@ -11,26 +11,16 @@ from gluon_inception.deploy.export import ExportError, bake_preprocessing, expor
 from gluon_inception.deploy.runtimes import choose_runtime, export_openvino, quantize_file
 from gluon_inception.errors import UsageError
 from gluon_inception.preprocessing import Preprocessing
-from tests.support import require
+from tests.support import require_deploy_runtimes
 
 SIZE = 32
 PRE = Preprocessing(mean=(120.0, 110.0, 100.0), std=(60.0, 55.0, 50.0), crop_size=SIZE)
 CLASSES = ["cat", "dog", "cow"]
 
 
-def _installed(*names):
-    for name in names:
-        try:
-            __import__(name)
-        except ImportError:
-            return False
-    return True
-
-
 @pytest.fixture(autouse=True)
 def _runtimes():
-    require(_installed("onnx", "onnxruntime", "openvino", "nncf"),
-            "onnx, onnxruntime, openvino and nncf (pip install -e '.[onnx,openvino,nncf]')")
+    require_deploy_runtimes()
 
 
 @pytest.fixture(scope="module")

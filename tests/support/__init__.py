@@ -21,6 +21,17 @@ def require(condition, what):
     pytest.skip(message)
 
 
+def require_deploy_runtimes():
+    """:func:`require` the packages of the exported-file paths: onnx, onnxruntime, openvino and nncf."""
+    missing = []
+    for name in ("onnx", "onnxruntime", "openvino", "nncf"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    require(not missing, "%s (pip install -e '.[onnx,openvino,nncf]')" % ", ".join(missing))
+
+
 def child_env(*prepend, **variables):
     """The environment for a child process (python, horovodrun, sphinx) that must import this checkout.
 
