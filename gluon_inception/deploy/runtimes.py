@@ -73,9 +73,14 @@ def _save_ir(model, path):
     ov = _require("openvino")
     with tempfile.TemporaryDirectory(prefix="gluon-inception-ir-") as tmp:
         ov.save_model(model, os.path.join(tmp, "model.xml"), compress_to_fp16=False)
-        for suffix in (".bin", ".xml"):
-            with atomic_path(path[: -len(".xml")] + suffix) as out:
-                shutil.copyfile(os.path.join(tmp, "model" + suffix), out)
+        _place_ir(os.path.join(tmp, "model.xml"), path)
+
+
+def _place_ir(written, path):
+    """Copy the IR ``written`` (``.xml`` and its ``.bin``) to ``path``, each file atomically, the ``.xml`` last."""
+    for suffix in (".bin", ".xml"):
+        with atomic_path(path[: -len(".xml")] + suffix) as out:
+            shutil.copyfile(written[: -len(".xml")] + suffix, out)
 
 
 def _check_suffix(path, fmt):
@@ -218,7 +223,7 @@ def quantize_file(source, path, calib_batches, min_agreement=MIN_AGREEMENT, subs
                 "(%.0f%%, below %.0f%%); calibrate on more images (--calib-batches) or ship float32"
                 % (same, images, 100.0 * same / images, 100 * min_agreement))
         if fmt == "openvino":
-            _save_ir(ov.Core().read_model(tmp_path), path)
+            _place_ir(tmp_path, path)
         else:
             with atomic_path(path) as out:
                 shutil.copyfile(tmp_path, out)
