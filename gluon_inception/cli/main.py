@@ -167,7 +167,7 @@ def run(main, *args):
         if dist.is_root_process():  # every rank hits the same error; one line is enough
             print("error: %s" % err, file=sys.stderr, flush=True)
         dist.settle()
-        return getattr(err, "exit_code", 1)
+        return dist.leave(getattr(err, "exit_code", 1))
     except Exception as err:
         # Another rank ended the job (its own line and status say why): Horovod fails this rank's next
         # collective. Nothing more to say here than that, once.
@@ -176,7 +176,7 @@ def run(main, *args):
         if dist.is_root_process():
             print("error: another rank ended the job (%s); its output says why" % HOROVOD_SHUT_DOWN, file=sys.stderr,
                   flush=True)  # fmt: skip
-        return 1
+        return dist.leave(1)
 
 
 if __name__ == "__main__":
