@@ -268,15 +268,49 @@ def _tidy_onnx_graph(model, input_name, output_name):
     return model
 
 
-def _gather_channels(model):
-    """Take each channel of a :class:`~gluon_inception.ChannelAffine` with a Gather instead of a Slice.
+def _channel_affine_at(tensor, consts, consumers):
+    """The ``(scale, shift, output)`` of the :class:`~gluon_inception.ChannelAffine` reading ``tensor``, or None.
 
-    MXNet writes the block as it computes it: per channel a Slice, Mul and Add, then a Concat.
-    OpenVINO merges such Slices into one split that it runs with a reference kernel (in bfloat16 on
-    a Sapphire Rapids it took 7 % of GoogLeNet's time), while a Gather of one channel, unsqueezed,
-    runs on its fast path; torch's exporter writes torchvision's input scaling that way too, and
-    quantizers (NNCF, ONNX Runtime's ``quantize_static``) treat it as they treat torchvision's.
-    Only a Slice of one channel along axis 1 that feeds a Mul is rewritten.
+    MXNet writes the block as it computes it: per channel ``c`` a Slice of ``[c, c + 1)`` on axis 1,
+    a Mul and an Add by scalars, then a Concat of the channels in order, read by nothing else.
+    """
+    slices = consumers.get(tensor, [])
+    if not slices or len(slices) != len({id(n) for n in slices}):
+        return None
+    scale, shift, planes = {}, {}, {}
+    for node in slices:
+        bounds = [consts.get(n) for n in node.input[1:4]] if node.op_type == "Slice" and len(node.input) >= 4 else []
+        if len(bounds) != 3 or any(v is None or v.size != 1 for v in bounds) or int(bounds[2]) != 1 \
+                or int(bounds[1]) != int(bounds[0]) + 1:  # fmt: skip
+            return None
+        out, factors = node.output[0], []
+        for op in ("Mul", "Add"):
+            nxt = consumers.get(out, [])
+            values = [consts.get(n) for n in nxt[0].input if n != out] if len(nxt) == 1 and nxt[0].op_type == op else []
+            if len(values) != 1 or values[0] is None or values[0].size != 1:
+                return None
+            factors.append(float(values[0].reshape(-1)[0]))
+            out = nxt[0].output[0]
+        channel = int(bounds[0])
+        scale[channel], shift[channel], planes[channel] = factors[0], factors[1], out
+    order = range(len(planes))
+    concat = consumers.get(planes.get(0), [])
+    if len(concat) != 1 or concat[0].op_type != "Concat" or list(concat[0].input) != [planes.get(c) for c in order]:
+        return None
+    return np.array([scale[c] for c in order]), np.array([shift[c] for c in order]), concat[0].output[0]
+
+
+def _fold_input_scaling(model):
+    """Fold the :class:`~gluon_inception.ChannelAffine` layers in front of the first convolution into it.
+
+    Input scaling (topology ``"torchvision"``) and baked-in preprocessing are per-channel
+    ``y = x * s + t``, which is ``s * (x - v)`` with ``v = -t / s``. A convolution over ``y``
+    zero-padded equals the convolution, with each input channel's weights multiplied by ``s``, over
+    ``x - v`` zero-padded, border included (putting ``t`` into the bias instead would pad with the
+    wrong value). So the chain of affines becomes one Sub by a ``(1, C, 1, 1)`` constant in front of
+    the convolution, where MXNet wrote per channel a Slice, Mul and Add and a Concat per affine
+    (OpenVINO ran those Slices as a reference-kernel split; torch writes its input scaling as
+    Gathers, Muls, Adds and a Concat). A graph without that shape is left as written.
     """
     from onnx import helper, numpy_helper
 
@@ -285,27 +319,42 @@ def _gather_channels(model):
     consumers = {}
     for node in graph.node:
         for name in node.input:
-            consumers.setdefault(name, []).append(node.op_type)
-    nodes, axis_name = [], "gluon_inception_channel_axis"
-    for node in graph.node:
-        bounds = [consts.get(n) for n in node.input[1:4]] if node.op_type == "Slice" and len(node.input) == 4 else []
-        if len(bounds) != 3 or any(v is None or v.size != 1 for v in bounds) or int(bounds[2]) != 1 \
-                or int(bounds[1]) != int(bounds[0]) + 1 or consumers.get(node.output[0]) != ["Mul"]:
-            nodes.append(node)
-            continue
-        index, out = node.output[0] + "_index", node.output[0]
-        graph.initializer.append(numpy_helper.from_array(np.asarray(int(bounds[0]), dtype=np.int64), index))
-        nodes.append(helper.make_node("Gather", [node.input[0], index], [out + "_plane"], name=out + "_gather",
-                                      axis=1))
-        nodes.append(helper.make_node("Unsqueeze", [out + "_plane", axis_name], [out], name=out + "_unsqueeze"))
-    if len(nodes) > len(graph.node):
-        graph.initializer.append(numpy_helper.from_array(np.asarray([1], dtype=np.int64), axis_name))
+            consumers.setdefault(name, []).append(node)
+    source = tensor = graph.input[0].name
+    scale, shift = None, None
+    while True:
+        found = _channel_affine_at(tensor, consts, consumers)
+        if found is None:
+            break
+        s, t, tensor = found
+        scale, shift = (s, t) if scale is None else (scale * s, shift * s + t)
+    convs = consumers.get(tensor, [])
+    weight = consts.get(convs[0].input[1]) if len(convs) == 1 and convs[0].op_type == "Conv" else None
+    groups = [a.i for a in convs[0].attribute if a.name == "group"] if convs else []
+    if scale is None or weight is None or groups not in ([], [1]) or weight.shape[1] != len(scale) \
+            or not np.all(scale != 0):  # fmt: skip
+        return model
+    conv, channels = convs[0], len(scale)
+    folded = (weight * scale.reshape(1, channels, 1, 1)).astype(weight.dtype)
+    offset = (-shift / scale).reshape(1, channels, 1, 1).astype(np.float32)
+    names = (conv.input[1] + "_scaled", "gluon_inception_input_offset", "gluon_inception_input_shifted")
+    graph.initializer.extend([numpy_helper.from_array(folded, names[0]), numpy_helper.from_array(offset, names[1])])
+    conv.input[0], conv.input[1] = names[2], names[0]
+    dropped = set()
+    reached = [source]  # the affine nodes: everything between the input and the convolution
+    while reached:
+        for node in consumers.get(reached.pop(), []):
+            if node is not conv and id(node) not in dropped:
+                dropped.add(id(node))
+                reached.extend(node.output)
+    kept = [node for node in graph.node if id(node) not in dropped]
     del graph.node[:]
-    graph.node.extend(nodes)
+    graph.node.extend([helper.make_node("Sub", [source, names[1]], [names[2]], name="gluon_inception_input_shift")])
+    graph.node.extend(kept)
     used = {n for node in graph.node for n in node.input}
-    kept = [i for i in graph.initializer if i.name in used]
+    kept_consts = [i for i in graph.initializer if i.name in used]
     del graph.initializer[:]
-    graph.initializer.extend(kept)
+    graph.initializer.extend(kept_consts)
     return model
 
 
@@ -322,6 +371,10 @@ def export_onnx(
     check_batch=None,
 ):
     """Write ``net`` as an ONNX file and check it in onnxruntime.
+
+    The file is the network as inference runs it: BatchNorm folded into the convolutions, and a
+    per-channel input scaling (topology ``"torchvision"``, baked-in preprocessing) folded into the
+    first convolution, with one subtraction left in front of it.
 
     Parameters
     ----------
@@ -401,7 +454,7 @@ def export_onnx(
                 "mx.onnx.export_model failed (%s: %s). onnx %s is installed; MXNet 1.9.1 needs onnx==%s."
                 % (type(err).__name__, err, onnx.__version__, ONNX_VERSION)
             ) from err
-        model = _gather_channels(_tidy_onnx_graph(onnx.load(onnx_tmp), "data", "logits"))
+        model = _fold_input_scaling(_tidy_onnx_graph(onnx.load(onnx_tmp), "data", "logits"))
         for key, value in meta.items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value)

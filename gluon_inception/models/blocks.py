@@ -287,8 +287,10 @@ class ChannelAffine(mx.gluon.HybridBlock):
 
     Topology ``"torchvision"`` starts with one: torchvision's ImageNet GoogLeNet
     (``transform_input=True``) re-scales its ImageNet-normalised input to ``(x - 0.5) / 0.5``
-    before the first convolution. Folding that into the first convolution would not be exact
-    (its zero padding would then pad with the wrong value), so it stays a separate step.
+    before the first convolution. In MXNet it stays a separate step: folding it into that
+    convolution's weights and bias would pad with the wrong value. The ONNX export folds it
+    exactly (a subtraction in front and scaled weights, see
+    :func:`~gluon_inception.deploy.export.export_onnx`).
     :func:`~gluon_inception.deploy.export.bake_preprocessing` puts one in front of a network for
     the ``(x - mean) / std`` of its :class:`~gluon_inception.preprocessing.Preprocessing`.
 

@@ -132,19 +132,21 @@ def test_onnx_with_baked_preprocessing_takes_pixels(tmp_path):
     np.testing.assert_allclose(run_onnx(path, pixels), expected, rtol=0, atol=1e-4)
 
 
-def test_onnx_takes_channel_affine_planes_with_gather_and_folds_batchnorm(tmp_path):
-    """Baked preprocessing in front of the torchvision topology: two ChannelAffines in a row. Their channels
-    are taken with Gather, not Slice (OpenVINO ran MXNet's Slices as one reference-kernel split), and no
-    BatchNorm is left; the logits still equal MXNet's."""
+def test_onnx_folds_the_input_scaling_into_the_first_convolution_and_batchnorm_into_all(tmp_path):
+    """Baked preprocessing in front of the torchvision topology: two ChannelAffines in a row become one Sub
+    in front of the first convolution (no per-channel Slice, Gather or Concat is left), and no BatchNorm is
+    left; the logits still equal MXNet's, the zero-padded border of the first convolution included."""
     require(_onnx_available(), "onnx and onnxruntime (pip install 'gluon-inception[onnx]')")
     import onnx
 
     net = _net(topology="torchvision")
     path = str(tmp_path / "tv-baked.onnx")
     export_onnx(bake_preprocessing(net, PRE), path)
-    ops = [node.op_type for node in onnx.load(path).graph.node]
-    assert "Slice" not in ops and "BatchNormalization" not in ops
-    assert ops.count("Gather") == ops.count("Unsqueeze") == ops.count("Mul") == 6 and ops.count("Conv") == 57
+    graph = onnx.load(path).graph
+    ops = [node.op_type for node in graph.node]
+    assert ops[:2] == ["Sub", "Conv"] and graph.node[0].input[0] == "data" == graph.input[0].name
+    assert not {"Slice", "Gather", "Mul", "Add", "BatchNormalization"} & set(ops), sorted(set(ops))
+    assert ops.count("Conv") == 57 and ops.count("Concat") == 9  # one per Inception block
     pixels = _batch(pixels=True, seed=4)
     expected = net(PRE.normalize(mx.nd.array(pixels))).asnumpy()
     np.testing.assert_allclose(run_onnx(path, pixels), expected, rtol=0, atol=1e-4)
