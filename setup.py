@@ -51,11 +51,13 @@ EXTRAS = {
     "horovod": ["horovod==0.28.1"],
     # mx.onnx (1.9.1) needs onnx.mapping: 1.18.0 is the last onnx that has it, and the first with
     # Python 3.13 wheels (it has them for 3.11 and 3.12 too).
-    "onnx": ["onnx==1.18.0", "onnxruntime>=1.15"],
+    # --precision int8 for onnx files is ONNX Runtime's quantizer, which imports ml_dtypes (onnxruntime does
+    # not install it; 0.5 is the last with wheels for numpy 1.26 as well as 2).
+    "onnx": ["onnx==1.18.0", "onnxruntime>=1.15", "ml_dtypes>=0.5.4,<0.6"],
     # --format openvino: OpenVINO converts our ONNX export (so onnx too) and runs the IR.
     "openvino": ["onnx==1.18.0", "openvino>=2026.4,<2027"],
-    # --precision int8 for onnx/openvino files: NNCF calibrates ONNX models in onnxruntime.
-    "nncf": ["nncf>=3.4,<4", "onnx==1.18.0", "onnxruntime>=1.15"],
+    # --precision int8 for openvino files: NNCF calibrates the IR in OpenVINO.
+    "nncf": ["nncf>=3.4,<4", "openvino>=2026.4,<2027"],
     # --tensorboard: event files for TensorBoard without TensorFlow.
     "tensorboard": ["tensorboardX>=2.5"],
     "test": ["pytest>=7", "pytest-timeout>=2.1", "ruff>=0.4", "import-linter>=2.0", "tensorboardX>=2.5"],

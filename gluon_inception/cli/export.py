@@ -34,8 +34,9 @@ def configure_parser(parser):
     parser.add_argument("--bake-preprocessing", action="store_true",
                         help="put mean/std normalisation in the graph: it then takes RGB pixels 0-255 (NCHW, "
                              "resized and centre-cropped)")
-    add_precision_argument(parser, "int8: calibrated on --calib-data; MXNet's oneDNN INT8 for --format mxnet, NNCF's "
-                           "for onnx and openvino. float16 and bfloat16 are chosen when the file is run, not exported")
+    add_precision_argument(parser, "int8: calibrated on --calib-data; MXNet's oneDNN INT8 for --format mxnet, ONNX "
+                           "Runtime's quantizer for onnx, NNCF's for openvino. float16 and bfloat16 are chosen when "
+                           "the file is run, not exported")
     parser.add_argument("--calib-data", metavar="REC",
                         help="record file (or prepared dataset folder, train split) to calibrate --precision int8 on")
     parser.add_argument("--calib-batches", type=int, default=4, help="calibration batches (default 4)")
@@ -75,7 +76,7 @@ def main(args):
                         check=not args.no_check)
         _print_exported(args.format, result, checked_in)
         return 0
-    # INT8 for the runtimes: the float32 file first (checked against MXNet), then NNCF on it.
+    # INT8 for the runtimes: the float32 file first (checked against MXNet), then the runtime's quantizer on it.
     calib = _calib_batches(args, pre, baked=args.bake_preprocessing)
     with tempfile.TemporaryDirectory(prefix="gluon-inception-float32-") as tmp:
         float_path = os.path.join(tmp, "model" + suffix)
@@ -86,8 +87,9 @@ def main(args):
                                                                                       result["max_abs_diff"]))
         quantized = quantize_file(float_path, args.output, calib)
     print("%-7s %s" % (args.format, quantized["path"]))
-    print("int8: %d layers quantized by NNCF on %d calibration images; same top-1 class as float32 for %.1f%% of "
-          "them" % (quantized["quantized_layers"], quantized["images"], 100 * quantized["agreement"]))
+    print("int8: %d layers quantized by %s on %d calibration images; same top-1 class as float32 for %.1f%% of "
+          "them" % (quantized["quantized_layers"], quantized["quantizer"], quantized["images"],
+                    100 * quantized["agreement"]))  # fmt: skip
     return 0
 
 

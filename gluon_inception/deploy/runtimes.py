@@ -1,9 +1,10 @@
-"""Exported files in the runtimes people deploy with: OpenVINO IR, INT8 through NNCF, one loader for all.
+"""Exported files in the runtimes people deploy with: OpenVINO IR, INT8 for each runtime, one loader for all.
 
 - :func:`export_openvino` converts our own ONNX export to OpenVINO IR (``.xml`` + ``.bin``), with the
   class names and preprocessing in the IR's ``rt_info``, and checks it against MXNet's output.
-- :func:`quantize_file` makes an INT8 ONNX or OpenVINO file from a float32 one with NNCF, calibrated on
-  the user's images; a calibration that quantizes nothing or changes the answers is an error.
+- :func:`quantize_file` makes an INT8 ONNX or OpenVINO file from a float32 one (ONNX Runtime's quantizer
+  for ONNX, NNCF for OpenVINO), calibrated on the user's images; a calibration that quantizes nothing or
+  changes the answers is an error.
 - :func:`load_model_file` opens any exported file (MXNet prefix, ``.onnx``, ``.xml``) in MXNet, ONNX
   Runtime or OpenVINO as an :class:`ExportedModel`: a callable with the class names and preprocessing,
   which :func:`~gluon_inception.deploy.evaluate.evaluate` and
@@ -150,10 +151,12 @@ def export_openvino(net, path, preprocessing=None, classes=None, input_shape=Non
 
 
 def quantize_file(source, path, calib_batches, min_agreement=MIN_AGREEMENT, subset_size=None):
-    """INT8 copy of a float32 ONNX or OpenVINO file, calibrated with NNCF on ``calib_batches``.
+    """INT8 copy of a float32 ONNX or OpenVINO file, calibrated on ``calib_batches`` with each runtime's best quantizer.
 
-    NNCF inserts quantize/dequantize pairs (ONNX ``QuantizeLinear``, OpenVINO ``FakeQuantize``)
-    with ranges measured on the calibration images; the runtimes then run those layers in INT8.
+    Each file gets the quantizer its runtime measured fastest with (:doc:`/benchmarks`): an OpenVINO
+    IR NNCF's (``FakeQuantize`` layers), an ONNX file ONNX Runtime's own ``quantize_static`` (QDQ:
+    ``QuantizeLinear``/``DequantizeLinear`` pairs, weights per output channel), which ran 2x as fast
+    in ONNX Runtime as NNCF's ONNX file. The ranges come from the calibration images.
 
     Parameters
     ----------
@@ -168,53 +171,40 @@ def quantize_file(source, path, calib_batches, min_agreement=MIN_AGREEMENT, subs
         The lowest share of calibration images whose top-1 class the INT8 file must keep; below it
         the calibration failed (too few images, ranges dominated by outliers) and nothing is written.
     subset_size : int, optional
-        Calibration samples NNCF uses; default all of ``calib_batches``.
+        Calibration batches to use; default all of ``calib_batches``.
 
     Returns
     -------
     dict
-        ``{"path", "quantized_layers", "agreement", "images"}``.
+        ``{"path", "quantized_layers", "agreement", "images", "quantizer"}``.
 
     Raises
     ------
     ExportError
-        NNCF failed, quantized nothing, or the INT8 answers differ from float32 beyond ``min_agreement``.
+        The quantizer failed, quantized nothing, or the INT8 answers differ from float32 beyond
+        ``min_agreement``.
     """
     source, path = os.fspath(source), os.fspath(path)
     fmt = "openvino" if source.endswith(".xml") else "onnx"
+    runtime = "openvino" if fmt == "openvino" else "onnxruntime"
     _check_suffix(path, fmt)
-    batches = [np.ascontiguousarray(b, dtype=np.float32) for b in calib_batches]
+    batches = [np.ascontiguousarray(b, dtype=np.float32) for b in calib_batches][: subset_size or None]
     if not batches:
         raise ExportError("INT8 calibration needs images: the calibration data gave none")
-    nncf = _require("nncf")
-    float_model = load_model_file(source, "openvino" if fmt == "openvino" else "onnxruntime", precision="float32")
-    subset = int(subset_size or len(batches))
-    try:
-        if fmt == "openvino":
-            ov = _require("openvino")
-            model = ov.Core().read_model(source)
-            quantized = nncf.quantize(model, nncf.Dataset(batches), subset_size=subset)
-            layers = sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())
-        else:
-            import onnx
-
-            model = onnx.load(source)
-            name = model.graph.input[0].name
-            quantized = nncf.quantize(model, nncf.Dataset(batches, lambda b: {name: b}), subset_size=subset)
-            layers = sum(node.op_type == "QuantizeLinear" for node in quantized.graph.node)
-    except Exception as err:  # NNCF's own errors have no common base class
-        raise ExportError("NNCF could not quantize %s: %s" % (source, _first_line(err))) from err
-    if layers == 0:
-        raise ExportError("NNCF quantized no layer of %s: the INT8 file would be the float32 one" % source)
+    quantize, quantizer = (_nncf_openvino, "NNCF") if fmt == "openvino" else (_ort_static, "ONNX Runtime")
+    float_model = load_model_file(source, runtime, precision="float32")
     with tempfile.TemporaryDirectory(prefix="gluon-inception-int8-") as tmp:
         tmp_path = os.path.join(tmp, "model" + os.path.splitext(path)[1])
-        if fmt == "openvino":
-            quantized.set_rt_info(json.dumps("int8"), [RT_INFO, "precision"])
-            ov.save_model(quantized, tmp_path, compress_to_fp16=False)
-        else:
-            _set_onnx_meta(quantized, "precision", "int8")
-            onnx.save(quantized, tmp_path)
-        int8 = load_model_file(tmp_path, "openvino" if fmt == "openvino" else "onnxruntime", precision="float32")
+        try:
+            layers = quantize(source, tmp_path, batches, tmp)
+        except UsageError:
+            raise
+        except Exception as err:  # the quantizers' own errors have no common base class
+            raise ExportError("%s could not quantize %s: %s" % (quantizer, source, _first_line(err))) from err
+        if layers == 0:
+            raise ExportError("%s quantized no layer of %s: the INT8 file would be the float32 one"
+                              % (quantizer, source))
+        int8 = load_model_file(tmp_path, runtime, precision="float32")
         same = sum(int((int8.run(b).argmax(1) == float_model.run(b).argmax(1)).sum()) for b in batches)
         images = sum(len(b) for b in batches)
         if same < min_agreement * images:
@@ -227,7 +217,51 @@ def quantize_file(source, path, calib_batches, min_agreement=MIN_AGREEMENT, subs
         else:
             with atomic_path(path) as out:
                 shutil.copyfile(tmp_path, out)
-    return {"path": path, "quantized_layers": int(layers), "agreement": same / images, "images": images}
+    return {"path": path, "quantized_layers": int(layers), "agreement": same / images, "images": images,
+            "quantizer": quantizer}  # fmt: skip
+
+
+def _nncf_openvino(source, out, batches, tmp):
+    """NNCF's INT8 of the IR ``source`` written to ``out``; returns the number of FakeQuantize layers."""
+    nncf, ov = _require("nncf"), _require("openvino")
+    quantized = nncf.quantize(ov.Core().read_model(source), nncf.Dataset(batches), subset_size=len(batches))
+    quantized.set_rt_info(json.dumps("int8"), [RT_INFO, "precision"])
+    ov.save_model(quantized, out, compress_to_fp16=False)
+    return sum(op.get_type_name() == "FakeQuantize" for op in quantized.get_ops())
+
+
+def _ort_static(source, out, batches, tmp):
+    """ONNX Runtime's static QDQ INT8 of ``source`` written to ``out``, metadata kept; returns its QuantizeLinears."""
+    _require("onnxruntime")
+    try:
+        from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+    except ImportError as err:  # its quantizer needs ml_dtypes, which the runtime alone does not
+        raise UsageError("ONNX Runtime's quantizer cannot be imported (%s): %s" % (err, INSTALL["onnxruntime"])) \
+            from None  # fmt: skip
+    import onnx
+
+    float_model = onnx.load(source)
+    name = float_model.graph.input[0].name
+
+    class Batches(CalibrationDataReader):
+        def __init__(self):
+            self._left = iter(batches)
+
+        def get_next(self):
+            batch = next(self._left, None)
+            return None if batch is None else {name: batch}
+
+    prepared = os.path.join(tmp, "prepared.onnx")
+    quant_pre_process(source, prepared, skip_symbolic_shape=True)
+    quantize_static(prepared, out, Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)  # fmt: skip
+    quantized = onnx.load(out)
+    del quantized.metadata_props[:]
+    quantized.metadata_props.extend(float_model.metadata_props)
+    _set_onnx_meta(quantized, "precision", "int8")
+    onnx.save(quantized, out)
+    return sum(node.op_type == "QuantizeLinear" for node in quantized.graph.node)
 
 
 def _set_onnx_meta(model, key, value):

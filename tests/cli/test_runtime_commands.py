@@ -40,7 +40,8 @@ def exported(demo_checkpoint, demo_dataset, tmp_path_factory):
             assert proc.returncode == 0, proc.stderr[-3000:]
             files[fmt, precision] = path
             if precision == "int8":
-                assert "layers quantized by NNCF on 128 calibration images" in proc.stdout, proc.stdout
+                quantizer = "NNCF" if fmt == "openvino" else "ONNX Runtime"
+                assert "layers quantized by %s on 128 calibration images" % quantizer in proc.stdout, proc.stdout
             else:
                 assert "largest logit difference from MXNet" in proc.stdout
     return files

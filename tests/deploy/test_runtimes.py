@@ -1,4 +1,4 @@
-"""Exported files in ONNX Runtime and OpenVINO: IR export, NNCF INT8, one loader, damaged files."""
+"""Exported files in ONNX Runtime and OpenVINO: IR export, INT8 (NNCF, ONNX Runtime), one loader, damaged files."""
 import os
 
 import numpy as np
@@ -139,12 +139,21 @@ def test_class_names_that_do_not_match_the_outputs_are_refused(files, tmp_path):
         load_model_file(str(tmp_path / "altered.xml"))
 
 
-@pytest.mark.parametrize("which,runtime", [("xml", "openvino"), ("onnx", "onnxruntime")])
-def test_nncf_int8_quantizes_and_keeps_metadata(net, files, tmp_path, which, runtime):
+@pytest.mark.parametrize("which,runtime,quantizer",
+                         [("xml", "openvino", "NNCF"), ("onnx", "onnxruntime", "ONNX Runtime")])
+def test_int8_uses_the_runtimes_quantizer_and_keeps_metadata(net, files, tmp_path, which, runtime, quantizer):
+    """OpenVINO IR: NNCF's FakeQuantize layers; ONNX: ONNX Runtime's QDQ pairs, weights per output channel."""
+    import onnx
+
     out = str(tmp_path / ("int8" + os.path.splitext(files[which])[1]))
     calib = [_images(8, seed=s) for s in range(3)]
     result = quantize_file(files[which], out, calib, min_agreement=0.0)
-    assert result["quantized_layers"] > 50 and result["images"] == 24
+    assert result["quantized_layers"] > 50 and result["images"] == 24 and result["quantizer"] == quantizer
+    if which == "onnx":
+        consts = {i.name: i for i in onnx.load(out).graph.initializer}
+        weight_scales = [consts[n.input[1]] for n in onnx.load(out).graph.node
+                         if n.op_type == "DequantizeLinear" and n.input[0] in consts and consts[n.input[0]].dims]
+        assert len(weight_scales) >= 57 and all(len(scale.dims) == 1 for scale in weight_scales)  # per channel
     model = load_model_file(out, runtime)
     assert model.precision == "int8" and model.classes == CLASSES and model.preprocessing == PRE
     x = _images(4, seed=9)
@@ -161,8 +170,8 @@ def test_a_calibration_that_changes_the_answers_is_an_error_and_writes_nothing(f
 
 
 def test_the_onnx_file_declares_the_opset_its_nodes_follow_so_int8_runs_for_every_topology(tmp_path):
-    """MXNet's exporter wrote opset-13 nodes under opset 23; ONNX Runtime then rejected NNCF's INT8 of the
-    torchvision topology (its input ChannelAffine's quantized Slice), in the bench at 224 pixels."""
+    """MXNet's exporter wrote opset-13 nodes under opset 23; ONNX Runtime then rejected a quantizer's INT8 of the
+    torchvision topology (NNCF's, of its input ChannelAffine's Slice), in the bench at 224 pixels."""
     import onnx
 
     mx.random.seed(1)

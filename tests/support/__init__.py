@@ -22,9 +22,9 @@ def require(condition, what):
 
 
 def require_deploy_runtimes():
-    """:func:`require` the packages of the exported-file paths: onnx, onnxruntime, openvino and nncf."""
+    """:func:`require` the packages of the exported-file paths: onnx, onnxruntime and its quantizer, openvino, nncf."""
     missing = []
-    for name in ("onnx", "onnxruntime", "openvino", "nncf"):
+    for name in ("onnx", "onnxruntime", "onnxruntime.quantization", "openvino", "nncf"):
         try:
             __import__(name)
         except ImportError:
