@@ -5,10 +5,7 @@ when it has them, or ``.venv-peers`` from ``BENCH=1 bash scripts/setup.sh``) and
 so that no runtime shares a process with another. ``--spec`` (JSON) lists the files to time:
 
 - ``rows``: ``{"name", "runtime": "onnxruntime" | "openvino", "path", "precision": "f32" | "bf16"}``,
-  our exports and torchvision's alike (bench/inference.py made them, INT8 included);
-- ``qdq``: ``{"prefix", "onnx"}``: ONNX Runtime's own static INT8 of that float32 file
-  (``quant_pre_process`` then ``quantize_static``: QDQ, per-channel weights, calibrated on
-  ``--calib`` in batches of 8), run in ONNX Runtime and in OpenVINO.
+  our exports and torchvision's alike (bench/inference.py made them, INT8 included).
 
 Every file gets the same settings: ONNX Runtime with ``intra_op_num_threads=--threads``, one inter-op
 thread and every graph optimisation; OpenVINO with ``INFERENCE_NUM_THREADS=--threads``, one stream,
@@ -22,16 +19,10 @@ any other error ends the process with its traceback.
 """
 import argparse
 import json
-import os
 import sys
-import tempfile
-import time
 import traceback
 
 from _timing import rate_and_latency  # bench/, first on sys.path when a bench script runs
-
-#: Images per calibration step, the same for ONNX Runtime's calibration and NNCF's (bench/inference.py).
-CALIB_BATCH = 8
 
 
 def measure(run, np, batch, size, min_time, latency_runs):
@@ -53,28 +44,6 @@ def ort_session(path, threads):
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return lambda x: session.run(None, {name: x})[0]
-
-
-def ort_int8(path, out, calib):
-    """ONNX Runtime's static INT8 of ``path`` into ``out``: QDQ, per-channel, calibrated on ``calib``."""
-    import onnxruntime as ort
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    name = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).get_inputs()[0].name
-
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.batches = iter([{name: calib[i : i + CALIB_BATCH]} for i in range(0, len(calib), CALIB_BATCH)])
-
-        def get_next(self):
-            return next(self.batches, None)
-
-    prepared = out + ".prepared.onnx"
-    quant_pre_process(path, prepared, skip_symbolic_shape=True)
-    quantize_static(prepared, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)  # fmt: skip
-    return out
 
 
 def openvino_model(path, threads, precision, batch, size):
@@ -106,7 +75,7 @@ def available(module):
         return None
 
 
-def build(args, spec, np, notes, workdir):
+def build(args, spec, np, notes):
     ort, ov = available("onnxruntime"), available("openvino")
     if ort:
         notes.append("onnxruntime %s: %d intra-op threads, 1 inter-op, ORT_ENABLE_ALL"
@@ -115,27 +84,6 @@ def build(args, spec, np, notes, workdir):
         notes.append("openvino %s: %d threads, 1 stream, LATENCY hint, compiled per batch size (%d and 1)"
                      % (ov.__version__, args.threads, args.batch))  # fmt: skip
     rows = list(spec.get("rows", []))
-    qdq = spec.get("qdq", [])
-    if qdq and not (ort and available("onnxruntime.quantization")):
-        notes.append("ONNX Runtime's static INT8 (QDQ) rows skipped: onnxruntime.quantization is not importable")
-        qdq = []
-    if qdq:
-        calib = np.load(args.calib).astype(np.float32)
-        for item in qdq:
-            start = time.perf_counter()
-            try:
-                out = ort_int8(item["onnx"], os.path.join(workdir, "%s_int8_qdq.onnx" % item["prefix"]), calib)
-            except Exception as err:  # noqa: BLE001 - the quantizer refused this file: say so, time the others
-                traceback.print_exc()
-                notes.append("%s: ONNX Runtime quantize_static FAILED, no QDQ rows: %s: %s"
-                             % (item["prefix"], type(err).__name__, str(err).strip()[:300]))  # fmt: skip
-                continue
-            notes.append("%s: ONNX Runtime quantize_static (QDQ, per-channel, %d calibration images) took %.0f s"
-                         % (item["prefix"], len(calib), time.perf_counter() - start))  # fmt: skip
-            rows.append({"name": "%s ONNX Runtime INT8 (ORT static QDQ)" % item["prefix"], "runtime": "onnxruntime",
-                         "path": out, "precision": "f32"})  # fmt: skip
-            rows.append({"name": "%s OpenVINO INT8 (ORT QDQ file)" % item["prefix"], "runtime": "openvino",
-                         "path": out, "precision": "f32"})  # fmt: skip
     models, missing = [], set()
     for row in rows:
         if not {"onnxruntime": ort, "openvino": ov}[row["runtime"]]:
@@ -159,7 +107,6 @@ def build(args, spec, np, notes, workdir):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--spec", required=True, help="JSON: the files to time (see the module's docstring)")
-    parser.add_argument("--calib", required=True, help=".npy of calibration images (N, 3, H, W)")
     parser.add_argument("--check", required=True, help=".npy of images whose top-1 each model reports")
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--batch", type=int, default=32)
@@ -173,22 +120,21 @@ def main():
     with open(args.spec, encoding="utf-8") as f:
         spec = json.load(f)
     notes = []
-    with tempfile.TemporaryDirectory(prefix="gluon-inception-peers-") as workdir:
-        models = build(args, spec, np, notes, workdir)
-        check = np.load(args.check).astype(np.float32)
-        top1 = {}
+    models = build(args, spec, np, notes)
+    check = np.load(args.check).astype(np.float32)
+    top1 = {}
+    for name, run in models:
+        top1[name] = [int(c) for i in range(0, len(check), args.batch)
+                      for c in run(check[i : i + args.batch]).argmax(1)]  # fmt: skip
+    print(json.dumps({"ready": True, "notes": notes, "models": [n for n, _ in models], "top1": top1}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "round":
+            break
+        rows = []
         for name, run in models:
-            top1[name] = [int(c) for i in range(0, len(check), args.batch)
-                          for c in run(check[i : i + args.batch]).argmax(1)]  # fmt: skip
-        print(json.dumps({"ready": True, "notes": notes, "models": [n for n, _ in models], "top1": top1}), flush=True)
-        for line in sys.stdin:
-            if line.strip() != "round":
-                break
-            rows = []
-            for name, run in models:
-                ips, lat = measure(run, np, args.batch, args.size, args.min_time, args.latency_runs)
-                rows.append({"name": name, "img_per_s": ips, "latency_ms": lat})
-            print(json.dumps({"rows": rows}), flush=True)
+            ips, lat = measure(run, np, args.batch, args.size, args.min_time, args.latency_runs)
+            rows.append({"name": name, "img_per_s": ips, "latency_ms": lat})
+        print(json.dumps({"rows": rows}), flush=True)
 
 
 if __name__ == "__main__":

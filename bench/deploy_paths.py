@@ -3,7 +3,7 @@
 
 For each path (MXNet float32 / bfloat16 / INT8 from the checkpoint; MXNet INT8, ONNX and OpenVINO
 files, float32 and INT8, and OpenVINO's bfloat16 of the float32 IR) it runs ``gluon-inception
-export`` (timed: for INT8 files that includes NNCF's calibration), then ``gluon-inception evaluate``
+export`` (timed: for INT8 files that includes the calibration), then ``gluon-inception evaluate``
 on the chosen split, and reports top-1 / top-5, the evaluation's seconds, the export's seconds and
 the size of what is shipped. Paths the CPU or the installed packages cannot run are listed with the
 reason instead of a number.
@@ -34,7 +34,7 @@ PATHS = [
     ("MXNet INT8 (calibrated at load)", None, None, ["--precision", "int8"]),
     ("MXNet INT8 file", ["--format", "mxnet", "--precision", "int8"], "", []),
     ("ONNX float32 in ONNX Runtime", ["--format", "onnx"], ".onnx", ["--runtime", "onnxruntime"]),
-    ("ONNX INT8 (NNCF) in ONNX Runtime", ["--format", "onnx", "--precision", "int8"], ".onnx",
+    ("ONNX INT8 (ONNX Runtime's quantizer) in ONNX Runtime", ["--format", "onnx", "--precision", "int8"], ".onnx",
      ["--runtime", "onnxruntime"]),
     ("OpenVINO float32", ["--format", "openvino"], ".xml", []),
     ("OpenVINO bfloat16 (of the float32 IR)", ["--format", "openvino"], ".xml", ["--precision", "bfloat16"]),

@@ -8,11 +8,11 @@ images per second at batch 32 and the median latency at batch 1, for
 - torchvision in the torch interpreter (``--torch-python``; GluonCV does not import beside torch >= 2):
   eager NCHW, channels_last, channels_last + bf16 autocast, ``torch.compile``;
 - the deployment paths, ours and torchvision's side by side: our network exported by our code
-  (``export_onnx``, ``export_openvino``, ``quantize_file`` = NNCF INT8) and torchvision's exported by
-  ``torch.onnx.export`` (converted to OpenVINO IR by OpenVINO, quantized by the same NNCF call on the
-  same calibration images), each run in ONNX Runtime (float32, INT8 NNCF, INT8 by ONNX Runtime's own
-  ``quantize_static``) and OpenVINO (float32, bf16 where the CPU has it, INT8 NNCF, INT8 from the
-  QDQ file), with the same runtime settings, in the peers interpreter (``--peers-python``).
+  (``export_onnx``, ``export_openvino``, ``quantize_file``: INT8 by ONNX Runtime's quantizer for ONNX,
+  by NNCF for OpenVINO) and torchvision's exported by ``torch.onnx.export`` (converted to OpenVINO IR
+  by OpenVINO, quantized by the same ``quantize_file`` calls on the same calibration images), each run
+  in ONNX Runtime (float32, INT8) and OpenVINO (float32, bf16 where the CPU has it, INT8 from NNCF, the
+  INT8 ONNX file), with the same runtime settings, in the peers interpreter (``--peers-python``).
 
     PYTHONPATH=$PWD python bench/inference.py --threads 2 --markdown inference.md
     PYTHONPATH=$PWD python bench/inference.py --threads 2 --min-time 0.2 --rounds 1 --latency-runs 2 \\
@@ -52,7 +52,7 @@ DEFAULT_PEERS_PYTHON = os.environ.get("GLUON_INCEPTION_PEERS_PYTHON") or next(
     (p for p in [os.path.join(ROOT, ".venv-peers/bin/python")] if os.path.exists(p)), sys.executable)
 #: The row names of the deployment paths, after "ours " or "torchvision ".
 DEPLOY_PREFIXES = ("ONNX Runtime", "OpenVINO")
-#: Images per NNCF calibration sample (and per ONNX Runtime calibration step).
+#: Images per calibration batch (NNCF's sample, ONNX Runtime's calibration step).
 CALIB_BATCH = 8
 
 
@@ -77,7 +77,6 @@ def parse_args(argv=None):
                         help="skip every deployment row (ONNX Runtime and OpenVINO, ours and torchvision's)")
     parser.add_argument("--no-peers", action="store_true",
                         help="skip torchvision's deployment rows (its ONNX file in ONNX Runtime and OpenVINO)")
-    parser.add_argument("--no-qdq", action="store_true", help="skip ONNX Runtime's own static INT8 (QDQ) rows")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--markdown", help="write the table and the command as a Markdown page here")
     return parser.parse_args(argv)
@@ -121,15 +120,14 @@ def summarise(name, rounds):
 
 
 def images(args, workdir):
-    """The calibration and check images (random, seeded), as arrays and as ``.npy`` files for the workers."""
+    """The calibration and check images (random, seeded); the check images also as ``.npy`` for the workers."""
     from gluon_inception._compat import np
 
     rng = np.random.RandomState(0)
     shape = (2 * args.batch, 3, args.size, args.size)
     data = {"calib": rng.normal(size=shape).astype(np.float32), "check": rng.normal(size=shape).astype(np.float32)}
-    for key, value in list(data.items()):
-        data[key + "_path"] = os.path.join(workdir, key + ".npy")
-        np.save(data[key + "_path"], value)
+    data["check_path"] = os.path.join(workdir, "check.npy")
+    np.save(data["check_path"], data["check"])
     return data
 
 
@@ -224,11 +222,12 @@ def _missing(*modules):
 
 
 def deployment_files(args, notes, net, data, workdir, torch_files):
-    """Export and quantize the files the peers worker times: {"rows": [...], "qdq": [...]} (its ``--spec``).
+    """Export and quantize the files the peers worker times: ``{"rows": [...]}`` (its ``--spec``).
 
     Ours go through our own code (``export_onnx``, ``export_openvino``, ``quantize_file``);
     torchvision's ONNX file goes to OpenVINO IR by OpenVINO's converter and to INT8 by the same
-    ``quantize_file`` (NNCF, same images, same subset size). ``min_agreement=0``: on random weights the
+    ``quantize_file`` on the same images: ONNX Runtime's quantizer for the ``.onnx`` files (whose INT8
+    runs in ONNX Runtime and OpenVINO), NNCF for the IRs. ``min_agreement=0``: on random weights the
     INT8 answers are reported as notes, not judged.
     """
     from gluon_inception import cpu
@@ -240,10 +239,10 @@ def deployment_files(args, notes, net, data, workdir, torch_files):
     if not bf16:
         notes.append("OpenVINO bf16 rows skipped: this CPU has neither AVX-512 BF16 nor AMX (or a DNNL_MAX_CPU_ISA "
                      "cap forbids them)")  # fmt: skip
-    missing = _missing("onnx", "onnxruntime", "openvino", "nncf")
+    missing = _missing("onnx", "onnxruntime", "onnxruntime.quantization", "openvino", "nncf")
     if "onnx" in missing:
         notes.append("deployment rows skipped: onnx is not installed in %s" % sys.executable)
-        return {"rows": [], "qdq": []}
+        return {"rows": []}
     calib_batches = [data["calib"][i : i + CALIB_BATCH] for i in range(0, len(data["calib"]), CALIB_BATCH)]
     sources = {"ours": {"onnx": os.path.join(workdir, "ours.onnx")}}
     start = time.perf_counter()
@@ -260,37 +259,41 @@ def deployment_files(args, notes, net, data, workdir, torch_files):
 
             sources["torchvision"]["xml"] = os.path.join(workdir, "torchvision.xml")
             ov.save_model(ov.convert_model(torch_files["onnx"]), sources["torchvision"]["xml"], compress_to_fp16=False)
-    if "nncf" in missing:
-        notes.append("NNCF INT8 rows skipped: nncf is not installed in %s" % sys.executable)
-    spec = {"rows": [], "qdq": []}
+    quantizers = {"onnx": "onnxruntime.quantization", "xml": "nncf"}
+    for fmt, module in quantizers.items():
+        if module in missing:
+            notes.append("%s INT8 rows skipped: %s is not importable in %s" % (fmt, module, sys.executable))
+    spec = {"rows": []}
     for side, files in sources.items():
         int8 = {}
-        if "nncf" not in missing:
-            for fmt, path in files.items():
-                out = os.path.join(workdir, "%s_int8.%s" % (side, fmt))
-                start = time.perf_counter()
-                try:
-                    result = quantize_file(path, out, calib_batches, min_agreement=0.0, subset_size=len(calib_batches))
-                except GluonInceptionError as err:  # our own refusal: the row is missing, and the table says why
-                    failed(notes, "%s %s INT8 (NNCF) FAILED, no row: %s" % (side, fmt, err))
-                    continue
-                int8[fmt] = out
-                notes.append("%s %s INT8 (NNCF, %d samples of %d images): %d quantized layers, %.0f%% top-1 kept on "
-                             "the calibration images, %.0f s" % (side, fmt, len(calib_batches), CALIB_BATCH,
-                             result["quantized_layers"], 100 * result["agreement"], time.perf_counter() - start))
+        for fmt, path in files.items():
+            if quantizers[fmt] in missing:
+                continue
+            out = os.path.join(workdir, "%s_int8.%s" % (side, fmt))
+            start = time.perf_counter()
+            try:
+                result = quantize_file(path, out, calib_batches, min_agreement=0.0)
+            except GluonInceptionError as err:  # our own refusal: the row is missing, and the table says why
+                failed(notes, "%s %s INT8 FAILED, no row: %s" % (side, fmt, err))
+                continue
+            int8[fmt] = out
+            notes.append("%s %s INT8 (%s, %d batches of %d images): %d quantized layers, %.0f%% top-1 kept on the "
+                         "calibration images, %.0f s" % (side, fmt, result["quantizer"], len(calib_batches),
+                         CALIB_BATCH, result["quantized_layers"], 100 * result["agreement"],
+                         time.perf_counter() - start))  # fmt: skip
         rows = [("ONNX Runtime float32", "onnxruntime", files["onnx"], "f32")]
         if "onnx" in int8:
-            rows.append(("ONNX Runtime INT8 (NNCF)", "onnxruntime", int8["onnx"], "f32"))
+            rows.append(("ONNX Runtime INT8 (ORT static QDQ)", "onnxruntime", int8["onnx"], "f32"))
         if "xml" in files:
             rows.append(("OpenVINO float32", "openvino", files["xml"], "f32"))
             if bf16:
                 rows.append(("OpenVINO bf16", "openvino", files["xml"], "bf16"))
         if "xml" in int8:
             rows.append(("OpenVINO INT8 (NNCF)", "openvino", int8["xml"], "f32"))
+        if "onnx" in int8 and "xml" in files:
+            rows.append(("OpenVINO INT8 (ORT QDQ file)", "openvino", int8["onnx"], "f32"))
         spec["rows"] += [{"name": "%s %s" % (side, label), "runtime": runtime, "path": path, "precision": p}
                          for label, runtime, path, p in rows]  # fmt: skip
-        if not args.no_qdq:
-            spec["qdq"].append({"prefix": side, "onnx": files["onnx"]})
     return spec
 
 
@@ -371,7 +374,7 @@ def start_torch(args, notes, data, workdir):
 
 def start_peers(args, notes, data, spec, workdir):
     """The worker that times the exported files in ONNX Runtime and OpenVINO, or None."""
-    if not spec["rows"] and not spec["qdq"]:
+    if not spec["rows"]:
         return None
     if not os.path.exists(args.peers_python):
         notes.append("ONNX Runtime and OpenVINO skipped: no interpreter at %s (--peers-python)" % args.peers_python)
@@ -380,7 +383,7 @@ def start_peers(args, notes, data, spec, workdir):
     with open(spec_path, "w", encoding="utf-8") as f:
         json.dump(spec, f)
     cmd = [args.peers_python, os.path.join(HERE, "_peer_inference.py"), "--spec", spec_path,
-           "--calib", data["calib_path"], "--check", data["check_path"]] + _common(args)  # fmt: skip
+           "--check", data["check_path"]] + _common(args)  # fmt: skip
     return Worker(cmd, args, notes)
 
 
@@ -488,7 +491,8 @@ def summary(rows):
         best_any = max((r for r in same if r["name"].startswith("ours ")), key=lambda r: r["img_per_s"], default=None)
         if not ours or not peers:
             lines.append("| %s | %s | | %s | | n/a | | | | %s |" % (
-                p, "none" if not ours else ours[0]["name"], "none" if not peers else peers[0]["name"],
+                p, max(ours, key=lambda r: r["img_per_s"])["name"] if ours else "none",
+                max(peers, key=lambda r: r["img_per_s"])["name"] if peers else "none",
                 best_any["name"] if best_any else "none"))  # fmt: skip
             continue
         a, b = max(ours, key=lambda r: r["img_per_s"]), max(peers, key=lambda r: r["img_per_s"])

@@ -112,8 +112,8 @@ if [ "${TORCH:-1}" = "1" ]; then
     tool_venv "${TORCH_VENV:-.venv-torch}" "import torchvision, onnx" "torch, torchvision and onnx" \
         "for the torchvision comparison tests and bench/inference.py's ONNX export" "${TORCH_PINS[@]}"
 fi
-# BENCH=1: onnxruntime and openvino in a venv of their own, only for bench/inference.py (they run our
-# exported ONNX file; neither the package nor its tests need them).
+# BENCH=1: the newest onnxruntime and openvino in a venv of their own, for bench/inference.py to time
+# the exported files with (the package's extras pin onnx for MXNet's exporter).
 if [ "${BENCH:-0}" = "1" ]; then
     tool_venv "${PEERS_VENV:-.venv-peers}" "import onnxruntime.quantization, openvino" "onnxruntime and openvino" \
         "for bench/inference.py" "${PEERS_PINS[@]}"

@@ -39,7 +39,7 @@ say "bench/inference.py, one short round capped at AVX2: its bf16 rows are skipp
 # with a note); torch and GluonCV rows are left out to keep it short. `timeout`:
 # a hang (MXNet's engine once waited forever here) fails this step instead of the whole job.
 out=$(DNNL_MAX_CPU_ISA=AVX2 PYTHONPATH="$PWD" timeout 900 "$BIN/python" bench/inference.py --threads 2 --min-time 0.2 \
-      --rounds 1 --latency-runs 2 --pause 0 --no-torch --no-gluoncv --no-qdq)
+      --rounds 1 --latency-runs 2 --pause 0 --no-torch --no-gluoncv)
 echo "$out"
 grep -qF "note: bfloat16 skipped: this CPU has no native bfloat16" <<<"$out" \
     || { echo "bench/inference.py did not skip MXNet's bfloat16 under the AVX2 cap" >&2; exit 1; }
