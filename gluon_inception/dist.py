@@ -253,7 +253,8 @@ def leave(status):
     that failed that teardown can crash: in CI (Python 3.13) a rank that had passed the barrier died
     with SIGSEGV, so horovodrun reported status 134 instead of the error's. The rank therefore
     flushes its output, shuts logging down and leaves with ``os._exit``. Files are not at risk:
-    writers finish or remove their temporary files before the error reaches this point.
+    writers finish or remove their temporary files before the error reaches this point. A stop by
+    a signal from the launcher is not ended here (``TrainingInterrupted.normal_teardown``).
     """
     if _CURRENT is None or not _CURRENT.distributed:
         return status

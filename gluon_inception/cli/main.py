@@ -167,7 +167,8 @@ def run(main, *args):
         if dist.is_root_process():  # every rank hits the same error; one line is enough
             print("error: %s" % err, file=sys.stderr, flush=True)
         dist.settle()
-        return dist.leave(getattr(err, "exit_code", 1))
+        status = getattr(err, "exit_code", 1)
+        return status if getattr(err, "normal_teardown", False) else dist.leave(status)
     except Exception as err:
         # Another rank ended the job (its own line and status say why): Horovod fails this rank's next
         # collective. Nothing more to say here than that, once.

@@ -57,6 +57,11 @@ class TrainingInterrupted(TrainingStopped):
         75 after SIGTERM or SIGUSR1 (preemption), 130 after SIGINT.
     """
 
+    #: Leave through the interpreter's normal teardown, not :func:`gluon_inception.dist.leave`: the
+    #: launcher that sent the signal is ending the job itself, and in one CI run it reported no rank's
+    #: status at all when the ranks left with ``os._exit`` (this path always left the normal way before).
+    normal_teardown = True
+
     def __init__(self, message, exit_code):
         super().__init__(message)
         self.exit_code = exit_code
