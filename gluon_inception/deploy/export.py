@@ -272,7 +272,8 @@ def _channel_affine_at(tensor, consts, consumers):
     """The ``(scale, shift, output)`` of the :class:`~gluon_inception.ChannelAffine` reading ``tensor``, or None.
 
     MXNet writes the block as it computes it: per channel ``c`` a Slice of ``[c, c + 1)`` on axis 1,
-    a Mul and an Add by scalars, then a Concat of the channels in order, read by nothing else.
+    a Mul and an Add by scalars, then a Concat of the channels in order; each of them is read by
+    nothing else (the fold removes them all).
     """
     slices = consumers.get(tensor, [])
     if not slices or len(slices) != len({id(n) for n in slices}):
@@ -295,7 +296,8 @@ def _channel_affine_at(tensor, consts, consumers):
         scale[channel], shift[channel], planes[channel] = factors[0], factors[1], out
     order = range(len(planes))
     concat = consumers.get(planes.get(0), [])
-    if len(concat) != 1 or concat[0].op_type != "Concat" or list(concat[0].input) != [planes.get(c) for c in order]:
+    if len(concat) != 1 or concat[0].op_type != "Concat" or list(concat[0].input) != [planes.get(c) for c in order] \
+            or any(consumers[planes[c]] != concat for c in order):  # fmt: skip
         return None
     return np.array([scale[c] for c in order]), np.array([shift[c] for c in order]), concat[0].output[0]
 
