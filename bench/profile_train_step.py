@@ -80,9 +80,8 @@ def build_step(dtype, batch, size, topology, optimizer, classes=1000, wd=1e-4, a
     """(step function, mxnet module) of one training step on a fixed random batch.
 
     AMP is initialised for bfloat16 before the net is built. With bfloat16 on AMX and
-    ``amx_fixes``, convolution inputs are padded to 32-channel multiples and the BatchNorms that
-    would still run oneDNN's reference kernel are kept in float32, as ``gluon-inception train``
-    does (``gluon_inception/training/amx.py``).
+    ``amx_fixes``, convolution inputs are padded to 32-channel multiples, as ``gluon-inception
+    train`` does (``gluon_inception/training/amx.py``).
     ``bench/train_throughput.py`` times the same step (with ``wd=0``).
     """
     sys.path.insert(0, ROOT)
@@ -95,10 +94,8 @@ def build_step(dtype, batch, size, topology, optimizer, classes=1000, wd=1e-4, a
     mx.random.seed(0)
     net = googlenet(classes=classes, topology=topology)
     if dtype == "bfloat16" and cpu.amx_in_use():  # what the engine does (training/amx.py)
-        kwargs = {"classes": classes, "topology": topology}
-        find_norms = (lambda: amx.find_reference_norms("googlenet", kwargs, batch, size)) if amx_fixes else None
         try:
-            amx.prepare_network(net, size, find_norms)
+            amx.prepare_network(net, size, pad=amx_fixes)
         except ConfigError as err:  # refused where oneDNN would corrupt memory, as train does
             raise SystemExit(str(err).replace("--image-size", "--size")) from None
     net.hybridize(static_alloc=True, static_shape=True)
@@ -240,8 +237,8 @@ def main(argv=None):
     parser.add_argument("--top", type=int, default=15, help="rows of the per-operator tables")
     parser.add_argument("--no-onednn", action="store_true", help="skip the DNNL_VERBOSE run")
     parser.add_argument("--no-amx-fixes", action="store_true",
-                        help="bfloat16 on AMX: no zero-padding of convolution inputs to 32-channel multiples and no "
-                             "float32 BatchNorms (the engine applies both: gluon_inception/training/amx.py)")
+                        help="bfloat16 on AMX: no zero-padding of convolution inputs to 32-channel multiples "
+                             "(the engine applies it: gluon_inception/training/amx.py)")
     parser.add_argument("--json", help="also write the raw figures here")
     parser.add_argument("--child", choices=("time", "profile"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

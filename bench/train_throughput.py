@@ -13,10 +13,9 @@ skipped and named as skipped.
 * ours bfloat16: the same with MXNet AMP (``amp.init(target_dtype="bfloat16")``), as
   ``gluon-inception train --precision bfloat16`` runs: AVX-512 BF16 kernels by default. ``AMX``
   switches AMX on (``GLUON_INCEPTION_AMX=1``, ``gluon_inception/cpu.py``): oneDNN uses AMX tiles,
-  convolution inputs are zero-padded to 32-channel multiples for the AMX kernels and the few
-  BatchNorms that would still run oneDNN's reference kernel stay in float32
-  (``gluon_inception/training/amx.py``); ``AMX without the layout fixes`` leaves both out, to show
-  what they gain.
+  and convolution inputs are zero-padded to 32-channel multiples for the AMX kernels
+  (``gluon_inception/training/amx.py``); ``AMX without the input padding`` leaves it out, to show
+  what it gains.
 * torchvision googlenet (in its own interpreter, ``--torch-python``: GluonCV and torch >= 2
   cannot share one): NCHW float32, channels_last float32, channels_last + ``torch.autocast("cpu",
   dtype=torch.bfloat16)``.
@@ -97,7 +96,7 @@ CONFIGS = (
     ("ours float32", "ours-float32", "mxnet", {}, None),
     ("ours bfloat16 (AMP)", "ours-bfloat16", "mxnet", {}, "bf16"),
     ("ours bfloat16 (AMP), AMX", "ours-bfloat16", "mxnet", {"GLUON_INCEPTION_AMX": "1"}, "amx"),
-    ("ours bfloat16 (AMP), AMX without the layout fixes", "ours-bfloat16-nofixes", "mxnet",
+    ("ours bfloat16 (AMP), AMX without the input padding", "ours-bfloat16-nofixes", "mxnet",
      {"GLUON_INCEPTION_AMX": "1"}, "amx"),
     ("torchvision NCHW float32", "torch-nchw", "torch", {}, None),
     ("torchvision channels_last float32", "torch-cl", "torch", {}, None),

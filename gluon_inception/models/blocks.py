@@ -1,11 +1,8 @@
 """Reusable building blocks of GoogLeNet: :class:`ConvBN`, :class:`Inception`, :class:`AuxHead`,
 :class:`ChannelAffine`."""
-from .._compat import mx, np
+from .._compat import mx
 
 nn = mx.gluon.nn
-
-#: MXNet's name for bfloat16 (numpy has none): a uint16 record type that the operators understand.
-BFLOAT16 = np.dtype([("bfloat16", np.uint16)])
 
 #: BatchNorm epsilon used by GluonCV, torchvision and TF-slim for GoogLeNet.
 BN_EPSILON = 1e-3
@@ -37,19 +34,13 @@ class ConvBN(mx.gluon.HybridBlock):
 
     Attributes
     ----------
-    norm_in_float32 : bool
-        For bfloat16 AMP only (default False). When True, the convolution's output is cast to
-        float32, normalised and rectified in float32, and cast back to bfloat16. On CPUs with AMX,
-        :func:`gluon_inception.training.amx.keep_norms_float32` sets it on the layers whose
-        bfloat16 BatchNorm backward would run oneDNN's slow reference kernel. It is read when the
-        block is traced: set it before the first forward pass after ``hybridize``.
     pad_input_to : int or None
         When set above ``in_channels`` (default None), the convolution reads its input with zero
         channels appended up to this count, and its weight with zero input channels to match: the
         same function, but oneDNN runs AMX kernels only for input channels that are a multiple of 32.
         The parameter keeps its shape; the padding exists only inside the graph.
-        :func:`gluon_inception.training.amx.pad_inputs_for_amx` sets it. Read when the block
-        is traced, like ``norm_in_float32``.
+        :func:`gluon_inception.training.amx.pad_inputs_for_amx` sets it. It is read when the block
+        is traced: set it before the first forward pass after ``hybridize``.
 
     Examples
     --------
@@ -93,16 +84,12 @@ class ConvBN(mx.gluon.HybridBlock):
                 use_bias=False,
             )
             self.bn = norm_layer(in_channels=channels, **norm_kwargs)
-        self.norm_in_float32 = False
         self.pad_input_to = None
 
     def hybrid_forward(self, F, x):
         extra = (self.pad_input_to or 0) - self.in_channels
         x = self._padded_conv(F, x, extra) if extra > 0 else self.conv(x)
-        if not self.norm_in_float32:
-            return F.Activation(self.bn(x), act_type="relu")
-        x = F.Activation(self.bn(F.amp_cast(x, dtype="float32")), act_type="relu")
-        return F.amp_cast(x, dtype=BFLOAT16)
+        return F.Activation(self.bn(x), act_type="relu")
 
     def _padded_conv(self, F, x, extra):
         """The convolution over ``x`` and its weight, both with ``extra`` zero input channels appended."""

@@ -65,7 +65,7 @@ NO_DATA_MESSAGE = (
 
 
 #: The errors :meth:`Training._root_decides` raises on every rank when rank 0 meets them.
-_SHARED_ERRORS = (ConfigError, CheckpointError, amx.LayoutProbeError)
+_SHARED_ERRORS = (ConfigError, CheckpointError)
 
 
 class NonFiniteLoss(TrainingStopped):
@@ -206,7 +206,7 @@ class Training:
             except ValueError as err:
                 raise ConfigError("--image-size %d: %s" % (cfg.image_size, err)) from None
         if self.on_amx:
-            self._prepare_for_amx(net, train=built_here and cfg.hybridize)
+            self._prepare_for_amx(net, pad=built_here and cfg.hybridize)
         if cfg.no_wd_bn_bias:
             for param in net.collect_params(".*(gamma|beta|bias)$").values():
                 param.wd_mult = 0.0
@@ -240,23 +240,13 @@ class Training:
             kwargs["topology"] = cfg.topology
         return kwargs
 
-    def _prepare_for_amx(self, net, train=True, what="--precision bfloat16"):
-        """bfloat16 on AMX (:func:`.amx.prepare_network`): refuse a broken ``--image-size``; for the network
-        that trains, pad its inputs and keep in float32 the BatchNorms that rank 0's probe names (every
-        rank applies the same list)."""
-        cfg = self.cfg
-
-        def probe():  # on rank 0, its answer (or its error) on every rank
-            return amx.find_reference_norms(cfg.model, self._model_kwargs(), cfg.batch_size, cfg.image_size)
-
-        find_norms = (lambda: self._root_decides(probe, "layouts")) if train else None
-        padded, norms = amx.prepare_network(net, cfg.image_size, find_norms, what)
+    def _prepare_for_amx(self, net, pad=True, what="--precision bfloat16"):
+        """bfloat16 on AMX (:func:`.amx.prepare_network`): refuse a broken ``--image-size``; with ``pad``
+        (the network that trains), pad its convolution inputs for AMX kernels."""
+        padded = amx.prepare_network(net, self.cfg.image_size, pad, what)
         if padded:
             self.log.info("bfloat16 on AMX: %d convolution(s) read their input zero-padded to a multiple of 32 "
                           "channels, for AMX kernels: %s", len(padded), ", ".join(padded))  # fmt: skip
-        if norms:
-            self.log.info("bfloat16 on AMX: %d BatchNorm layer(s) run in float32, where oneDNN has no fast bfloat16 "
-                          "kernel for their mixed layouts: %s", len(norms), ", ".join(norms))  # fmt: skip
 
     def _pretrained_start(self):
         """The network of ``--pretrained``: loaded on rank 0, built alike elsewhere (broadcast follows).
@@ -295,7 +285,7 @@ class Training:
         info = self._root_decides(load, "teacher")
         net = holder.get("net") or build_like(info, self.ctx)
         if self.on_amx:  # the teacher runs in bfloat16 too
-            self._prepare_for_amx(net, train=False, what="--precision bfloat16 with --teacher %s" % cfg.teacher)
+            self._prepare_for_amx(net, pad=False, what="--precision bfloat16 with --teacher %s" % cfg.teacher)
         self.dist.broadcast_parameters({"teacher." + k: p for k, p in net._collect_params_with_prefix().items()})
         expects = teacher_preprocessing(info)
         teacher = Teacher(net, expects, self.data.preprocessing, self.ctx)

@@ -43,15 +43,9 @@ def simulate(monkeypatch, flags, amx=False):
         monkeypatch.delenv(cpu.AMX_SWITCH, raising=False)
 
 
-def child_code(flags, then, stub_amx_probe=False):
-    """Python source for ``python -c``: take the CPU for one with ``flags``, then run ``then``.
-
-    With ``stub_amx_probe`` the bfloat16-on-AMX layout probe (which runs real bfloat16 kernels in a
-    child of its own) answers "no layer" instead.
-    """
+def child_code(flags, then):
+    """Python source for ``python -c``: take the CPU for one with ``flags``, then run ``then``."""
     code = "from gluon_inception import cpu; cpu._cpuinfo_flags = lambda: frozenset(%r); " % sorted(flags)
-    if stub_amx_probe:
-        code += "from gluon_inception.training import amx; amx.find_reference_norms = lambda *a, **k: []; "
     return code + then
 
 

@@ -92,9 +92,8 @@ def test_bfloat16_checkpoints_are_float32_and_resume_exactly(train_tiny_dataset,
     _train(train_tiny_dataset, tmp_path / "split", "--epochs", "1")
     proc = _train(train_tiny_dataset, tmp_path / "split", "--epochs", "2", "--resume")
     assert "resumed from" in proc.stdout
-    # With AMX switched on, convolution inputs are padded to 32-channel multiples and the probe keeps the
-    # BatchNorms that still mix layouts in float32 (tests/training/test_amx.py); the runs above are exact
-    # with them. Without the switch no AMX rule runs.
+    # With AMX switched on, convolution inputs are padded to 32-channel multiples (tests/training/test_amx.py);
+    # the runs above are exact with the padding. Without the switch no AMX rule runs.
     assert ("zero-padded to a multiple of 32" in proc.stdout + proc.stderr) == cpus.amx_on_here(), proc.stdout
     straight = mx.nd.load(str(tmp_path / "straight" / "bf-0002.params"))
     split = mx.nd.load(str(tmp_path / "split" / "bf-0002.params"))
@@ -109,10 +108,10 @@ def test_bfloat16_checkpoints_are_float32_and_resume_exactly(train_tiny_dataset,
 
 def _train_as_if_on_amx(data, folder, *flags):
     """``gluon-inception train --precision bfloat16`` in a child that takes this CPU for a Sapphire Rapids
-    with AMX switched on. The refusals tested with it come before anything runs in bfloat16, and the
-    layout probe (real bfloat16 kernels) is replaced, so any CPU will do."""
+    with AMX switched on. The refusals tested with it come before anything runs in bfloat16, so any CPU
+    will do."""
     code = cpus.child_code(cpus.SAPPHIRE_RAPIDS, "import sys; from gluon_inception.cli.main import main; "
-                           "sys.exit(main(sys.argv[1:]))", stub_amx_probe=True)  # fmt: skip
+                           "sys.exit(main(sys.argv[1:]))")  # fmt: skip
     tiny = [f for f in TINY_FLAGS if f not in ("--image-size", "32", "--topology", "gluoncv")]
     cmd = [sys.executable, "-c", code, "train", "--data", data, *tiny, "--precision", "bfloat16", "--checkpoints",
            str(folder), *flags]  # fmt: skip
