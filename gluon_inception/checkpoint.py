@@ -1,19 +1,10 @@
 """Training checkpoints: write them atomically, find the complete ones, load them back.
 
-A checkpoint of epoch N in folder ``DIR`` with prefix ``NAME`` is three files::
-
-    NAME-0003.params   the network (Gluon ``save_parameters``)
-    NAME-0003.states   the trainer/optimizer state (``Trainer.save_states`` format)
-    NAME-0003.json     metadata: epoch, lr, metrics, config, model, data, preprocessing, file digests
-
-Two more kinds share the layout: a mid-epoch checkpoint ``NAME-0003-step000120`` (3 epochs and 120
-steps done; it adds ``NAME-0003-step000120.ranks``, what differs between the ranks) and the best
-one ``NAME-best`` (``.params`` and ``.json`` only: the weights with the best validation top-1).
-
-Each is written through :mod:`gluon_inception.fileio`, and the ``.json`` comes last: a checkpoint
-without its ``.json`` (a crash mid-write) is incomplete and never picked on resume. Before writing,
-the free space is compared with the checkpoint's expected size, so a full disk stops the run with
-what to do instead of a traceback from inside MXNet.
+A checkpoint ``NAME-0003`` (after 3 epochs), ``NAME-0003-step000120`` (mid-epoch) or
+``NAME-best`` is a ``.params``, the optimizer's ``.states`` (not for the best), for mid-epoch ones
+a ``.ranks``, and last a ``.json`` (metadata and file digests), each written through
+:mod:`gluon_inception.fileio`: a checkpoint without its ``.json`` is incomplete and never picked
+on resume. The layout and the free-space check are described in docs/training.rst.
 """
 
 import datetime
@@ -34,7 +25,6 @@ CHECKPOINT_FORMAT = 1
 
 _NAME_RE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d{4,})\.json$")
 _MID_RE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d{4,})-step(?P<step>\d{6,})\.json$")
-_KINDS = ("params", "states", "ranks", "meta")
 
 
 class CheckpointError(UsageError):
@@ -79,18 +69,12 @@ def list_checkpoints(folder, prefix=None):
     prefix : str, optional
         Only this prefix (``--prefix``).
     """
-    folder = os.fspath(folder)
-    if not os.path.isdir(folder):
-        return []
     found = []
-    for name in os.listdir(folder):
-        match = _NAME_RE.match(name)
-        if not match or (prefix is not None and match.group("prefix") != prefix):
-            continue
-        epoch = int(match.group("epoch"))
-        if os.path.isfile(checkpoint_paths(folder, match.group("prefix"), epoch)["params"]):
-            found.append((match.group("prefix"), epoch))
-    return sorted(found, key=lambda pe: (pe[0], pe[1]))
+    for match in _matches(folder, _NAME_RE):
+        name, epoch = match.group("prefix"), int(match.group("epoch"))
+        if prefix in (None, name) and os.path.isfile(checkpoint_paths(folder, name, epoch)["params"]):
+            found.append((name, epoch))
+    return sorted(found)
 
 
 def list_mid_epoch_checkpoints(folder, prefix):
@@ -98,18 +82,20 @@ def list_mid_epoch_checkpoints(folder, prefix):
 
     Complete means its ``.json``, ``.params`` and ``.ranks`` exist (the ``.json`` is written last).
     """
-    folder = os.fspath(folder)
-    if not os.path.isdir(folder):
-        return []
     found = []
-    for name in os.listdir(folder):
-        match = _MID_RE.match(name)
-        if match and match.group("prefix") == prefix:
-            epoch, step = int(match.group("epoch")), int(match.group("step"))
-            paths = checkpoint_paths(folder, prefix, epoch, step)
-            if os.path.isfile(paths["params"]) and os.path.isfile(paths["ranks"]):
-                found.append((epoch, step))
+    for match in _matches(folder, _MID_RE):
+        epoch, step = int(match.group("epoch")), int(match.group("step"))
+        paths = checkpoint_paths(folder, prefix, epoch, step)
+        if match.group("prefix") == prefix and os.path.isfile(paths["params"]) and os.path.isfile(paths["ranks"]):
+            found.append((epoch, step))
     return sorted(found)
+
+
+def _matches(folder, pattern):
+    """The matches of ``pattern`` among the file names in ``folder`` (none when it is missing)."""
+    folder = os.fspath(folder)
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return [m for m in map(pattern.match, names) if m]
 
 
 def remove_checkpoint(paths):
@@ -162,17 +148,6 @@ def best_checkpoint(folder, prefix=None):
     return params if os.path.isfile(params) else None
 
 
-def _single_prefix(folder, prefix):
-    found = list_checkpoints(folder, prefix)
-    prefixes = sorted({p for p, _ in found})
-    if prefix is None and len(prefixes) > 1:
-        raise CheckpointError(
-            "%s holds checkpoints of several runs (prefixes %s): name one with prefix=..."
-            % (folder, ", ".join(prefixes))
-        )
-    return found
-
-
 def latest_checkpoint(folder, prefix=None):
     """Path of the newest complete checkpoint's ``.params`` in ``folder``, or None.
 
@@ -186,7 +161,13 @@ def latest_checkpoint(folder, prefix=None):
     >>> latest_checkpoint("runs/googlenet")  # doctest: +SKIP
     'runs/googlenet/googlenet-0050.params'
     """
-    found = _single_prefix(folder, prefix)
+    found = list_checkpoints(folder, prefix)
+    prefixes = sorted({p for p, _ in found})
+    if prefix is None and len(prefixes) > 1:
+        raise CheckpointError(
+            "%s holds checkpoints of several runs (prefixes %s): name one with prefix=..."
+            % (folder, ", ".join(prefixes))
+        )
     if not found:
         return None
     name, epoch = max(found, key=lambda pe: pe[1])
@@ -282,10 +263,6 @@ def verify_checkpoint_files(meta, kinds=("params",)):
             )
 
 
-def _size(nbytes):
-    return "%.1f MB" % (nbytes / 1e6)
-
-
 def expected_checkpoint_bytes(folder, prefix, net, trainer=None):
     """Bytes the next checkpoint of ``prefix`` will take: the newest one's size, else an estimate.
 
@@ -310,9 +287,9 @@ def expected_checkpoint_bytes(folder, prefix, net, trainer=None):
 def _no_space(folder, prefix, epoch, needed):
     free = shutil.disk_usage(folder).free
     return NoSpaceError(
-        "not enough space in %s for checkpoint %s-%04d: it needs about %s and %s are free. Free some space, "
-        "keep fewer checkpoints (--keep-last N) or write them to another folder (--checkpoints DIR), then "
-        "continue with --resume" % (os.path.abspath(folder), prefix, epoch, _size(needed), _size(free))
+        "not enough space in %s for checkpoint %s-%04d: it needs about %.1f MB and %.1f MB are free. Free some "
+        "space, keep fewer checkpoints (--keep-last N) or write them to another folder (--checkpoints DIR), then "
+        "continue with --resume" % (os.path.abspath(folder), prefix, epoch, needed / 1e6, free / 1e6)
     )
 
 
@@ -416,8 +393,6 @@ def _json_default(value):
 
 def prune_checkpoints(folder, prefix, keep_last):
     """Delete all but the newest ``keep_last`` complete checkpoints of ``prefix`` (0 keeps all).
-
-    The ``.json`` goes first, so a checkpoint is never half-deleted yet complete-looking.
 
     Returns
     -------
