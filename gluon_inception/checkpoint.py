@@ -25,6 +25,7 @@ CHECKPOINT_FORMAT = 1
 
 _NAME_RE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d{4,})\.json$")
 _MID_RE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d{4,})-step(?P<step>\d{6,})\.json$")
+_BEST_RE = re.compile(r"^(?P<prefix>.*)-best\.json$")
 
 
 class CheckpointError(UsageError):
@@ -92,9 +93,9 @@ def list_mid_epoch_checkpoints(folder, prefix):
 
 
 def _matches(folder, pattern):
-    """The matches of ``pattern`` among the file names in ``folder`` (none when it is missing)."""
+    """The matches of ``pattern`` among the file names in ``folder``, in name order (none when it is missing)."""
     folder = os.fspath(folder)
-    names = os.listdir(folder) if os.path.isdir(folder) else []
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
     return [m for m in map(pattern.match, names) if m]
 
 
@@ -132,11 +133,7 @@ def best_checkpoint(folder, prefix=None):
     >>> best_checkpoint("runs/googlenet")  # doctest: +SKIP
     'runs/googlenet/googlenet-best.params'
     """
-    folder = os.fspath(folder)
-    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-    prefixes = [n[: -len("-best.json")] for n in names if n.endswith("-best.json")]
-    if prefix is not None:
-        prefixes = [p for p in prefixes if p == prefix]
+    prefixes = [m.group("prefix") for m in _matches(folder, _BEST_RE) if prefix in (None, m.group("prefix"))]
     if len(prefixes) > 1:
         raise CheckpointError(
             "%s holds best checkpoints of several runs (prefixes %s): name one with prefix=..."
@@ -190,11 +187,9 @@ def find_checkpoint(folder, prefix, epoch):
         available = "available epochs: %s" % ", ".join(map(str, epochs))
     else:
         available = "there are no complete %s-NNNN checkpoints there" % prefix
-    partial = (
-        " (%s exists but its .json does not: that write was interrupted)" % paths["params"]
-        if (os.path.isfile(paths["params"]) and not os.path.isfile(paths["meta"]))
-        else ""
-    )
+    partial = ""
+    if os.path.isfile(paths["params"]):  # so its .json is missing
+        partial = " (%s exists but its .json does not: that write was interrupted)" % paths["params"]
     raise CheckpointError(
         "no complete checkpoint for epoch %d in %s%s; %s" % (epoch, os.path.abspath(folder), partial, available)
     )
