@@ -39,9 +39,6 @@ class PrepareError(UsageError):
     """Input folders or options that cannot be turned into a dataset (the message says why)."""
 
 
-# ----------------------------------------------------------------------------- listing images
-
-
 def _is_image(name, extensions):
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in extensions
 
@@ -202,9 +199,6 @@ def scan_validation(root, classes, labels_csv=None, extensions=IMAGE_EXTENSIONS)
     return images
 
 
-# ----------------------------------------------------------------------------- splits and lists
-
-
 def make_splits(classes, train_images, test_images=None, val_per_class=50, train_per_class=0,
                 test_per_class=0, seed=0):
     """Assign images to splits, stratified by class and reproducible from ``seed``.
@@ -222,9 +216,7 @@ def make_splits(classes, train_images, test_images=None, val_per_class=50, train
     rng = np.random.RandomState(seed)
     splits = {"train": [], "val": []}
     for label, name in enumerate(classes):
-        paths = list(train_images[name])
-        order = rng.permutation(len(paths))
-        paths = [paths[i] for i in order]
+        paths = [train_images[name][i] for i in rng.permutation(len(train_images[name]))]
         if val_per_class and len(paths) <= val_per_class:
             raise PrepareError(
                 "class %r has %d training image(s), too few to carve %d validation images out of it and keep "
@@ -235,8 +227,7 @@ def make_splits(classes, train_images, test_images=None, val_per_class=50, train
             train = train[:train_per_class]
         splits["val"].extend((label, p) for p in sorted(val))
         splits["train"].extend((label, p) for p in train)
-    order = rng.permutation(len(splits["train"]))
-    splits["train"] = [splits["train"][i] for i in order]
+    splits["train"] = [splits["train"][i] for i in rng.permutation(len(splits["train"]))]
     if not splits["val"]:
         del splits["val"]
     if test_images:
@@ -260,9 +251,6 @@ def write_list(path, items, image_root):
             if "\t" in rel or "\n" in rel:
                 raise PrepareError("image path %r contains a tab or newline, which .lst files cannot hold" % image)
             f.write("%d\t%f\t%s\n" % (index, label, rel))
-
-
-# ----------------------------------------------------------------------------- im2rec
 
 
 def find_im2rec():
@@ -378,9 +366,6 @@ def _why_unreadable(path):
     return None
 
 
-# ----------------------------------------------------------------------------- statistics
-
-
 def _channel_sums(rec, offsets):
     sums = np.zeros(3)
     squares = np.zeros(3)
@@ -432,9 +417,6 @@ def record_statistics(rec, idx=None, max_images=50000, seed=0, workers=None):
     return [float(v) for v in mean], [float(v) for v in std], len(offsets)
 
 
-# ----------------------------------------------------------------------------- building splits
-
-
 def _list_digest(items, image_root):
     h = hashlib.sha256()
     for index, label, path in items:
@@ -470,9 +452,8 @@ def _build_split(output, name, items, image_root, recipe, image_size, quality, w
     staging = os.path.join(output, STAGING_DIR)
     os.makedirs(staging, exist_ok=True)
     for ext in (".lst", ".rec", ".idx", ".log", CHECKSUMS):
-        path = os.path.join(staging, name + ext)
-        if os.path.exists(path):
-            os.remove(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(staging, name + ext))
     # Sized before anything decodes them: a file that declares more pixels than the limit (a
     # decompression bomb) is skipped here, not handed to im2rec's decoding threads.
     reasons = {index: (path, oversize_reason(path)) for index, _label, path in items}
@@ -665,9 +646,8 @@ def _prepare_locked(output, classes, splits, image_root, image_size, quality, wo
         os.remove(dataset_json)  # the folder is about to change: it is incomplete until rewritten
     for name in ("train", "val", "test"):
         if name in todo:
-            marker = os.path.join(output, name + ".json")
-            if os.path.exists(marker):
-                os.remove(marker)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(output, name + ".json"))
             _build_split(output, name, numbered[name], image_root, recipes[name], image_size, quality, workers,
                          im2rec)
         elif name in numbered:
