@@ -1,19 +1,10 @@
 """Training checkpoints: write them atomically, find the complete ones, load them back.
 
-A checkpoint of epoch N in folder ``DIR`` with prefix ``NAME`` is three files::
-
-    NAME-0003.params   the network (Gluon ``save_parameters``)
-    NAME-0003.states   the trainer/optimizer state (``Trainer.save_states`` format)
-    NAME-0003.json     metadata: epoch, lr, metrics, config, model, data, preprocessing, file digests
-
-Two more kinds share the layout: a mid-epoch checkpoint ``NAME-0003-step000120`` (3 epochs and 120
-steps done; it adds ``NAME-0003-step000120.ranks``, what differs between the ranks) and the best
-one ``NAME-best`` (``.params`` and ``.json`` only: the weights with the best validation top-1).
-
-Each is written through :mod:`gluon_inception.fileio`, and the ``.json`` comes last: a checkpoint
-without its ``.json`` (a crash mid-write) is incomplete and never picked on resume. Before writing,
-the free space is compared with the checkpoint's expected size, so a full disk stops the run with
-what to do instead of a traceback from inside MXNet.
+A checkpoint ``NAME-0003`` (after 3 epochs), ``NAME-0003-step000120`` (mid-epoch) or
+``NAME-best`` is a ``.params``, the optimizer's ``.states`` (not for the best), for mid-epoch ones
+a ``.ranks``, and last a ``.json`` (metadata and file digests), each written through
+:mod:`gluon_inception.fileio`: a checkpoint without its ``.json`` is incomplete and never picked
+on resume. The layout and the free-space check are described in docs/training.rst.
 """
 
 import datetime
@@ -34,7 +25,7 @@ CHECKPOINT_FORMAT = 1
 
 _NAME_RE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d{4,})\.json$")
 _MID_RE = re.compile(r"^(?P<prefix>.+)-(?P<epoch>\d{4,})-step(?P<step>\d{6,})\.json$")
-_KINDS = ("params", "states", "ranks", "meta")
+_BEST_RE = re.compile(r"^(?P<prefix>.*)-best\.json$")
 
 
 class CheckpointError(UsageError):
@@ -79,18 +70,12 @@ def list_checkpoints(folder, prefix=None):
     prefix : str, optional
         Only this prefix (``--prefix``).
     """
-    folder = os.fspath(folder)
-    if not os.path.isdir(folder):
-        return []
     found = []
-    for name in os.listdir(folder):
-        match = _NAME_RE.match(name)
-        if not match or (prefix is not None and match.group("prefix") != prefix):
-            continue
-        epoch = int(match.group("epoch"))
-        if os.path.isfile(checkpoint_paths(folder, match.group("prefix"), epoch)["params"]):
-            found.append((match.group("prefix"), epoch))
-    return sorted(found, key=lambda pe: (pe[0], pe[1]))
+    for match in _matches(folder, _NAME_RE):
+        name, epoch = match.group("prefix"), int(match.group("epoch"))
+        if prefix in (None, name) and os.path.isfile(checkpoint_paths(folder, name, epoch)["params"]):
+            found.append((name, epoch))
+    return sorted(found)
 
 
 def list_mid_epoch_checkpoints(folder, prefix):
@@ -98,18 +83,20 @@ def list_mid_epoch_checkpoints(folder, prefix):
 
     Complete means its ``.json``, ``.params`` and ``.ranks`` exist (the ``.json`` is written last).
     """
-    folder = os.fspath(folder)
-    if not os.path.isdir(folder):
-        return []
     found = []
-    for name in os.listdir(folder):
-        match = _MID_RE.match(name)
-        if match and match.group("prefix") == prefix:
-            epoch, step = int(match.group("epoch")), int(match.group("step"))
-            paths = checkpoint_paths(folder, prefix, epoch, step)
-            if os.path.isfile(paths["params"]) and os.path.isfile(paths["ranks"]):
-                found.append((epoch, step))
+    for match in _matches(folder, _MID_RE):
+        epoch, step = int(match.group("epoch")), int(match.group("step"))
+        paths = checkpoint_paths(folder, prefix, epoch, step)
+        if match.group("prefix") == prefix and os.path.isfile(paths["params"]) and os.path.isfile(paths["ranks"]):
+            found.append((epoch, step))
     return sorted(found)
+
+
+def _matches(folder, pattern):
+    """The matches of ``pattern`` among the file names in ``folder``, in name order (none when it is missing)."""
+    folder = os.fspath(folder)
+    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    return [m for m in map(pattern.match, names) if m]
 
 
 def remove_checkpoint(paths):
@@ -146,11 +133,7 @@ def best_checkpoint(folder, prefix=None):
     >>> best_checkpoint("runs/googlenet")  # doctest: +SKIP
     'runs/googlenet/googlenet-best.params'
     """
-    folder = os.fspath(folder)
-    names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
-    prefixes = [n[: -len("-best.json")] for n in names if n.endswith("-best.json")]
-    if prefix is not None:
-        prefixes = [p for p in prefixes if p == prefix]
+    prefixes = [m.group("prefix") for m in _matches(folder, _BEST_RE) if prefix in (None, m.group("prefix"))]
     if len(prefixes) > 1:
         raise CheckpointError(
             "%s holds best checkpoints of several runs (prefixes %s): name one with prefix=..."
@@ -160,17 +143,6 @@ def best_checkpoint(folder, prefix=None):
         return None
     params = checkpoint_paths(folder, prefixes[0], "best")["params"]
     return params if os.path.isfile(params) else None
-
-
-def _single_prefix(folder, prefix):
-    found = list_checkpoints(folder, prefix)
-    prefixes = sorted({p for p, _ in found})
-    if prefix is None and len(prefixes) > 1:
-        raise CheckpointError(
-            "%s holds checkpoints of several runs (prefixes %s): name one with prefix=..."
-            % (folder, ", ".join(prefixes))
-        )
-    return found
 
 
 def latest_checkpoint(folder, prefix=None):
@@ -186,7 +158,13 @@ def latest_checkpoint(folder, prefix=None):
     >>> latest_checkpoint("runs/googlenet")  # doctest: +SKIP
     'runs/googlenet/googlenet-0050.params'
     """
-    found = _single_prefix(folder, prefix)
+    found = list_checkpoints(folder, prefix)
+    prefixes = sorted({p for p, _ in found})
+    if prefix is None and len(prefixes) > 1:
+        raise CheckpointError(
+            "%s holds checkpoints of several runs (prefixes %s): name one with prefix=..."
+            % (folder, ", ".join(prefixes))
+        )
     if not found:
         return None
     name, epoch = max(found, key=lambda pe: pe[1])
@@ -209,11 +187,9 @@ def find_checkpoint(folder, prefix, epoch):
         available = "available epochs: %s" % ", ".join(map(str, epochs))
     else:
         available = "there are no complete %s-NNNN checkpoints there" % prefix
-    partial = (
-        " (%s exists but its .json does not: that write was interrupted)" % paths["params"]
-        if (os.path.isfile(paths["params"]) and not os.path.isfile(paths["meta"]))
-        else ""
-    )
+    partial = ""
+    if os.path.isfile(paths["params"]):  # so its .json is missing
+        partial = " (%s exists but its .json does not: that write was interrupted)" % paths["params"]
     raise CheckpointError(
         "no complete checkpoint for epoch %d in %s%s; %s" % (epoch, os.path.abspath(folder), partial, available)
     )
@@ -282,10 +258,6 @@ def verify_checkpoint_files(meta, kinds=("params",)):
             )
 
 
-def _size(nbytes):
-    return "%.1f MB" % (nbytes / 1e6)
-
-
 def expected_checkpoint_bytes(folder, prefix, net, trainer=None):
     """Bytes the next checkpoint of ``prefix`` will take: the newest one's size, else an estimate.
 
@@ -310,9 +282,9 @@ def expected_checkpoint_bytes(folder, prefix, net, trainer=None):
 def _no_space(folder, prefix, epoch, needed):
     free = shutil.disk_usage(folder).free
     return NoSpaceError(
-        "not enough space in %s for checkpoint %s-%04d: it needs about %s and %s are free. Free some space, "
-        "keep fewer checkpoints (--keep-last N) or write them to another folder (--checkpoints DIR), then "
-        "continue with --resume" % (os.path.abspath(folder), prefix, epoch, _size(needed), _size(free))
+        "not enough space in %s for checkpoint %s-%04d: it needs about %.1f MB and %.1f MB are free. Free some "
+        "space, keep fewer checkpoints (--keep-last N) or write them to another folder (--checkpoints DIR), then "
+        "continue with --resume" % (os.path.abspath(folder), prefix, epoch, needed / 1e6, free / 1e6)
     )
 
 
@@ -416,8 +388,6 @@ def _json_default(value):
 
 def prune_checkpoints(folder, prefix, keep_last):
     """Delete all but the newest ``keep_last`` complete checkpoints of ``prefix`` (0 keeps all).
-
-    The ``.json`` goes first, so a checkpoint is never half-deleted yet complete-looking.
 
     Returns
     -------

@@ -124,10 +124,9 @@ def atomic_path(path):
     The temporary file lives in the same folder (same file system), is flushed to disk, and
     replaces ``path`` with :func:`os.replace`, so readers see either the old complete file or
     the new complete file, never a partial one. On an exception the temporary file is removed;
-    after a kill, :func:`remove_stale_partials` removes it. The file gets the permissions a plain
-    :func:`open` would give it (``0o666`` less the umask): the temporary file is private while it is
-    written, the finished one is as readable as any other, so datasets, checkpoints and weight
-    mirrors on a shared file system stay readable by the people the folder is shared with.
+    after a kill, :func:`remove_stale_partials` removes it. The finished file gets the permissions a
+    plain :func:`open` would give it (``0o666`` less the umask), so files on a shared file system
+    stay readable by the people the folder is shared with.
 
     Examples
     --------
@@ -267,7 +266,6 @@ def file_lock(path, timeout=None, what=None, hint="", poll_interval=0.1, exclusi
         What the holder is doing, for the messages (default: the lock file).
     hint : str
         Appended to the timeout message (how to wait longer).
-
     exclusive : bool
         Do not wait: when another process holds the lock, or the file names a process on another
         host, raise :class:`FolderInUseError` at once (one run per folder).
@@ -314,11 +312,10 @@ def file_lock(path, timeout=None, what=None, hint="", poll_interval=0.1, exclusi
         # The previous holder removes the file before it unlocks; if it did so after we opened it,
         # we hold a lock on a deleted file and must start over on the new one.
         try:
-            current = os.stat(path)
+            replaced = not os.path.samestat(os.stat(path), os.fstat(handle.fileno()))
         except FileNotFoundError:
-            current = None
-        mine = os.fstat(handle.fileno())
-        if current is None or (current.st_ino, current.st_dev) != (mine.st_ino, mine.st_dev):
+            replaced = True
+        if replaced:
             portalocker.unlock(handle)
             handle.close()
             continue

@@ -172,11 +172,8 @@ def load_dataset(root):
 
 def dataset_for_record_file(rec):
     """The :class:`DatasetInfo` whose folder holds ``rec``, or None for a record file outside one."""
-    folder = os.path.dirname(os.path.abspath(os.fspath(rec)))
-    if not os.path.isfile(os.path.join(folder, DATASET_FILE)):
-        return None
     try:
-        return load_dataset(folder)
+        return load_dataset(os.path.dirname(os.path.abspath(os.fspath(rec))))
     except (OSError, ValueError):
         return None
 

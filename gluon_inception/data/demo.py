@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..fileio import atomic_open, file_lock
-from .dataset import DATASET_FILE, load_dataset
+from .dataset import load_dataset
 from .prepare import prepare_dataset
 
 log = logging.getLogger(__name__)
@@ -143,8 +143,6 @@ def demo_banner(info):
 
 
 def _demo_is_complete(root, image_size, seed):
-    if not os.path.isfile(os.path.join(root, DATASET_FILE)):
-        return False
     try:
         info = load_dataset(root)
     except (OSError, ValueError):

@@ -1,11 +1,8 @@
 """The per-pixel end of the training pipeline, run as MXNet ops on the training device.
 
-``ImageRecordIter`` spends over 40 % of its CPU time per image on work that touches every pixel
-after the crop: brightness/contrast/saturation jitter, PCA lighting noise and the float mean/std
-normalisation (see ``bench/data_pipeline.py --profile``). With ``build_train_iter(...,
-on_device=True)`` the iterator stops after decode, crop and mirror and hands over uint8 batches
-(a quarter of the bytes); :class:`DeviceAugment` then does the rest on the batch's device, as
-part of the training step, where it costs a few element-wise passes over the batch.
+With ``build_train_iter(..., on_device=True)`` the iterator stops after decode, crop and mirror
+and hands over uint8 batches; :class:`DeviceAugment` does the rest (over 40 % of the iterator's
+CPU time per image, docs/benchmarks.rst) as part of the training step.
 
 The colour jitter is the one ``ImageRecordIter`` applies (MXNet's ``brightness``, ``contrast``,
 ``saturation`` and ``pca_noise``), with one difference that does not change its statistics:

@@ -1,22 +1,10 @@
 """Training and evaluation pipelines on ``mx.io.ImageRecordIter``, sharded evenly over Horovod ranks.
 
-Why a wrapper around ``ImageRecordIter``:
-
-- Horovod has no join for MXNet, so every rank must run the same number of batches. The
-  iterator's own end-of-epoch handling cannot promise that (shards differ in size), and its
-  ``round_batch`` mode starts the next epoch in the middle of the shard. So the number of batches
-  is computed here from the shard sizes and stated explicitly: ``len(it)`` is the same on every
-  rank (train: full batches of the smallest shard; val: enough batches for the largest shard,
-  padded).
-- The record files are checked in Python first (:mod:`.records`), so a missing or truncated file
-  is a clear error rather than a crash inside the C++ iterator.
-- Training reads a rank's shard through several ``ImageRecordIter`` s with one decoding thread each
-  (MXNet 1.9.1 gives one iterator at most ``max(P/2 - 1, 1)`` threads on P processors, and only a
-  single thread draws its crops and flips in a fixed order), each over its own contiguous block
-  of the shard, one *window* (a run of records that it shuffles) at a time, opened through a
-  small index written for that window. The streams take turns, one batch each. A window's index
-  costs nothing to write, so a resumed run opens each stream at the window its next batch is in,
-  instead of decoding everything before it.
+Horovod has no join for MXNet, so ``len(it)`` is computed from the shard sizes and is the same
+on every rank (train: full batches of the smallest shard; val: enough batches for the largest
+shard, padded). The record files are checked in Python first (:mod:`.records`), so a missing or
+truncated file is a clear error rather than a crash inside the C++ iterator. Training reads a
+shard through one-thread streams, one window at a time (see :func:`build_train_iter`).
 """
 import logging
 import math
@@ -28,6 +16,7 @@ from .._compat import mx
 from ..errors import UsageError
 from .dataset import Split, dataset_for_record_file
 from .device_augment import DeviceAugment
+from .prepare import default_workers
 from .records import RecordFileError, check_record_file, default_index_path
 
 log = logging.getLogger(__name__)
@@ -41,9 +30,7 @@ CENTER_CROP_FRACTION = 0.875
 DEVICE_JITTER = ("brightness", "contrast", "saturation", "pca_noise")
 
 # Batches per window: a resume decodes fewer than this many batches of each stream again (the
-# streams in parallel). A batch's records come from one window of WINDOW_BATCHES batches' worth of
-# neighbouring records, so the records should be stored in random order (prepare_dataset shuffles
-# the training split).
+# streams in parallel).
 WINDOW_BATCHES = 16
 
 
@@ -116,12 +103,8 @@ def augmentation(preset):
 
 def threads_per_rank(dist=None):
     """Decoding threads for one rank: the cores this process may use divided by the ranks on the host."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
     local = max(1, getattr(dist, "local_size", 1) or 1)
-    return max(1, cores // local)
+    return max(1, default_workers() // local)
 
 
 def _resolve(split_or_rec):
@@ -140,7 +123,10 @@ def _resolve(split_or_rec):
                     % (split_or_rec,))
 
 
-def _normalisation(mean, std, dataset, what):
+def _normalisation(kwargs, mean, std, preset, dataset, what):
+    """Check ``mean``/``std`` (default: the dataset's; std 1 for the chapter preset), put them in ``kwargs``."""
+    if preset == "chapter" and std is None:
+        std = (1.0, 1.0, 1.0)
     if mean is None:
         if dataset is None:
             raise UsageError("%s: no dataset.json next to the record file, so pass mean=(r, g, b) (0-255 scale)"
@@ -151,14 +137,9 @@ def _normalisation(mean, std, dataset, what):
     mean, std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
     if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
         raise UsageError("mean and std must be three RGB values with std > 0, got mean=%r std=%r" % (mean, std))
+    kwargs.update({"mean_r": mean[0], "mean_g": mean[1], "mean_b": mean[2],
+                   "std_r": std[0], "std_g": std[1], "std_b": std[2]})
     return mean, std
-
-
-def _check_shape(data_shape):
-    shape = tuple(int(v) for v in data_shape)
-    if len(shape) != 3 or shape[0] != 3 or min(shape) < 1:
-        raise UsageError("data_shape must be (3, height, width), got %r" % (data_shape,))
-    return shape
 
 
 class RecordBatches:
@@ -199,28 +180,20 @@ class RecordBatches:
 
     def __init__(self, rec, idx, batch_size, data_shape, num_batches, shard_count, total_count, train, kwargs,
                  plan=None, offsets=None, seed=()):
-        self.rec, self.idx = rec, idx
-        self.batch_size = batch_size
-        self.data_shape = data_shape
-        self.shard_count = shard_count
-        self.total_count = total_count
-        self.train = train
+        self.rec, self.idx, self.batch_size, self.data_shape = rec, idx, batch_size, data_shape
+        self.shard_count, self.total_count, self.train = shard_count, total_count, train
         self.mean = (kwargs["mean_r"], kwargs["mean_g"], kwargs["mean_b"])
         self.std = (kwargs["std_r"], kwargs["std_g"], kwargs["std_b"])
         self._num_batches = num_batches
         self._real_batches = min(num_batches, math.ceil(shard_count / batch_size))
-        if train:
-            self.num_samples = num_batches * batch_size
-        else:
-            self.num_samples = shard_count
+        self.num_samples = num_batches * batch_size if train else shard_count
         self._kwargs = kwargs
         self.dtype = np.dtype(kwargs.get("dtype") or "float32")
         self.device_augment = None
         self._position = 0
         self._last_data = None
         self._iter = None if plan else mx.io.ImageRecordIter(**kwargs)
-        self._plan = plan
-        self.streams = len(plan) if plan else 1
+        self._plan, self.streams = plan, len(plan) if plan else 1
         self._offsets, self._seed, self._epoch = offsets, [int(v) & 0xFFFFFFFF for v in seed], 0
         self._start_epoch()
 
@@ -274,9 +247,8 @@ class RecordBatches:
             done, windows = max(0, (steps - j + self.streams - 1) // self.streams), self._windows[j]
             while windows and windows[0][2] <= done:
                 done -= windows.pop(0)[2]
-            if done:
-                for _ in range(done):
-                    self._stream_batch(j)
+            for _ in range(done):
+                self._stream_batch(j)
         self._position = steps
 
     def _open_window(self, j):
@@ -367,7 +339,9 @@ def _common(split_or_rec, batch_size, data_shape, dist, num_threads, what):
     batch_size = int(batch_size)
     if batch_size < 1:
         raise UsageError("batch_size must be positive, got %d" % batch_size)
-    data_shape = _check_shape(data_shape)
+    shape = tuple(int(v) for v in data_shape)
+    if len(shape) != 3 or shape[0] != 3 or min(shape) < 1:
+        raise UsageError("data_shape must be (3, height, width), got %r" % (data_shape,))
     info = check_record_file(rec, idx, expected_count=expected)
     rank, size = (dist.rank, dist.size) if dist is not None else (0, 1)
     sizes = shard_sizes(info.count, size)
@@ -377,11 +351,11 @@ def _common(split_or_rec, batch_size, data_shape, dist, num_threads, what):
         )
     threads = int(num_threads) if num_threads else threads_per_rank(dist)
     kwargs = {
-        "path_imgrec": info.rec, "path_imgidx": info.idx, "data_shape": data_shape, "batch_size": batch_size,
+        "path_imgrec": info.rec, "path_imgidx": info.idx, "data_shape": shape, "batch_size": batch_size,
         "num_parts": size, "part_index": rank, "round_batch": False, "preprocess_threads": threads,
         "verbose": False,
     }
-    return name, info, dataset, sizes, rank, kwargs
+    return info, dataset, sizes, rank, kwargs
 
 
 def build_train_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), preset="inception", mean=None, std=None,
@@ -391,15 +365,12 @@ def build_train_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), preset=
 
     Every rank runs ``len(it)`` = (records in the smallest shard) // ``batch_size`` full batches
     per epoch. Stream ``j`` of ``k`` (an ``ImageRecordIter`` with one decoding thread) reads the
-    ``j``-th contiguous block of the shard and gives batches ``j``, ``j + k``, ... of the epoch;
-    it takes its block one window of ``window_batches`` batches at a time, in an order drawn
-    each epoch, and shuffles within the window. The epoch's records, their order, crops and flips
-    are a function of ``seed``, the rank, the number of ranks, ``k``, ``batch_size`` and
-    ``window_batches``, whatever the machine's speed, so a run resumed with :meth:`RecordBatches.skip`
-    continues exactly. Each epoch leaves out a different remainder of the shard. A batch's records
-    come from one window of neighbouring records, so the file should hold them in random order,
-    as ``prepare_dataset`` (and im2rec's default list) writes a training split; a file sorted by
-    class would give batches of one or two classes.
+    ``j``-th contiguous block of the shard, one window of ``window_batches`` batches at a time in
+    an order drawn each epoch, shuffled within the window, and gives batches ``j``, ``j + k``, ...
+    The epoch's records, order, crops and flips depend only on ``seed``, the rank, the number of
+    ranks, ``k``, ``batch_size`` and ``window_batches``, so :meth:`RecordBatches.skip` resumes
+    exactly. A batch's records come from one window of neighbouring records, so the file should
+    hold them in random order, as ``prepare_dataset`` writes a training split.
 
     Parameters
     ----------
@@ -454,12 +425,10 @@ def build_train_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), preset=
     >>> for batch in it:  # doctest: +SKIP
     ...     x, y = batch.data[0], batch.label[0]
     """
-    name, info, dataset, sizes, rank, kwargs = _common(split_or_rec, batch_size, data_shape, dist, num_threads,
-                                                       "build_train_iter")
+    info, dataset, sizes, rank, kwargs = _common(split_or_rec, batch_size, data_shape, dist, num_threads,
+                                                 "build_train_iter")
     aug = augmentation(preset)
-    if preset == "chapter" and std is None:
-        std = (1.0, 1.0, 1.0)
-    mean, std = _normalisation(mean, std, dataset, "build_train_iter")
+    mean, std = _normalisation(kwargs, mean, std, preset, dataset, "build_train_iter")
     crop = max(kwargs["data_shape"][1:])
     if preset == "chapter" and dataset is not None and dataset.image_size < crop and "resize" not in overrides:
         raise UsageError(
@@ -472,13 +441,8 @@ def build_train_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), preset=
             "build_train_iter: the smallest shard of %s holds %d records, fewer than one batch of %d; use a "
             "smaller batch size or fewer ranks" % (info.rec, min(sizes), batch_size)
         )
+    # No seed_aug: with it MXNet 1.9.1 gives every batch the same crops, flips and jitters.
     kwargs.update(aug)
-    # No seed_aug: MXNet 1.9.1 re-seeds the augmentation generator with seed_aug + the record's
-    # position in its batch, so every batch would get the same batch_size crops, flips and jitters.
-    # Without it a window's one decoding thread draws them in turn from a generator seeded alike
-    # in every window.
-    kwargs.update({"mean_r": mean[0], "mean_g": mean[1], "mean_b": mean[2],
-                   "std_r": std[0], "std_g": std[1], "std_b": std[2]})
     kwargs.update(overrides)
     augment = None
     if on_device:
@@ -549,22 +513,18 @@ def build_val_iter(split_or_rec, batch_size, data_shape=(3, 224, 224), resize=No
         data_shape, resize, mean, std = (preprocessing.data_shape, preprocessing.resize, preprocessing.mean,
                                          preprocessing.std)
         overrides.setdefault("inter_method", preprocessing.interp)
-    name, info, dataset, sizes, rank, kwargs = _common(split_or_rec, batch_size, data_shape, dist, num_threads,
-                                                       "build_val_iter")
+    info, dataset, sizes, rank, kwargs = _common(split_or_rec, batch_size, data_shape, dist, num_threads,
+                                                 "build_val_iter")
     if preset is not None and preset not in PRESETS:
         raise UsageError("unknown preset %r; choose one of %s" % (preset, ", ".join(PRESETS)))
-    if preset == "chapter" and std is None:
-        std = (1.0, 1.0, 1.0)
-    mean, std = _normalisation(mean, std, dataset, "build_val_iter")
+    _normalisation(kwargs, mean, std, preset, dataset, "build_val_iter")
     crop = max(kwargs["data_shape"][1:])
     if resize is None:
         resize = int(round(crop / CENTER_CROP_FRACTION))
     if int(resize) < crop:
         raise UsageError("resize=%d is smaller than the crop %d" % (resize, crop))
     num_batches = math.ceil(max(sizes) / int(batch_size))
-    kwargs.update({"resize": int(resize), "shuffle": False,
-                   "mean_r": mean[0], "mean_g": mean[1], "mean_b": mean[2],
-                   "std_r": std[0], "std_g": std[1], "std_b": std[2]})
+    kwargs.update({"resize": int(resize), "shuffle": False})
     kwargs.update(overrides)
     it = RecordBatches(info.rec, info.idx, int(batch_size), kwargs["data_shape"], num_batches, sizes[rank],
                        info.count, False, kwargs)

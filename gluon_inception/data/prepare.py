@@ -1,18 +1,8 @@
 """Turn folders of images into record files: lists, MXNet's im2rec, statistics, ``dataset.json``.
 
-Layout of a prepared folder::
-
-    OUTPUT/
-      train.lst train.rec train.idx train.json    # .json: written last, marks the split complete
-      val.lst   val.rec   val.idx   val.json      # carved out of the training images
-      test.lst  test.rec  test.idx  test.json     # the official validation set, when given
-      skipped.tsv                                 # images that could not be read (only if any)
-      dataset.json                                # classes, splits, mean/std; written last of all
-
-The ``.lst`` files use im2rec's format (``index<TAB>label<TAB>path``, paths relative to the
-``image_root`` recorded in ``dataset.json``), so MXNet's ``tools/im2rec.py`` can rebuild the
-records from them by hand. Records are built by that same tool, shipped inside the MXNet wheel
-(``mxnet/tools/im2rec.py``), in a staging folder and moved into place only when complete.
+Records are built by MXNet's own ``tools/im2rec.py`` (shipped inside the MXNet wheel) in a
+staging folder and moved into place only when complete; the folder's files are described in
+docs/tutorials/prepare_imagenet.rst.
 """
 import contextlib
 import csv
@@ -47,9 +37,6 @@ CHECKSUMS = ".crc32"
 
 class PrepareError(UsageError):
     """Input folders or options that cannot be turned into a dataset (the message says why)."""
-
-
-# ----------------------------------------------------------------------------- listing images
 
 
 def _is_image(name, extensions):
@@ -212,9 +199,6 @@ def scan_validation(root, classes, labels_csv=None, extensions=IMAGE_EXTENSIONS)
     return images
 
 
-# ----------------------------------------------------------------------------- splits and lists
-
-
 def make_splits(classes, train_images, test_images=None, val_per_class=50, train_per_class=0,
                 test_per_class=0, seed=0):
     """Assign images to splits, stratified by class and reproducible from ``seed``.
@@ -232,9 +216,7 @@ def make_splits(classes, train_images, test_images=None, val_per_class=50, train
     rng = np.random.RandomState(seed)
     splits = {"train": [], "val": []}
     for label, name in enumerate(classes):
-        paths = list(train_images[name])
-        order = rng.permutation(len(paths))
-        paths = [paths[i] for i in order]
+        paths = [train_images[name][i] for i in rng.permutation(len(train_images[name]))]
         if val_per_class and len(paths) <= val_per_class:
             raise PrepareError(
                 "class %r has %d training image(s), too few to carve %d validation images out of it and keep "
@@ -245,8 +227,7 @@ def make_splits(classes, train_images, test_images=None, val_per_class=50, train
             train = train[:train_per_class]
         splits["val"].extend((label, p) for p in sorted(val))
         splits["train"].extend((label, p) for p in train)
-    order = rng.permutation(len(splits["train"]))
-    splits["train"] = [splits["train"][i] for i in order]
+    splits["train"] = [splits["train"][i] for i in rng.permutation(len(splits["train"]))]
     if not splits["val"]:
         del splits["val"]
     if test_images:
@@ -270,9 +251,6 @@ def write_list(path, items, image_root):
             if "\t" in rel or "\n" in rel:
                 raise PrepareError("image path %r contains a tab or newline, which .lst files cannot hold" % image)
             f.write("%d\t%f\t%s\n" % (index, label, rel))
-
-
-# ----------------------------------------------------------------------------- im2rec
 
 
 def find_im2rec():
@@ -388,9 +366,6 @@ def _why_unreadable(path):
     return None
 
 
-# ----------------------------------------------------------------------------- statistics
-
-
 def _channel_sums(rec, offsets):
     sums = np.zeros(3)
     squares = np.zeros(3)
@@ -436,15 +411,10 @@ def record_statistics(rec, idx=None, max_images=50000, seed=0, workers=None):
     chunks = [offsets[i::workers] for i in range(workers)]
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(lambda chunk: _channel_sums(info.rec, chunk), chunks))
-    sums = sum(r[0] for r in results)
-    squares = sum(r[1] for r in results)
-    pixels = sum(r[2] for r in results)
+    sums, squares, pixels = (sum(parts) for parts in zip(*results))
     mean = sums / pixels
     std = np.sqrt(np.maximum(squares / pixels - mean**2, 0.0))
     return [float(v) for v in mean], [float(v) for v in std], len(offsets)
-
-
-# ----------------------------------------------------------------------------- building splits
 
 
 def _list_digest(items, image_root):
@@ -456,11 +426,8 @@ def _list_digest(items, image_root):
 
 def _split_is_complete(output, name, recipe):
     """True when ``<name>.json`` exists, matches ``recipe`` and its files check out."""
-    marker = os.path.join(output, name + ".json")
-    if not os.path.isfile(marker):
-        return False
     try:
-        with open(marker, encoding="utf-8") as f:
+        with open(os.path.join(output, name + ".json"), encoding="utf-8") as f:
             done = json.load(f)
     except (OSError, ValueError):
         return False
@@ -485,16 +452,12 @@ def _build_split(output, name, items, image_root, recipe, image_size, quality, w
     staging = os.path.join(output, STAGING_DIR)
     os.makedirs(staging, exist_ok=True)
     for ext in (".lst", ".rec", ".idx", ".log", CHECKSUMS):
-        path = os.path.join(staging, name + ext)
-        if os.path.exists(path):
-            os.remove(path)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(staging, name + ext))
     # Sized before anything decodes them: a file that declares more pixels than the limit (a
     # decompression bomb) is skipped here, not handed to im2rec's decoding threads.
-    too_large = {}
-    for index, _label, path in items:
-        reason = oversize_reason(path)
-        if reason:
-            too_large[index] = (path, reason)
+    reasons = {index: (path, oversize_reason(path)) for index, _label, path in items}
+    too_large = {index: (path, reason) for index, (path, reason) in reasons.items() if reason}
     if too_large:
         items = [item for item in items if item[0] not in too_large]
         if not items:
@@ -516,9 +479,7 @@ def _build_split(output, name, items, image_root, recipe, image_size, quality, w
                            % (len(items), name, items[0][2], _why_unreadable(items[0][2])))
     info = check_record_file(rec, idx)
     written = set(info.keys)
-    by_index = {index: (label, path) for index, label, path in items}
-    unknown = written - set(by_index)
-    if unknown or len(written) != len(info.keys):
+    if written - {index for index, _, _ in items} or len(written) != len(info.keys):
         raise RuntimeError("im2rec wrote an index for %s that does not match its list" % name)
     skipped = [(os.path.relpath(path, image_root), reason) for path, reason in too_large.values()]
     for index, _label, path in items:
@@ -639,22 +600,17 @@ def prepare_dataset(train_dir, output, val_dir=None, val_labels=None, val_per_cl
 
     os.makedirs(output, exist_ok=True)
     # Several processes (every Horovod rank, say) may prepare one folder: one works, the others wait.
-    with file_lock(os.path.join(output, LOCK_FILE), what="the preparation of %s" % output), _tidy_on_interrupt(output):
-        return _prepare_locked(output, classes, splits, image_root, image_size, quality, workers, seed,
-                               stats_images, im2rec, overwrite, extra_meta,
-                               {"train_dir": train_dir, "val_dir": val_dir,
-                                "val_labels": os.path.abspath(val_labels) if val_labels else None})
-
-
-@contextlib.contextmanager
-def _tidy_on_interrupt(output):
-    """On Ctrl-C, remove the split being built (the staging folder); finished splits stay, and a rerun
-    resumes after them. Other errors keep it: their messages point at its im2rec log."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        shutil.rmtree(os.path.join(output, STAGING_DIR), ignore_errors=True)
-        raise
+    with file_lock(os.path.join(output, LOCK_FILE), what="the preparation of %s" % output):
+        try:
+            return _prepare_locked(output, classes, splits, image_root, image_size, quality, workers, seed,
+                                   stats_images, im2rec, overwrite, extra_meta,
+                                   {"train_dir": train_dir, "val_dir": val_dir,
+                                    "val_labels": os.path.abspath(val_labels) if val_labels else None})
+        except KeyboardInterrupt:
+            # Remove the split being built; finished ones stay, and a rerun resumes after them. Other
+            # errors keep it: their messages point at its im2rec log.
+            shutil.rmtree(os.path.join(output, STAGING_DIR), ignore_errors=True)
+            raise
 
 
 def _prepare_locked(output, classes, splits, image_root, image_size, quality, workers, seed, stats_images, im2rec,
@@ -690,9 +646,8 @@ def _prepare_locked(output, classes, splits, image_root, image_size, quality, wo
         os.remove(dataset_json)  # the folder is about to change: it is incomplete until rewritten
     for name in ("train", "val", "test"):
         if name in todo:
-            marker = os.path.join(output, name + ".json")
-            if os.path.exists(marker):
-                os.remove(marker)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(output, name + ".json"))
             _build_split(output, name, numbered[name], image_root, recipes[name], image_size, quality, workers,
                          im2rec)
         elif name in numbered:
@@ -747,11 +702,8 @@ def _prepare_locked(output, classes, splits, image_root, image_size, quality, wo
     meta.update(extra_meta or {})
     with atomic_open(dataset_json, "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=1)
-    staging = os.path.join(output, STAGING_DIR)
-    if os.path.isdir(staging):
-        for name in os.listdir(staging):
-            os.remove(os.path.join(staging, name))
-        os.rmdir(staging)
+    if os.path.isdir(os.path.join(output, STAGING_DIR)):
+        shutil.rmtree(os.path.join(output, STAGING_DIR))
     info = load_dataset(output)
     log.info("prepared %r", info)
     return info

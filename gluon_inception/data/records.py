@@ -1,20 +1,14 @@
 """Check RecordIO files (``.rec`` + ``.idx``) in pure Python before MXNet's C++ iterator sees them.
 
 ``mx.io.ImageRecordIter`` handles a bad file badly: a missing file or a wrong index can crash the
-process, and a truncated file can stop an epoch early or hang a Horovod job whose ranks then run
-different numbers of steps. :func:`check_record_file` reads the index and walks the records it
-points to with plain file reads, and raises :class:`RecordFileError` (naming the file and how to
-rebuild it) for anything the iterator would choke on.
+process, and a truncated file can stop an epoch early or hang a Horovod job. :func:`check_record_file`
+raises :class:`RecordFileError` (naming the file and how to rebuild it) instead.
 
 The format (dmlc RecordIO, as written by ``mx.recordio`` and ``tools/im2rec.py``): each record
 is a little-endian ``uint32`` magic number ``0xced7230a``, a ``uint32`` whose upper 3 bits are a
 continuation flag and lower 29 bits the payload length, then the payload padded to 4 bytes. A
 payload that itself contains the magic number is split into several parts (flag 1 = first,
 2 = middle, 3 = last). The ``.idx`` file has one ``key<TAB>byte offset`` line per record.
-
-:func:`record_checksums` reads a record file once for a sha256 of the whole file and a CRC-32 of
-each record (4 bytes per record, about 5 MB for ImageNet's training set), which ``prepare`` keeps
-in a ``.crc32`` file so that damage can be traced to the record, hence the image, it hit.
 """
 import hashlib
 import os
@@ -100,20 +94,16 @@ def read_index(idx):
             line = raw.strip()
             if not line:
                 continue
-            fields = line.split()
             try:
-                if len(fields) != 2:
-                    raise ValueError
-                pairs.append((int(fields[1]), int(fields[0])))
+                key, offset = line.split()
+                pairs.append((int(offset), int(key)))
             except ValueError:
                 raise RecordFileError(
                     idx, "line %d is %r, not `key<TAB>offset`: this is not a RecordIO index" % (lineno, raw[:60])
                 ) from None
     if not pairs:
         raise RecordFileError(idx, "index file is empty")
-    pairs.sort()
-    offsets = [p[0] for p in pairs]
-    keys = [p[1] for p in pairs]
+    offsets, keys = (list(column) for column in zip(*sorted(pairs)))
     for a, b in zip(offsets, offsets[1:]):
         if a == b:
             raise RecordFileError(idx, "two index entries point at byte %d" % a)

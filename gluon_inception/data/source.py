@@ -90,19 +90,10 @@ class DatasetSource:
     def train_iter(self, epoch):
         """A fresh training iterator whose order depends only on (seed, epoch)."""
         overrides = {} if self.mirror else {"rand_mirror": False}
-        it = build_train_iter(
-            self.info.split("train"),
-            self.batch_size,
-            data_shape=self.data_shape,
-            preset=self.augment,
-            mean=self.mean,
-            std=self.std,
-            dist=self.dist,
-            seed=self.seed * 10007 + epoch,
-            num_threads=self.num_threads,
-            on_device=self.on_device,
-            **overrides,
-        )
+        it = build_train_iter(self.info.split("train"), self.batch_size, data_shape=self.data_shape,
+                              preset=self.augment, mean=self.mean, std=self.std, dist=self.dist,
+                              seed=self.seed * 10007 + epoch, num_threads=self.num_threads, on_device=self.on_device,
+                              **overrides)
         if it.device_augment is not None:
             # One block for the whole run (each epoch's iterator is configured the same way).
             if self._device_augment is None:
@@ -122,13 +113,9 @@ class DatasetSource:
     def eval_iter(self, split):
         """The (cached) evaluation iterator of ``split``, reset to its start."""
         if split not in self._eval_iters:
-            self._eval_iters[split] = build_val_iter(
-                self.info.split(split),
-                self.batch_size,
-                preprocessing=self.preprocessing,
-                dist=self.dist,
-                num_threads=self.num_threads,
-            )
+            self._eval_iters[split] = build_val_iter(self.info.split(split), self.batch_size,
+                                                     preprocessing=self.preprocessing, dist=self.dist,
+                                                     num_threads=self.num_threads)
         it = self._eval_iters[split]
         it.reset()
         return it
