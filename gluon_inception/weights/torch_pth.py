@@ -50,6 +50,7 @@ class _StorageType:
     def __init__(self, name):
         self.name = name
         self.dtype = _STORAGE_DTYPES[name]
+        self.itemsize = 2 if self.dtype == "bfloat16" else np.dtype(self.dtype).itemsize
 
 
 class _TensorRef:
@@ -111,11 +112,11 @@ MAX_STORAGE_BYTES = 2 << 30
 
 
 def _as_array(raw, storage_type, count, source, key):
-    itemsize = 2 if storage_type.dtype == "bfloat16" else np.dtype(storage_type.dtype).itemsize
-    if count < 0 or len(raw) < count * itemsize:
+    needed = max(count, 0) * storage_type.itemsize
+    if count < 0 or len(raw) < needed:
         raise TorchFileError(
             "%s: storage %s holds %d bytes, %d needed: the file is truncated or damaged"
-            % (source, key, len(raw), max(count, 0) * itemsize)
+            % (source, key, len(raw), needed)
         )
     if storage_type.dtype == "bfloat16":
         halves = np.frombuffer(raw, dtype="<u2", count=count)
@@ -206,8 +207,7 @@ def _load_zip(path, source):
             total += zf.getinfo(member).file_size
             _check_total(total, source)
             raw = zf.read(member)
-            itemsize = 2 if storage_type.dtype == "bfloat16" else np.dtype(storage_type.dtype).itemsize
-            arrays[key] = _as_array(raw, storage_type, len(raw) // itemsize, source, key)
+            arrays[key] = _as_array(raw, storage_type, len(raw) // storage_type.itemsize, source, key)
     return obj, arrays
 
 
@@ -245,13 +245,11 @@ def _load_legacy(f, source):
         if len(header) != 8:
             raise TorchFileError("%s: the file ends before storage %s: it is truncated" % (source, key))
         (count,) = struct.unpack("<q", header)
-        itemsize = 2 if storage_type.dtype == "bfloat16" else np.dtype(storage_type.dtype).itemsize
         if count < 0:
             raise TorchFileError("%s: storage %s claims %d elements: the file is damaged" % (source, key, count))
-        total += count * itemsize
+        total += count * storage_type.itemsize
         _check_total(total, source)
-        raw = f.read(count * itemsize)
-        arrays[key] = _as_array(raw, storage_type, count, source, key)
+        arrays[key] = _as_array(f.read(count * storage_type.itemsize), storage_type, count, source, key)
     return obj, arrays
 
 
