@@ -81,7 +81,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file, source, storages=None):
         super().__init__(file, encoding="utf-8")
         self.source = source
-        self.storages = storages  # key -> (storage type, numel, location); filled for legacy files
+        self.storages = storages  # key -> (storage type, numel, location) of those it references
 
     def find_class(self, module, name):
         if module == "torch" and name in _STORAGE_DTYPES:
@@ -177,18 +177,6 @@ def _materialise(obj, storage_arrays, source):
     return obj
 
 
-def _storage_keys(obj, keys):
-    if isinstance(obj, _TensorRef):
-        keys[obj.storage[1]] = obj.storage[0]
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            _storage_keys(v, keys)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            _storage_keys(v, keys)
-    return keys
-
-
 def _load_zip(path, source):
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
@@ -198,9 +186,10 @@ def _load_zip(path, source):
         prefix = pickles[0][: -len("data.pkl")]
         if prefix + "byteorder" in names and zf.read(prefix + "byteorder").strip() not in (b"little", b""):
             raise TorchFileError("%s: big-endian tensors are not supported" % source)
-        obj = _RestrictedUnpickler(io.BytesIO(zf.read(pickles[0])), source).load()
+        storages = {}
+        obj = _RestrictedUnpickler(io.BytesIO(zf.read(pickles[0])), source, storages).load()
         arrays, total = {}, 0
-        for key, storage_type in _storage_keys(obj, {}).items():
+        for key, (storage_type, _, _) in storages.items():
             member = prefix + "data/" + key
             if member not in names:
                 raise TorchFileError("%s: storage %s is missing from the archive" % (source, member))
