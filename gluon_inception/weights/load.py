@@ -33,10 +33,8 @@ def _registered(name):
 
 
 def _entry_for_file_name(file_name):
-    for entry in pretrained_entries():
-        if file_name in (entry.file_name, os.path.basename(entry.mirror_path)):
-            return entry
-    return None
+    """The entry whose file (or published archive) is called ``file_name``, or None."""
+    return next((e for e in pretrained_entries() if file_name in (e.file_name, os.path.basename(e.mirror_path))), None)
 
 
 def _entry_in_folder(folder, topology):
