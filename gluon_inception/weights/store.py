@@ -178,9 +178,8 @@ def sources(entry, mirrors=None):
         the bare file name in the folder are both candidates.
     """
     found = []
-    bases = mirror_list(mirrors)
     repo = os.environ.get(entry.repo_env) if entry.repo_env else None
-    for base in bases + ([repo] if repo else []):
+    for base in mirror_list(mirrors) + ([repo] if repo else []):
         found.append(_under(base, entry.mirror_path))
         if not _is_url(base):
             found.append(os.path.join(_local_path(base), os.path.basename(entry.mirror_path)))
