@@ -1,9 +1,4 @@
-"""Model names and factories: :func:`get_model`, :func:`list_models`, :func:`register_model`.
-
-A factory builds and initialises a network (:mod:`gluon_inception.models`), then, when asked,
-has the weights layer (:mod:`gluon_inception.weights`) load pretrained weights into it. Each
-name knows its topology, so it knows which registered weight entries fit it.
-"""
+"""Model names and factories: :func:`get_model`, :func:`list_models`, :func:`register_model`."""
 from collections import namedtuple
 
 from .._compat import mx
