@@ -1,9 +1,4 @@
-"""One behaviour for registered names, shared by the model and the pretrained-weight registries.
-
-Names are case-insensitive (stored and listed in lower case); registering a taken name is an
-error unless ``overwrite=True``; an unknown name, to look up or to remove, raises
-:class:`UnknownNameError` listing the known ones.
-"""
+"""One behaviour for registered names, shared by the model and the pretrained-weight registries."""
 from .errors import UsageError
 
 
@@ -12,7 +7,7 @@ class UnknownNameError(UsageError):
 
 
 class Registry:
-    """Items by name, in registration order.
+    """Items by name, in registration order; names are case-insensitive (stored in lower case).
 
     Parameters
     ----------

@@ -16,30 +16,23 @@ from ..models.googlenet import GoogLeNet, describe_model
 from .store import CorruptWeightsError
 from .torch_pth import TorchFileError, UnsafePickleError, load_state_dict
 
-_BN = ("gamma", "beta", "running_mean", "running_var")
-
 
 def _gluoncv_name(ours):
     """GluonCV name of one of our parameter names, or None for a name GluonCV does not have."""
-    m = re.fullmatch(r"features\.(conv[123])\.(conv|bn)\.(\w+)", ours)
-    if m:
+    index = {"conv": 0, "bn": 1}
+    if m := re.fullmatch(r"features\.(conv[123])\.(conv|bn)\.(\w+)", ours):
         stem, layer, leaf = m.groups()
-        return "%s.%d.%s" % (stem, 0 if layer == "conv" else 1, leaf)
-    m = re.fullmatch(r"features\.(inception\w+)\.branch([1-4])(?:\.(\d))?\.(conv|bn)\.(\w+)", ours)
-    if m:
+        return "%s.%d.%s" % (stem, index[layer], leaf)
+    if m := re.fullmatch(r"features\.(inception\w+)\.branch([1-4])(?:\.(\d))?\.(conv|bn)\.(\w+)", ours):
         block, branch, step, layer, leaf = m.groups()
-        branch = int(branch) - 1
-        step = 0 if step is None else int(step)  # branch4.1 is the conv after the pool, as in GluonCV
-        return "%s.%d.%d.%d.%s" % (block, branch, step, 0 if layer == "conv" else 1, leaf)
-    m = re.fullmatch(r"output\.1\.(weight|bias)", ours)
-    if m:
+        # step: branch4.1 is the conv after the pool, as in GluonCV
+        return "%s.%d.%d.%d.%s" % (block, int(branch) - 1, int(step or 0), index[layer], leaf)
+    if m := re.fullmatch(r"output\.1\.(weight|bias)", ours):
         return "output." + m.group(1)
-    m = re.fullmatch(r"(aux[12])\.conv\.(conv|bn)\.(\w+)", ours)
-    if m:
+    if m := re.fullmatch(r"(aux[12])\.conv\.(conv|bn)\.(\w+)", ours):
         head, layer, leaf = m.groups()
-        return "%s.1.%d.%s" % (head, 0 if layer == "conv" else 1, leaf)
-    m = re.fullmatch(r"(aux[12])\.fc([12])\.(weight|bias)", ours)
-    if m:
+        return "%s.1.%d.%s" % (head, index[layer], leaf)
+    if m := re.fullmatch(r"(aux[12])\.fc([12])\.(weight|bias)", ours):
         head, fc, leaf = m.groups()
         return "%s.%d.%s" % (head, 3 if fc == "1" else 6, leaf)
     return None
@@ -319,9 +312,7 @@ def convert_file(src, out, source_format):
     classes, third_kernel, has_aux = weights_layout(found, params)
     if third_kernel != 3:
         raise UsageError("%s has %dx%d third branches: not a %s googlenet" % (src, third_kernel, third_kernel, found))
-    aux = has_aux and found == "gluoncv"
-    topology = "gluoncv" if found == "gluoncv" else "torchvision"
-    net = GoogLeNet(classes=classes, topology=topology, aux_logits=aux)
+    net = GoogLeNet(classes=classes, topology=found, aux_logits=has_aux and found == "gluoncv")
     ours = to_ours(net, found, params)
     with atomic_path(out) as tmp:
         mx.nd.save(tmp, ours)

@@ -1,16 +1,10 @@
-"""Pretrained weights: a registry of entries that describe themselves, and the loader.
+"""Pretrained weights: a registry of entries that describe themselves.
 
 An entry (:class:`PretrainedEntry`) is data: where the file comes from, its checksum, the
 architecture it needs, the preprocessing it expects, the accuracy its source published and how
 that was measured, its licence. :func:`list_pretrained` returns them as plain dicts, so the
 docs' model-zoo table is generated from here and cannot drift. The files themselves are the
 business of :mod:`gluon_inception.weights.store`.
-
-``googlenet(pretrained=...)`` (in :mod:`gluon_inception.zoo`) comes here:
-
-- ``True``: the most accurate registered ImageNet-1k entry (GluonCV's, 72.87 top-1);
-- an entry name (``"googlenet_torchvision_in1k"``) or a :class:`PretrainedEntry`;
-- a path to a weight file (ours, GluonCV's ``.params`` or ``.zip``, torchvision's ``.pth``).
 """
 
 import dataclasses
@@ -23,15 +17,6 @@ from ..preprocessing import Preprocessing
 from ..registry import Registry, UnknownNameError
 from . import store
 from .convert import FORMATS
-from .store import (  # noqa: F401  (re-exported: the errors users catch)
-    ChecksumError,
-    CorruptWeightsError,
-    DownloadError,
-    LockTimeoutError,
-    PretrainedError,
-    TruncatedDownloadError,
-    UnsafeArchiveError,
-)
 
 __all__ = [
     "PretrainedEntry",
@@ -187,10 +172,8 @@ class PretrainedEntry:
 
     def to_dict(self):
         """The entry as JSON-friendly data (tuples become lists, ``preprocessing`` a dict), plus ``checksum``."""
-        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for key, value in data.items():
-            if isinstance(value, tuple):
-                data[key] = list(value)
+        values = ((f.name, getattr(self, f.name)) for f in dataclasses.fields(self))
+        data = {key: list(value) if isinstance(value, tuple) else value for key, value in values}
         data["preprocessing"] = self.preprocessing.to_dict()
         algorithm, value, is_prefix = self.checksum or (None, None, False)
         data["checksum"] = None if algorithm is None else "%s%s:%s" % (algorithm, "-prefix" if is_prefix else "", value)
@@ -285,8 +268,7 @@ def pretrained_entries():
     >>> [(e.name, e.top1) for e in pretrained_entries()]
     [('googlenet_gluoncv_in1k', 72.87), ('googlenet_torchvision_in1k', 69.778)]
     """
-    ranked = _REGISTRY.values()
-    return sorted(ranked, key=lambda e: -(e.top1 if e.top1 is not None else -1.0))  # stable: ties keep order
+    return sorted(_REGISTRY.values(), key=lambda e: -(e.top1 if e.top1 is not None else -1.0))
 
 
 def default_pretrained(topology=None):
@@ -333,12 +315,7 @@ def list_pretrained():
     [('googlenet_gluoncv_in1k', 72.87, True), ('googlenet_torchvision_in1k', 69.778, False)]
     """
     default = default_pretrained().name if _REGISTRY else None
-    rows = []
-    for entry in pretrained_entries():
-        row = entry.to_dict()
-        row["default"] = entry.name == default
-        rows.append(row)
-    return rows
+    return [dict(entry.to_dict(), default=entry.name == default) for entry in pretrained_entries()]
 
 
 def purge(root=None, names=None):

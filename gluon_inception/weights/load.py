@@ -1,16 +1,8 @@
-"""Loading pretrained weights into a network: what ``pretrained=...`` stands for, and the load.
-
-``pretrained`` may be:
-
-- ``True``: the best ImageNet-1k weights this machine can get: the most accurate registered entry
-  (GluonCV's, 72.87 top-1), or when no source of its file answers, the next one that can be had
-  (torchvision's, 69.78 top-1), with a :class:`PretrainedWarning` saying which and why;
-- an entry name (``"googlenet_torchvision_in1k"``) or a :class:`~.entries.PretrainedEntry`;
-- a path to a weight file (ours, GluonCV's ``.params`` or ``.zip``, torchvision's ``.pth``).
-"""
+"""Loading pretrained weights into a network: what ``pretrained=...`` stands for (:doc:`/model_zoo`), and the load."""
 import json
 import os
 import warnings
+from collections import namedtuple
 
 from .._compat import mx
 from ..errors import MissingInputError, UsageError
@@ -28,17 +20,8 @@ from .entries import (
 from .store import ChecksumError, CorruptWeightsError
 from .synset import imagenet1k_synset
 
-
-# -- resolving and loading ----------------------------------------------------------------------
-class _Resolved:
-    """What ``pretrained=...`` stands for: an entry, and a local file when one was given."""
-
-    def __init__(self, entry, path=None, verified=True):
-        self.entry, self.path, self.verified = entry, path, verified
-
-    @property
-    def topology(self):
-        return self.entry.topology
+# What ``pretrained=...`` stands for: an entry, and a local file when one was given.
+_Resolved = namedtuple("_Resolved", "entry path verified", defaults=(None, True))
 
 
 def _registered(name):
@@ -50,10 +33,8 @@ def _registered(name):
 
 
 def _entry_for_file_name(file_name):
-    for entry in pretrained_entries():
-        if file_name in (entry.file_name, os.path.basename(entry.mirror_path)):
-            return entry
-    return None
+    """The entry whose file (or published archive) is called ``file_name``, or None."""
+    return next((e for e in pretrained_entries() if file_name in (e.file_name, os.path.basename(e.mirror_path))), None)
 
 
 def _entry_in_folder(folder, topology):
@@ -89,10 +70,8 @@ def _describe_local_file(path, topology):
     except ValueError as err:
         raise CorruptWeightsError("%s: %s" % (path, err)) from None
     meta = _model_metadata(path) if found == "gluon_inception" else {}
-    if found == "torchvision":
-        guessed = "torchvision"
-    elif found == "gluoncv":
-        guessed = "gluoncv"
+    if found in ("torchvision", "gluoncv"):
+        guessed = found
     elif meta.get("topology"):
         guessed = meta["topology"]
     else:
@@ -168,11 +147,11 @@ def _resolve(pretrained, topology):
             get_pretrained(text)  # raises with the list of known names
     else:
         raise TypeError("pretrained must be True, an entry name, a PretrainedEntry or a path, got %r" % (pretrained,))
-    if topology is not None and topology != resolved.topology:
+    if topology is not None and topology != resolved.entry.topology:
         raise UsageError(
             "pretrained weights %r need topology=%r, but topology=%r was passed: leave topology out "
             "(googlenet(pretrained=...) builds the topology the weights need) or choose other weights "
-            "(list_pretrained())." % (resolved.entry.name, resolved.topology, topology)
+            "(list_pretrained())." % (resolved.entry.name, resolved.entry.topology, topology)
         )
     return resolved, local
 
@@ -343,11 +322,9 @@ def _load_into(net, fetched):
     for name, param in net._collect_params_with_prefix().items():
         if skipped_classifier and name.startswith("output."):
             continue
-        if name not in weights:
-            if name.startswith(("aux1.", "aux2.")):
-                untrained_aux = True
-                continue
-            raise CorruptWeightsError("%s provides no %r" % (path, name))  # pragma: no cover - to_ours checks
+        if name not in weights:  # to_ours gave every parameter but the aux heads'
+            untrained_aux = True
+            continue
         value = weights[name]
         if not isinstance(value, mx.nd.NDArray):
             value = mx.nd.array(value, dtype="float32")

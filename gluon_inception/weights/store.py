@@ -1,25 +1,7 @@
 """The weight store: where pretrained files are kept, where they come from, how they are checked.
 
-This is the one module that knows the cache root. Its order:
-
-1. the ``root`` argument, when given (no environment variable overrides it);
-2. ``$GLUON_INCEPTION_MODELS``;
-3. ``$MXNET_HOME/models`` (the folder GluonCV uses, so files it downloaded are found);
-4. ``~/.mxnet/models``.
-
-A file is fetched from every source in turn until one works: the cache, the mirrors in
-``$GLUON_INCEPTION_MIRRORS`` (or the ``mirrors`` argument), then the entry's own repository,
-which for GluonCV's files is ``$MXNET_GLUON_REPO`` when set (GluonCV's convention), else the
-published URLs. A mirror is a base URL or a local folder laid out like the source's repository
-(``gluon/models/googlenet-c7c89366.zip`` for GluonCV); a folder may also hold the file itself.
-
-Every transfer goes to a temporary file in the cache folder, is verified against the entry's
-checksum and only then renamed into place, so the cache holds complete, verified files or
-nothing. Each source has an overall deadline, which covers connecting, the headers and the body,
-and a minimum transfer rate: a mirror that trickles (its headers or its body) is abandoned and the
-next source tried. Processes that fetch the same file at once serialise on a
-lock file (:func:`gluon_inception.fileio.file_lock`); the kernel releases the lock of a process
-that dies, and its holder removes temporary files left by killed downloads.
+The one module that knows the cache root (:func:`cache_root`) and the order sources are tried in
+(:func:`sources`); :doc:`/model_zoo` describes both, the mirrors, and the integrity guarantees.
 """
 
 import contextlib
@@ -196,9 +178,8 @@ def sources(entry, mirrors=None):
         the bare file name in the folder are both candidates.
     """
     found = []
-    bases = mirror_list(mirrors)
     repo = os.environ.get(entry.repo_env) if entry.repo_env else None
-    for base in bases + ([repo] if repo else []):
+    for base in mirror_list(mirrors) + ([repo] if repo else []):
         found.append(_under(base, entry.mirror_path))
         if not _is_url(base):
             found.append(os.path.join(_local_path(base), os.path.basename(entry.mirror_path)))
@@ -290,10 +271,8 @@ def _extract_member(zip_path, member, dest, source):
 
 # -- transfer -----------------------------------------------------------------------------------
 def _progress_bar(total, desc, progress):
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        return None
+    from tqdm import tqdm
+
     return tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=None if progress is None else not progress)
 
 
@@ -409,10 +388,8 @@ def _download(url, dest, progress=None):
     except _AttemptFailed:
         if not deadline.expired:
             raise
-    else:
-        if not deadline.expired:
-            return
-    raise pace.expired() from None  # the socket was shut down under the transfer: say why
+    if deadline.expired:
+        raise pace.expired() from None  # the socket was shut down under the transfer: say why
 
 
 def _receive(opener, request, pace, url, dest, progress):
@@ -421,8 +398,7 @@ def _receive(opener, request, pace, url, dest, progress):
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             received = 0
-            bar = _progress_bar(total, os.path.basename(urllib.parse.urlparse(url).path), progress)
-            try:
+            with _progress_bar(total, os.path.basename(urllib.parse.urlparse(url).path), progress) as bar:
                 while True:
                     try:
                         chunk = response.read1(1 << 20)  # what one receive brings: a trickle cannot hide
@@ -433,12 +409,8 @@ def _receive(opener, request, pace, url, dest, progress):
                         break
                     out.write(chunk)
                     received += len(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
+                    bar.update(len(chunk))
                     pace.check(received, len(chunk))
-            finally:
-                if bar is not None:
-                    bar.close()
             if total is not None and received != total:
                 raise _AttemptFailed(
                     "truncated", "the transfer ended after %d of %d bytes (connection dropped)" % (received, total)
@@ -481,39 +453,29 @@ def _fetch_one(source, entry, target, progress=None):
                     os.remove(tmp_zip)
         else:
             _transfer(source, tmp, progress)
-        matches, algorithm, expected, got = verify(tmp, entry)
+        matches, _, _, got = verify(tmp, entry)
         if not matches:
-            raise _AttemptFailed(
-                "checksum",
-                "checksum mismatch for %s: expected %s %s%s, got %s"
-                % (
-                    entry.file_name,
-                    algorithm,
-                    expected,
-                    " (prefix)" if entry.checksum[2] else "",
-                    got,
-                ),
-            )
+            why = "checksum mismatch for %s: expected %s, got %s" % (entry.file_name, _checksum_text(entry), got)
+            raise _AttemptFailed("checksum", why)
+
+
+def _checksum_text(entry):
+    """``"sha256 1378be20 (prefix)"``: the checksum a file of ``entry`` must have."""
+    algorithm, expected, is_prefix = entry.checksum
+    return "%s %s%s" % (algorithm, expected, " (prefix)" if is_prefix else "")
 
 
 def _failure(entry, target, attempts):
-    tried = ["  %s (cache): no verified copy" % target]
-    tried = "\n".join(tried + ["  %s: %s" % (source, failure.reason) for source, failure in attempts])
-    algorithm, expected, is_prefix = entry.checksum
+    tried = "\n".join(
+        ["  %s (cache): no verified copy" % target] + ["  %s: %s" % (source, f.reason) for source, f in attempts]
+    )
     hint = (
         "\nTo install it by hand, put %s at %s (or pass its path as pretrained=...), or add a mirror to "
-        "$%s. It must have %s %s%s."
-        % (
-            entry.file_name,
-            target,
-            ENV_MIRRORS,
-            algorithm,
-            expected,
-            " (prefix)" if is_prefix else "",
-        )
+        "$%s. It must have %s." % (entry.file_name, target, ENV_MIRRORS, _checksum_text(entry))
     )
     kinds = {failure.kind for _, failure in attempts}
     if "checksum" in kinds:
+        algorithm, expected, _ = entry.checksum
         return ChecksumError(
             "no source gave a file that matches %s %s for pretrained entry %r; bad files were deleted and "
             "nothing was kept in %s. Sources tried:\n%s%s"

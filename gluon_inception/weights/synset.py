@@ -46,11 +46,8 @@ def imagenet1k_synset():
     >>> len(synset), synset.wnids[0], synset.names[0]
     (1000, 'n01440764', 'tench')
     """
-    rows = []
     with open(os.path.join(_RESOURCES, "imagenet1k_synset.tsv"), encoding="utf-8") as f:
-        for line in f:
-            if line.strip() and not line.startswith("#"):
-                rows.append(tuple(line.rstrip("\n").split("\t")))
+        rows = [tuple(line.rstrip("\n").split("\t")) for line in f if line.strip() and not line.startswith("#")]
     if len(rows) != 1000 or any(len(r) != 3 for r in rows):
         raise RuntimeError("the packaged ImageNet-1k synset is damaged: reinstall gluon-inception")
     wnids, names, descriptions = zip(*rows)

@@ -50,6 +50,7 @@ class _StorageType:
     def __init__(self, name):
         self.name = name
         self.dtype = _STORAGE_DTYPES[name]
+        self.itemsize = 2 if self.dtype == "bfloat16" else np.dtype(self.dtype).itemsize
 
 
 class _TensorRef:
@@ -80,7 +81,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
     def __init__(self, file, source, storages=None):
         super().__init__(file, encoding="utf-8")
         self.source = source
-        self.storages = storages  # key -> (storage type, numel, location); filled for legacy files
+        self.storages = storages  # key -> (storage type, numel, location) of those it references
 
     def find_class(self, module, name):
         if module == "torch" and name in _STORAGE_DTYPES:
@@ -111,11 +112,11 @@ MAX_STORAGE_BYTES = 2 << 30
 
 
 def _as_array(raw, storage_type, count, source, key):
-    itemsize = 2 if storage_type.dtype == "bfloat16" else np.dtype(storage_type.dtype).itemsize
-    if count < 0 or len(raw) < count * itemsize:
+    needed = max(count, 0) * storage_type.itemsize
+    if count < 0 or len(raw) < needed:
         raise TorchFileError(
             "%s: storage %s holds %d bytes, %d needed: the file is truncated or damaged"
-            % (source, key, len(raw), max(count, 0) * itemsize)
+            % (source, key, len(raw), needed)
         )
     if storage_type.dtype == "bfloat16":
         halves = np.frombuffer(raw, dtype="<u2", count=count)
@@ -176,18 +177,6 @@ def _materialise(obj, storage_arrays, source):
     return obj
 
 
-def _storage_keys(obj, keys):
-    if isinstance(obj, _TensorRef):
-        keys[obj.storage[1]] = obj.storage[0]
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            _storage_keys(v, keys)
-    elif isinstance(obj, (list, tuple)):
-        for v in obj:
-            _storage_keys(v, keys)
-    return keys
-
-
 def _load_zip(path, source):
     with zipfile.ZipFile(path) as zf:
         names = zf.namelist()
@@ -197,17 +186,17 @@ def _load_zip(path, source):
         prefix = pickles[0][: -len("data.pkl")]
         if prefix + "byteorder" in names and zf.read(prefix + "byteorder").strip() not in (b"little", b""):
             raise TorchFileError("%s: big-endian tensors are not supported" % source)
-        obj = _RestrictedUnpickler(io.BytesIO(zf.read(pickles[0])), source).load()
+        storages = {}
+        obj = _RestrictedUnpickler(io.BytesIO(zf.read(pickles[0])), source, storages).load()
         arrays, total = {}, 0
-        for key, storage_type in _storage_keys(obj, {}).items():
+        for key, (storage_type, _, _) in storages.items():
             member = prefix + "data/" + key
             if member not in names:
                 raise TorchFileError("%s: storage %s is missing from the archive" % (source, member))
             total += zf.getinfo(member).file_size
             _check_total(total, source)
             raw = zf.read(member)
-            itemsize = 2 if storage_type.dtype == "bfloat16" else np.dtype(storage_type.dtype).itemsize
-            arrays[key] = _as_array(raw, storage_type, len(raw) // itemsize, source, key)
+            arrays[key] = _as_array(raw, storage_type, len(raw) // storage_type.itemsize, source, key)
     return obj, arrays
 
 
@@ -245,13 +234,11 @@ def _load_legacy(f, source):
         if len(header) != 8:
             raise TorchFileError("%s: the file ends before storage %s: it is truncated" % (source, key))
         (count,) = struct.unpack("<q", header)
-        itemsize = 2 if storage_type.dtype == "bfloat16" else np.dtype(storage_type.dtype).itemsize
         if count < 0:
             raise TorchFileError("%s: storage %s claims %d elements: the file is damaged" % (source, key, count))
-        total += count * itemsize
+        total += count * storage_type.itemsize
         _check_total(total, source)
-        raw = f.read(count * itemsize)
-        arrays[key] = _as_array(raw, storage_type, count, source, key)
+        arrays[key] = _as_array(f.read(count * storage_type.itemsize), storage_type, count, source, key)
     return obj, arrays
 
 

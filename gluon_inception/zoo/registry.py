@@ -1,9 +1,4 @@
-"""Model names and factories: :func:`get_model`, :func:`list_models`, :func:`register_model`.
-
-A factory builds and initialises a network (:mod:`gluon_inception.models`), then, when asked,
-has the weights layer (:mod:`gluon_inception.weights`) load pretrained weights into it. Each
-name knows its topology, so it knows which registered weight entries fit it.
-"""
+"""Model names and factories: :func:`get_model`, :func:`list_models`, :func:`register_model`."""
 from collections import namedtuple
 
 from .._compat import mx
@@ -145,13 +140,6 @@ def get_model(name, **kwargs):
     return model.factory(**kwargs)
 
 
-def _initialize(net, ctx, init):
-    if init is None:
-        init = mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2)
-    net.initialize(init, ctx=ctx if ctx is not None else mx.cpu())
-    return net
-
-
 @register_model()
 def googlenet(
     classes=1000, topology=None, aux_logits=False, ctx=None, init=None, pretrained=False, root=None, **kwargs
@@ -172,15 +160,11 @@ def googlenet(
     init : mxnet.init.Initializer, optional
         Defaults to MSRA (He) initialisation, ``Xavier(gaussian, in, 2)``.
     pretrained : bool, str, os.PathLike or PretrainedEntry, default False
-        ``True`` loads the most accurate ImageNet-1k weights registered (GluonCV's, 72.87% top-1;
-        see :func:`~gluon_inception.weights.list_pretrained`), or with ``topology`` the most
-        accurate ones of that topology; when no source of that file answers, the next best that
-        can be had (torchvision's, 69.78%) with a warning; a name picks an entry and never falls
-        back (``"googlenet_torchvision_in1k"``); a path loads a weight file (ours, GluonCV's
-        ``.params``/``.zip``, torchvision's ``.pth``). With ``classes != 1000`` everything but the
-        classifier is loaded (fine-tuning); aux heads are initialised, with a warning, when the
-        weights have none. The entry is attached as ``net.pretrained_cfg`` and ImageNet class
-        names as ``net.class_names``.
+        ``True`` loads the most accurate registered ImageNet-1k weights (of ``topology`` when given),
+        or with a warning the next best when no source of their file answers; an entry name loads
+        that entry and never falls back; a path loads a weight file. With ``classes != 1000`` all but
+        the classifier is loaded (fine-tuning). The entry is attached as ``net.pretrained_cfg`` and
+        ImageNet class names as ``net.class_names``. See :doc:`/model_zoo`.
     root : str, optional
         Cache folder for pretrained weights; see :func:`gluon_inception.weights.store.cache_root`.
     **kwargs
@@ -214,7 +198,9 @@ def googlenet(
         fetched = fetch_pretrained(pretrained, topology, root=root)
         topology = fetched.topology
     net = GoogLeNet(classes=classes, topology=topology or "paper", aux_logits=aux_logits, **kwargs)
-    _initialize(net, ctx, init)
+    if init is None:
+        init = mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2)
+    net.initialize(init, ctx=ctx if ctx is not None else mx.cpu())
     return net if fetched is None else load_pretrained(net, fetched)
 
 

@@ -39,24 +39,19 @@ class LoadedModel:
     class_ids: list = None
 
 
-def _architecture_conflicts(actual, requested):
-    """``[(option, actual, requested)]`` for every requested option that differs."""
-    conflicts = []
-    for key, wanted in requested.items():
-        if wanted is None:
-            continue
-        have = actual.get(key)
-        if have is not None and have != wanted:
-            conflicts.append((key, have, wanted))
-    return conflicts
-
-
-def _conflict_message(what, conflicts):
-    described = ", ".join("%s: %s has %r, you asked for %r" % (key, what, have, wanted)
-                          for key, have, wanted in conflicts)
-    options = " / ".join("--%s" % key.replace("_", "-") for key, _, _ in conflicts)
-    return "%s does not match the requested architecture (%s). Leave out %s to use its own, or give " \
-           "matching values." % (what, described, options)
+def _check_architecture(what, actual, topology, classes):
+    """Raise :class:`ModelSourceError` naming every option asked for that ``actual`` (a dict) contradicts."""
+    conflicts = [
+        (key, actual.get(key), wanted)
+        for key, wanted in (("topology", topology), ("classes", classes))
+        if wanted is not None and actual.get(key) not in (None, wanted)
+    ]
+    if conflicts:
+        described = ", ".join("%s: %s has %r, you asked for %r" % (key, what, have, wanted)
+                              for key, have, wanted in conflicts)
+        options = " / ".join("--%s" % key.replace("_", "-") for key, _, _ in conflicts)
+        raise ModelSourceError("%s does not match the requested architecture (%s). Leave out %s to use its own, "
+                               "or give matching values." % (what, described, options))
 
 
 def load_checkpoint_model(path, topology=None, classes=None, ctx=None):
@@ -89,9 +84,7 @@ def load_checkpoint_model(path, topology=None, classes=None, ctx=None):
         )
     net, meta = load_model_from_checkpoint(path, ctx=ctx)
     model = dict(meta.get("model") or {})
-    conflicts = _architecture_conflicts(model, {"topology": topology, "classes": classes})
-    if conflicts:
-        raise ModelSourceError(_conflict_message("checkpoint %s" % path, conflicts))
+    _check_architecture("checkpoint %s" % path, model, topology, classes)
     if not meta.get("preprocessing"):
         raise ModelSourceError("checkpoint %s records no preprocessing: it was not written by this package's "
                                "training; load it with load_model_from_checkpoint and give a Preprocessing" % path)
@@ -122,9 +115,7 @@ def load_pretrained_model(name=None, topology=None, classes=None, ctx=None):
     net = googlenet(pretrained=name or True, ctx=ctx)
     entry = net.pretrained_cfg
     actual = {"topology": net.topology, "classes": net.classes}
-    conflicts = _architecture_conflicts(actual, {"topology": topology, "classes": classes})
-    if conflicts:
-        raise ModelSourceError(_conflict_message("pretrained entry %r" % entry.name, conflicts))
+    _check_architecture("pretrained entry %r" % entry.name, actual, topology, classes)
     names, ids = getattr(net, "class_names", None), getattr(net, "class_ids", None)
     return LoadedModel(net, entry.preprocessing, names, {"pretrained": entry.name}, class_ids=ids)
 
