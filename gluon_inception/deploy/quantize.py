@@ -5,6 +5,7 @@ import logging
 import os
 import tempfile
 import warnings
+from itertools import islice
 
 from .._compat import amp, mx, np, wait_for_parameters
 from ..cpu import amx_in_use, supports_bf16
@@ -53,11 +54,7 @@ def collect_calibration_data(batches, num_batches=None):
     mxnet.nd.NDArray
         ``(N, 3, H, W)`` float32.
     """
-    arrays = []
-    for i, batch in enumerate(batches):
-        if num_batches is not None and i >= num_batches:
-            break
-        arrays.append(_as_array(batch).as_in_context(mx.cpu()).astype("float32"))
+    arrays = [_as_array(batch).as_in_context(mx.cpu()).astype("float32") for batch in islice(batches, num_batches)]
     if not arrays:
         raise QuantizationError("the calibration data yielded no batch: give a record file with images in it")
     return mx.nd.concat(*arrays, dim=0) if len(arrays) > 1 else arrays[0]
