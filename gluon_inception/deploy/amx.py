@@ -1,14 +1,7 @@
 """AMX rules for inference graphs: what oneDNN 2.4 gets wrong on AMX, refused, and what it runs slowly, padded.
 
-Everything here acts only while :func:`gluon_inception.cpu.amx_in_use` says yes (AMX is opt-in:
-``GLUON_INCEPTION_AMX=1``); otherwise each function leaves the graph as it is.
-
-- Some 1x1 convolution output areas make oneDNN 2.4's AMX kernel corrupt memory
-  (:data:`gluon_inception.cpu.AMX_1X1_BROKEN_AREAS`): :func:`refuse_broken_input` raises before
-  such a graph runs, naming input sizes that work, and :func:`checked_block` makes a served
-  model check each new input size the same way.
-- AMX kernels take input channel counts that are multiples of 32: :func:`pad_for_amx` zero-pads
-  GoogLeNet's 112-, 144-, 528- and 48-channel inputs (:func:`pad_channels`).
+The rules act only while :func:`gluon_inception.cpu.amx_in_use` says yes (``GLUON_INCEPTION_AMX=1``);
+otherwise each function leaves the graph as it is. :doc:`/architecture` places them.
 """
 import contextlib
 import io
@@ -36,8 +29,7 @@ def pad_for_amx(sym, args, auxs, input_shape):
 
 
 class _CheckedBlock(mx.gluon.SymbolBlock):
-    """A SymbolBlock that runs :func:`refuse_broken_input` on each new input size (height and width:
-    the batch does not matter) before running it."""
+    """A SymbolBlock that runs :func:`refuse_broken_input` on each new height and width before running it."""
 
     def __init__(self, outputs, inputs, plain, what, error):
         super().__init__(outputs, inputs)

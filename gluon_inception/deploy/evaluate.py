@@ -1,16 +1,5 @@
-"""Rank-1 / rank-5 accuracy and cross-entropy of a network on a record file.
-
-Two ways to look at each image, as in the book chapter and the GoogLeNet paper:
-
-- **1 crop**: the shorter side resized, the centre crop (``build_val_iter``).
-- **10 crops** (oversampling): the four corner crops and the centre crop of the resized image,
-  and the same five mirrored; the softmax is averaged over the ten. ``ImageRecordIter`` cannot
-  cut ten crops out of one image, so these records are read here directly.
-
-Under Horovod every rank evaluates its own shard of the records; the counts (images, rank-1
-hits, rank-5 hits, summed cross-entropy) are summed with ``allreduce``, so every rank ends with
-the totals a single process would compute.
-"""
+"""Rank-1 / rank-5 accuracy and cross-entropy of a network on a record file, with 1 or 10 crops per image,
+sharded over Horovod ranks (:doc:`/tutorials/evaluate`)."""
 import logging
 import math
 import os
@@ -126,24 +115,12 @@ def evaluate_batches(net, batches, ctx=None, dist=None, crops=1, name="eval"):
 
 
 def evaluate_center_crop(net, split_or_rec, preprocessing, batch_size=32, dist=None, ctx=None, num_threads=None):
-    """Rank-1/rank-5/cross-entropy with one centre crop per image.
+    """Rank-1/rank-5/cross-entropy with one centre crop per image (the shorter side resized first).
 
     Parameters
     ----------
-    net : callable
-        Maps an NCHW float32 NDArray of normalised images to logits ``(N, classes)``.
-    split_or_rec : Split or str
-        A split of a prepared dataset or the path of a ``.rec`` (its ``.idx`` beside it).
-    preprocessing : gluon_inception.preprocessing.Preprocessing
-        Resize, crop and mean/std, as the weights expect.
-    batch_size : int, default 32
-        Images per forward pass on each rank.
-    dist : gluon_inception.dist.Dist, optional
-        Ranks to shard over and sum across; ``None`` is a single process.
-    ctx : mxnet.Context, optional
-        Where the network runs (default: the CPU).
-    num_threads : int, optional
-        Decoding threads.
+    net, split_or_rec, preprocessing, batch_size, dist, ctx, num_threads
+        As for :func:`evaluate`.
 
     Returns
     -------
@@ -192,39 +169,31 @@ class TenCropReader:
     def __len__(self):
         return math.ceil(len(self.offsets) / self.batch_size)
 
-    def _image(self, f, offset):
-        label, data = read_image_record(f, offset)
-        if isinstance(label, (list, tuple)):
-            label = label[0]
-        image = decode_image(data, name="record at byte %d of %s" % (offset, self.info.rec))
-        return self.preprocessing.ten_crop(image), int(label)
-
     def __iter__(self):
         with open(self.info.rec, "rb") as f:
             for first in range(0, len(self.offsets), self.batch_size):
                 crops, labels = [], []
                 for offset in self.offsets[first : first + self.batch_size]:
-                    ten, label = self._image(f, offset)
-                    crops.append(ten)
-                    labels.append(label)
+                    label, data = read_image_record(f, offset)
+                    image = decode_image(data, name="record at byte %d of %s" % (offset, self.info.rec))
+                    crops.append(self.preprocessing.ten_crop(image))
+                    labels.append(int(label[0] if isinstance(label, (list, tuple)) else label))
                 stacked = np.concatenate(crops).astype(np.float32).transpose(0, 3, 1, 2)
                 yield self.preprocessing.normalize(stacked), np.asarray(labels, dtype=np.int64)
 
 
 def evaluate_ten_crop(net, rec, preprocessing, batch_size=8, dist=None, ctx=None):
-    """Rank-1/rank-5/cross-entropy with the softmax averaged over 10 crops per image.
+    """Rank-1/rank-5/cross-entropy with the softmax averaged over 10 crops per image: the four corners
+    and the centre of the resized image, and the same five mirrored.
 
     Parameters
     ----------
-    net : callable
-        Maps an NCHW float32 NDArray of normalised crops to logits.
+    net, preprocessing, dist, ctx
+        As for :func:`evaluate`.
     rec : Split or str
-        A split of a prepared dataset or the path of a ``.rec``.
-    preprocessing : Preprocessing
+        As ``split_or_rec`` for :func:`evaluate`.
     batch_size : int, default 8
         Images per forward pass (each contributes 10 crops).
-    dist : Dist, optional
-    ctx : mxnet.Context, optional
 
     Returns
     -------
@@ -241,16 +210,22 @@ def evaluate(net, split_or_rec, preprocessing, crops=(1,), batch_size=32, dist=N
     Parameters
     ----------
     net : callable
-        NCHW normalised float32 NDArray -> logits.
+        Maps an NCHW float32 NDArray of normalised images to logits ``(N, classes)``.
     split_or_rec : Split or str
-    preprocessing : Preprocessing
+        A split of a prepared dataset or the path of a ``.rec`` (its ``.idx`` beside it).
+    preprocessing : gluon_inception.preprocessing.Preprocessing
+        Resize, crop and mean/std, as the weights expect.
     crops : sequence of {1, 10}, default (1,)
+        1: the centre crop (:func:`evaluate_center_crop`); 10: :func:`evaluate_ten_crop`.
     batch_size : int, default 32
-        Images per forward pass for 1 crop; 10-crop passes take ``max(1, batch_size // 10)``
+        Images per forward pass on each rank for 1 crop; 10-crop passes take ``max(1, batch_size // 10)``
         images (so about the same number of crops).
-    dist : Dist, optional
+    dist : gluon_inception.dist.Dist, optional
+        Ranks to shard over and sum across; ``None`` is a single process.
     ctx : mxnet.Context, optional
+        Where the network runs (default: the CPU).
     num_threads : int, optional
+        Decoding threads (1 crop).
 
     Returns
     -------
@@ -293,7 +268,6 @@ def format_table(results, title=None):
 
 def write_report(path, results, extra=None, dist=None):
     """Write the results as JSON atomically, on rank 0 only; returns the path (None elsewhere)."""
-
     if dist is not None and not dist.is_root:
         return None
     payload = dict(extra or {})

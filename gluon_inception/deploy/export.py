@@ -1,13 +1,5 @@
-"""Ship a network: MXNet symbol + params and ONNX files, optionally with the preprocessing inside.
-
-- :func:`export_mxnet` writes ``PREFIX-symbol.json``, ``PREFIX-0000.params`` (what
-  :meth:`mxnet.gluon.SymbolBlock.imports` loads) and ``PREFIX-meta.json`` (classes and
-  preprocessing); :func:`load_mxnet` loads them back.
-- :func:`export_onnx` writes an ONNX file through ``mx.onnx.export_model`` and checks it in
-  onnxruntime against MXNet's own output.
-- :func:`bake_preprocessing` puts ``(x - mean) / std`` in front of the network, so the exported
-  graph takes RGB pixels on the 0-255 scale.
-"""
+"""Ship a network: MXNet symbol + params and ONNX files, optionally with the preprocessing inside
+(:doc:`/tutorials/export_deploy`)."""
 import contextlib
 import json
 import logging
@@ -140,13 +132,7 @@ def export_mxnet(net, prefix, preprocessing=None, classes=None, input_shape=None
     Returns
     -------
     dict
-        ``{"symbol": path, "params": path, "meta": path}``.
-
-    Examples
-    --------
-    >>> from gluon_inception import googlenet
-    >>> files = export_mxnet(googlenet(classes=3), "/tmp/tiny", input_shape=(1, 3, 64, 64))  # doctest: +SKIP
-    >>> net, meta = load_mxnet("/tmp/tiny")  # doctest: +SKIP
+        ``{"symbol": path, "params": path, "meta": path}``; :func:`load_mxnet` has an example.
     """
     prefix = os.fspath(prefix)
     trace_graph(net, _input_shape(net, preprocessing, input_shape))
@@ -241,11 +227,9 @@ MXNET_ONNX_OPSET = 13
 def _tidy_onnx_graph(model, input_name, output_name):
     """Name the input and output, keep weights out of the graph inputs, and declare the opset written.
 
-    The MXNet exporter lists every weight as a graph input too; onnxruntime then treats them
-    as overridable, warns once per weight and skips constant folding. It also declares the newest
-    opset the installed onnx knows (23 for 1.18) while its nodes follow opset 13: runtimes that
-    read them by the declared opset misjudge some (ONNX Runtime's INT8 rewrite of a quantized
-    ``Slice`` failed that way), so the file says 13.
+    MXNet's exporter lists every weight as a graph input too (onnxruntime then warns per weight and
+    skips constant folding), and declares the installed onnx's newest opset for nodes that follow
+    opset 13 (ONNX Runtime's INT8 rewrite of a quantized ``Slice`` failed on that).
     """
     for entry in model.opset_import:
         if entry.domain in ("", "ai.onnx"):
@@ -271,9 +255,8 @@ def _tidy_onnx_graph(model, input_name, output_name):
 def _channel_affine_at(tensor, consts, consumers):
     """The ``(scale, shift, output)`` of the :class:`~gluon_inception.ChannelAffine` reading ``tensor``, or None.
 
-    MXNet writes the block as it computes it: per channel ``c`` a Slice of ``[c, c + 1)`` on axis 1,
-    a Mul and an Add by scalars, then a Concat of the channels in order; each of them is read by
-    nothing else (the fold removes them all).
+    MXNet writes it per channel ``c`` as a Slice ``[c, c + 1)`` on axis 1, a Mul and an Add by scalars,
+    then a Concat of the channels in order, each read by nothing else (the fold removes them all).
     """
     slices = consumers.get(tensor, [])
     if not slices or len(slices) != len({id(n) for n in slices}):
@@ -309,10 +292,8 @@ def _fold_input_scaling(model):
     ``y = x * s + t``, which is ``s * (x - v)`` with ``v = -t / s``. A convolution over ``y``
     zero-padded equals the convolution, with each input channel's weights multiplied by ``s``, over
     ``x - v`` zero-padded, border included (putting ``t`` into the bias instead would pad with the
-    wrong value). So the chain of affines becomes one Sub by a ``(1, C, 1, 1)`` constant in front of
-    the convolution, where MXNet wrote per channel a Slice, Mul and Add and a Concat per affine
-    (OpenVINO ran those Slices as a reference-kernel split; torch writes its input scaling as
-    Gathers, Muls, Adds and a Concat). A graph without that shape is left as written.
+    wrong value). So the chain of affines (whose Slices OpenVINO ran as a slow reference split) becomes
+    one Sub by a ``(1, C, 1, 1)`` constant in front of the convolution. Other graphs are left as written.
     """
     from onnx import helper, numpy_helper
 
@@ -483,12 +464,8 @@ def export_onnx(
 
 
 def _fold_batchnorm_files(symbol, params):
-    """Fold the BatchNorms of an exported float32 graph into its convolutions, in place.
-
-    The runtimes fold them too, but an INT8 quantizer that meets a convolution followed by a
-    BatchNorm quantizes the unfolded weights and leaves a per-channel multiply behind each
-    convolution; a folded file is the graph that is meant to run.
-    """
+    """Fold the BatchNorms of an exported float32 graph into its convolutions, in place (an INT8 quantizer
+    would quantize the unfolded weights and leave a per-channel multiply behind each convolution)."""
     saved = mx.nd.load(params)
     args = {k[4:]: v for k, v in saved.items() if k.startswith("arg:")}
     auxs = {k[4:]: v for k, v in saved.items() if k.startswith("aux:")}
@@ -554,10 +531,7 @@ def check_onnx(path, net, batch):
 
 def _is_quantized(net):
     graph = getattr(net, "_cached_graph", None)
-    symbol = graph[1] if graph else None
-    if symbol is None:
-        return False
-    return "quantize" in symbol.tojson()
+    return bool(graph) and graph[1] is not None and "quantize" in graph[1].tojson()
 
 
 __all__ = [

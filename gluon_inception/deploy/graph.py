@@ -31,7 +31,6 @@ def trace_graph(net, input_shape):
         raise RuntimeError("%s built no graph; only HybridBlocks can be exported or converted" % type(net).__name__)
 
 
-
 def fold_batchnorm(sym, args, auxs):
     """Fold every BatchNorm that follows a Convolution into that convolution's weight and bias.
 

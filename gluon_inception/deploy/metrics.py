@@ -1,10 +1,7 @@
 """Loss and top-1/top-5 accuracy as sums and counts, so that ranks can add them up exactly.
 
-This is the only place that counts top-k hits: training (its running metrics and its validation)
-and ``gluon-inception evaluate`` all call :func:`batch_stats`. Per batch it computes
-``[loss sum, top-1 hits, top-5 hits, samples]`` on the device without waiting for it;
-:class:`MetricSums` adds such vectors on the host (float64) once they have been summed over all
-ranks with :meth:`gluon_inception.dist.Dist.allreduce_sum`.
+Training and ``gluon-inception evaluate`` count top-k hits with :func:`batch_stats` only (on the
+device, without waiting); :class:`MetricSums` adds the vectors on the host once summed over ranks.
 
 Ties: when the true class scores exactly as high as other classes, it counts as the expected hit
 under a random order of the tied classes: with ``g`` classes scoring higher and ``e`` scoring
@@ -93,14 +90,10 @@ class MetricSums:
     def summary(self):
         """``{"loss": mean loss, "top1": fraction, "top5": fraction, "samples": n}``; NaN when empty."""
         n = self.values[3]
-        if n == 0:
-            return {"loss": float("nan"), "top1": float("nan"), "top5": float("nan"), "samples": 0}
-        return {
-            "loss": float(self.values[0] / n),
-            "top1": float(self.values[1] / n),
-            "top5": float(self.values[2] / n),
-            "samples": int(round(n)),
-        }
+        means = self.values[:3] / n if n else [float("nan")] * 3
+        summary = {field: float(mean) for field, mean in zip(FIELDS, means)}
+        summary["samples"] = int(round(n))
+        return summary
 
 
 def topk_k(classes):

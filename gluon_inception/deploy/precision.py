@@ -27,10 +27,8 @@ class PrecisionError(UsageError):
 def check_precision(precision, ctx=None):
     """Raise :class:`PrecisionError` when ``precision`` cannot run inference on ``ctx``.
 
-    MXNet 1.9.1 has float16 kernels on GPUs only (on the CPU its matrix product raises "FP16 gemm
-    on cpu not implemented"), bfloat16 and INT8 kernels on CPUs only (oneDNN), and bfloat16 is fast
-    only where the CPU computes it natively (AVX-512 BF16 or AMX); elsewhere it is refused rather
-    than emulated.
+    MXNet 1.9.1 runs float16 on GPUs only, bfloat16 and INT8 on CPUs only (oneDNN), and bfloat16 is
+    refused, not emulated, where the CPU lacks AVX-512 BF16 and AMX.
 
     Parameters
     ----------

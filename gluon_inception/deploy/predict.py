@@ -100,8 +100,7 @@ def predict_images(net, paths, preprocessing, class_names=None, topk=5, batch_si
         raise ValueError("topk must be at least 1, got %r" % (topk,))
     ctx = ctx or mx.cpu()
     files = list_image_files(paths)
-    predictions, failures = [], []
-    pending = []
+    predictions, failures, pending = [], [], []
 
     def flush():
         if not pending:
@@ -122,9 +121,7 @@ def predict_images(net, paths, preprocessing, class_names=None, topk=5, batch_si
             )
         pending.clear()
 
-    order = {}
     for path in files:
-        order[path] = len(order)
         try:
             image = read_image(path)
         except NotAnImageError as err:
@@ -137,7 +134,6 @@ def predict_images(net, paths, preprocessing, class_names=None, topk=5, batch_si
         if len(pending) >= batch_size:
             flush()
     flush()
-    predictions.sort(key=lambda p: order[p.path])
     return predictions, failures
 
 

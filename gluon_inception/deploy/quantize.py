@@ -1,17 +1,11 @@
-"""Fast CPU inference: INT8 through MXNet's oneDNN quantization flow, and bfloat16.
-
-INT8 (:func:`quantize_int8`) runs convolutions and the classifier in 8-bit integers with
-thresholds calibrated on a few batches of real images; on AVX-512 VNNI CPUs it is the fast
-path. bfloat16 (:func:`to_bfloat16`) fuses the float graph for oneDNN, then converts the fused
-layers through ``mxnet.contrib.amp``; :func:`optimize_float32` is the same fusion in float32.
-Measure with ``bench/inference.py``.
-"""
+"""Fast CPU inference in MXNet's oneDNN: INT8, bfloat16 and fused float32 (:doc:`/tutorials/cpu_inference`)."""
 import contextlib
 import json
 import logging
 import os
 import tempfile
 import warnings
+from itertools import islice
 
 from .._compat import amp, mx, np, wait_for_parameters
 from ..cpu import amx_in_use, supports_bf16
@@ -60,11 +54,7 @@ def collect_calibration_data(batches, num_batches=None):
     mxnet.nd.NDArray
         ``(N, 3, H, W)`` float32.
     """
-    arrays = []
-    for i, batch in enumerate(batches):
-        if num_batches is not None and i >= num_batches:
-            break
-        arrays.append(_as_array(batch).as_in_context(mx.cpu()).astype("float32"))
+    arrays = [_as_array(batch).as_in_context(mx.cpu()).astype("float32") for batch in islice(batches, num_batches)]
     if not arrays:
         raise QuantizationError("the calibration data yielded no batch: give a record file with images in it")
     return mx.nd.concat(*arrays, dim=0) if len(arrays) > 1 else arrays[0]
@@ -82,16 +72,9 @@ def quantize_int8(
 ):
     """Quantize a float32 network to INT8 with oneDNN, calibrated on real images.
 
-    MXNet's own calibration (``quantize_net``) reads each layer's output in a ctypes monitor
-    callback with ``mx.nd.min``/``mx.nd.max``. In MXNet 1.9.1, once the process has run the same
-    model in other ways (other batch sizes, ``static_alloc``), the classifier's output can arrive
-    in a oneDNN layout that those operators fail on ("We can't generate TBlob for MKLDNN data");
-    the exception dies in the callback and the layer silently keeps no statistics
-    (``bench/int8_calibration_repro.py`` reproduces it). This function does not use the callback:
-    the calibrated layers' outputs become outputs of the float32 graph, are read with ``asnumpy``
-    (a copy in the plain layout) after each forward pass, and MXNet's ``calib_graph`` gets the
-    statistics. Any failure while reading raises, naming the layer, and every layer MXNet asks
-    statistics for must get them. Peak memory holds those outputs for one batch.
+    The calibrated layers' outputs are read as outputs of the float32 graph, not in MXNet's monitor
+    callback, which can lose a layer's statistics silently; peak memory holds them for one batch
+    (:doc:`/tutorials/cpu_inference`, "Calibration in a long-running process").
 
     Parameters
     ----------
@@ -149,16 +132,14 @@ def quantize_int8(
     # Calibration visits whole batches only: trim to a multiple of the batch size.
     usable = data.shape[0] - data.shape[0] % batch_size
     batches = [data[i : i + batch_size] for i in range(0, usable, batch_size)]
-    wait_for_parameters()
     with warnings.catch_warnings(), _keeps_hybridization(net):
         warnings.filterwarnings("ignore", message=".*deprecated after MXNet 2.0")
         warnings.filterwarnings("ignore", message="Cannot decide type")
         try:
             shape = (batch_size,) + tuple(data.shape[1:])
-            sym, args, auxs = _float_graph(net, shape)
-            plain = sym
+            plain, args, auxs = _float_graph(net, shape)
             refuse_broken_input(plain, shape, "INT8", QuantizationError)
-            sym, args, auxs = pad_for_amx(sym, args, auxs, shape)  # AMX int8 kernels want 32-channel multiples
+            sym, args, auxs = pad_for_amx(plain, args, auxs, shape)  # AMX int8 kernels want 32-channel multiples
             excluded = sorted({layer.name for layer in sym.get_internals() for m in exclude_layers_match or []
                                if m in layer.name})  # fmt: skip
             sym = sym.get_backend_symbol("MKLDNN_QUANTIZE")
@@ -176,22 +157,22 @@ def quantize_int8(
                 qsym=qsym, arg_params=args, aux_params=auxs, collector=collector, calib_mode=calib_mode,
                 quantized_dtype=quantized_dtype, logger=logger,
             )  # fmt: skip
-            qnet = _symbol_block(qsym.get_backend_symbol("MKLDNN_QUANTIZE"), qargs, auxs, checked=(plain, "INT8"))
+            # static_alloc only: static_shape runs 1.3x faster at a fixed batch shape, but MXNet 1.9.1 was seen
+            # failing inside its forward ("can't generate TBlob for MKLDNN data") after other oneDNN work in the
+            # same process; call hybridize(static_shape=True) yourself to serve one fixed shape.
+            qnet = _typed_block(qsym.get_backend_symbol("MKLDNN_QUANTIZE"), qargs, auxs, mx.cpu(),
+                                checked=(plain, "INT8"), static_shape=False)  # fmt: skip
         except mx.base.MXNetError as err:
             first = str(err).strip().splitlines()[0]
             raise QuantizationError("MXNet's INT8 quantization failed: %s" % first) from err
     if logger:
         logger.info("Calibrated %d layers on %d images (%s)", len(layers), usable, calib_mode)
-    # static_alloc only: with static_shape as well the INT8 graph runs 1.3x faster at a fixed batch
-    # shape, but MXNet 1.9.1 was seen failing inside its forward ("can't generate TBlob for MKLDNN
-    # data") after other oneDNN work in the same process; call hybridize(static_shape=True) yourself
-    # to serve one fixed shape.
-    qnet.hybridize(static_alloc=True)
     return qnet
 
 
 def _float_graph(net, input_shape):
     """``net``'s float32 symbol and parameters, as ``export`` writes them."""
+    wait_for_parameters()
     trace_graph(net, input_shape)
     with tempfile.TemporaryDirectory(prefix="gluon-inception-int8-") as tmp:
         net.export(os.path.join(tmp, "net"), epoch=0)
@@ -199,13 +180,8 @@ def _float_graph(net, input_shape):
 
 
 def _layer_statistics(sym, args, auxs, layers, batches, calib_mode, num_bins=8001):
-    """Per-layer calibration statistics of the float32 graph ``sym`` over ``batches``.
-
-    The calibrated layers' outputs become outputs of the graph and are read with ``asnumpy``,
-    which copies oneDNN layouts to the plain layout: no monitor callback, and no generic operator
-    (like MXNet's ``min``/``max``) on a oneDNN-layout array. Returns ``{layer: (min, max)}`` for
-    ``"naive"`` and MXNet's histogram tuples for ``"entropy"``.
-    """
+    """``{layer: (min, max)}`` (``"naive"``) or MXNet's histogram tuples (``"entropy"``) of the float32 graph
+    ``sym`` over ``batches``, its ``layers`` read as graph outputs with ``asnumpy`` (plain layout)."""
     internals = sym.get_internals()
     missing = [name for name in layers if name not in internals.list_outputs()]
     if missing:
@@ -251,18 +227,6 @@ def _read_layer(name, output):
         ) from err
 
 
-def _symbol_block(qsym, args, auxs, checked):
-    """A Gluon block over the quantized symbol with its parameters (:func:`.amx.checked_block` of ``checked``)."""
-    block = checked_block(qsym, [mx.sym.var("data")], *checked, QuantizationError)
-    save = {"arg:%s" % k: v.as_in_context(mx.cpu()) for k, v in args.items()}
-    save.update({"aux:%s" % k: v.as_in_context(mx.cpu()) for k, v in auxs.items()})
-    with tempfile.TemporaryDirectory(prefix="gluon-inception-int8-") as tmp:
-        path = os.path.join(tmp, "net.params")
-        mx.nd.save(path, save)
-        block.collect_params().load(path, ctx=mx.cpu(), cast_dtype=True, dtype_source="saved")
-    return block
-
-
 @contextlib.contextmanager
 def _keeps_hybridization(net):
     """Restore ``net``'s hybridize settings afterwards: MXNet's converters call ``net.hybridize()``,
@@ -278,15 +242,11 @@ def _keeps_hybridization(net):
 def to_bfloat16(net, input_shape=(1, 3, 224, 224), ctx=None):
     """Convert a float32 network to bfloat16 compute, fused for oneDNN.
 
-    The float32 graph is first partitioned by MXNet's oneDNN backend (``MKLDNN``): every
-    convolution absorbs its BatchNorm and ReLU, the classifier becomes one fused dense layer.
-    ``mxnet.contrib.amp`` then runs those fused layers in bfloat16, and pooling and concatenation
-    follow their inputs, so activations stay bfloat16 from the second convolution to the
-    classifier with no cast in between. Without AMX the first convolution (3 input channels, for
-    which oneDNN 2.4 has no fast AVX-512 bfloat16 kernel) stays float32. BatchNorm is folded into
-    the convolutions in float64 first (:func:`.graph.fold_batchnorm`). Input and output stay float32. Converting
-    the plain graph instead (``amp.convert_hybrid_block``) keeps BatchNorm and ReLU as separate
-    operators with layout reorders between them, and measured slower than float32.
+    BatchNorm is folded into the convolutions in float64 (:func:`.graph.fold_batchnorm`), MXNet's
+    oneDNN backend fuses each convolution with its ReLU, and ``mxnet.contrib.amp`` runs the fused
+    convolutions and the dense layer in bfloat16 (without AMX, the 3-channel stem stays float32);
+    input and output stay float32. Converting the plain graph instead (``amp.convert_hybrid_block``)
+    keeps BatchNorm and ReLU apart, with layout reorders between them, and measured slower than float32.
 
     Parameters
     ----------
@@ -341,15 +301,13 @@ def optimize_float32(net, input_shape=(1, 3, 224, 224), ctx=None):
     """``net``'s float32 graph fused for oneDNN: convolution + BatchNorm + ReLU as one operator.
 
     A plain ``hybridize()`` in MXNet 1.9.1 runs BatchNorm and ReLU as operators of their own
-    (each a pass over the activations); the ``MKLDNN`` backend folds them into the convolution.
-    The result computes the same function (to float32 rounding) and is for inference only.
+    (each a pass over the activations). The result computes the same function (to float32 rounding)
+    and is for inference only.
 
     Parameters
     ----------
-    net : mxnet.gluon.HybridBlock
-    input_shape : tuple, default (1, 3, 224, 224)
-        Shape used to trace the graph.
-    ctx : mxnet.Context, default CPU
+    net, input_shape, ctx
+        As for :func:`to_bfloat16`.
 
     Returns
     -------
@@ -361,35 +319,27 @@ def optimize_float32(net, input_shape=(1, 3, 224, 224), ctx=None):
 
 
 def _fused_graph(net, input_shape, fold=False):
-    """``net``'s float32 symbol partitioned by the oneDNN backend, with its parameters, and the plain
-    float32 symbol it came from. With ``fold``, BatchNorm is folded into the convolutions first (in
-    float64, see :func:`.graph.fold_batchnorm`) and, on AMX, convolution inputs are zero-padded to
-    32-channel multiples (:func:`.amx.pad_for_amx`)."""
+    """``net``'s float32 symbol partitioned by the oneDNN backend, its parameters and the plain symbol; with
+    ``fold``, BatchNorm folded in first and, on AMX, convolution inputs padded (:func:`.amx.pad_for_amx`)."""
     with _keeps_hybridization(net):
-        wait_for_parameters()
-        sym, args, auxs = _float_graph(net, input_shape)
-    plain = sym
+        plain, args, auxs = _float_graph(net, input_shape)
+    sym = plain
     if fold:
         sym, args, auxs = fold_batchnorm(sym, args, auxs)
         sym, args, auxs = pad_for_amx(sym, args, auxs, input_shape)
     return sym.get_backend_symbol("MKLDNN"), args, auxs, plain
 
 
-def _typed_block(sym, args, auxs, ctx, checked=None):
-    """A hybridized SymbolBlock over ``sym`` whose parameters keep the dtypes of ``args``/``auxs``
-    (:func:`.amx.checked_block` of ``checked``)."""
+def _typed_block(sym, args, auxs, ctx, checked=None, static_shape=True):
+    """A SymbolBlock over ``sym`` whose parameters keep the dtypes of ``args``/``auxs`` (:func:`.amx.checked_block`
+    of ``checked``), hybridized with ``static_alloc`` and ``static_shape``."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Cannot decide type")
         inputs = [mx.sym.var("data")]
         block = mx.gluon.SymbolBlock(sym, inputs) if checked is None else checked_block(
             sym, inputs, *checked, QuantizationError)
-    params = block.collect_params()
-    values = dict(("arg:%s" % k, v) for k, v in args.items())
-    values.update(("aux:%s" % k, v) for k, v in auxs.items())
-    for name, param in params.items():
-        value = args.get(name, auxs.get(name))
-        if value is not None and param.dtype != value.dtype:
-            param.cast(value.dtype)
-    params.load_dict(values, ctx=ctx, ignore_extra=True, cast_dtype=False)
-    block.hybridize(static_alloc=True, static_shape=True)
+    values = {"arg:" + k: v for k, v in args.items()}
+    values.update({"aux:" + k: v for k, v in auxs.items()})
+    block.collect_params().load_dict(values, ctx=ctx, ignore_extra=True, cast_dtype=True, dtype_source="saved")
+    block.hybridize(static_alloc=True, static_shape=static_shape)
     return block

@@ -1,15 +1,5 @@
-"""Exported files in the runtimes people deploy with: OpenVINO IR, INT8 for each runtime, one loader for all.
-
-- :func:`export_openvino` converts our own ONNX export to OpenVINO IR (``.xml`` + ``.bin``), with the
-  class names and preprocessing in the IR's ``rt_info``, and checks it against MXNet's output.
-- :func:`quantize_file` makes an INT8 ONNX or OpenVINO file from a float32 one (ONNX Runtime's quantizer
-  for ONNX, NNCF for OpenVINO), calibrated on the user's images; a calibration that quantizes nothing or
-  changes the answers is an error.
-- :func:`load_model_file` opens any exported file (MXNet prefix, ``.onnx``, ``.xml``) in MXNet, ONNX
-  Runtime or OpenVINO as an :class:`ExportedModel`: a callable with the class names and preprocessing,
-  which :func:`~gluon_inception.deploy.evaluate.evaluate` and
-  :func:`~gluon_inception.deploy.predict.predict_images` take like a network.
-"""
+"""Exported files in the runtimes people deploy with: OpenVINO IR, INT8 for each runtime, one loader for all
+(:doc:`/tutorials/export_deploy`)."""
 import json
 import os
 import shutil
@@ -19,7 +9,7 @@ from .._compat import mx, np
 from ..errors import MissingInputError, UsageError
 from ..fileio import atomic_path
 from ..preprocessing import Preprocessing
-from .export import ExportError, _meta, _sample_batch, export_onnx, load_mxnet
+from .export import ExportError, _input_shape, _meta, _sample_batch, export_onnx, load_mxnet
 from .graph import params_context
 from .predict import predict_images
 
@@ -66,22 +56,13 @@ def _json_or_text(value):
 
 
 # -- writing --------------------------------------------------------------------------------
-def _save_ir(model, path):
-    """Write the IR to a scratch folder, then put ``.bin`` and ``.xml`` in place, each atomically.
-
-    The ``.xml`` goes last, so a reader never finds a new ``.xml`` without its ``.bin``.
-    """
-    ov = _require("openvino")
-    with tempfile.TemporaryDirectory(prefix="gluon-inception-ir-") as tmp:
-        ov.save_model(model, os.path.join(tmp, "model.xml"), compress_to_fp16=False)
-        _place_ir(os.path.join(tmp, "model.xml"), path)
-
-
-def _place_ir(written, path):
-    """Copy the IR ``written`` (``.xml`` and its ``.bin``) to ``path``, each file atomically, the ``.xml`` last."""
-    for suffix in (".bin", ".xml"):
-        with atomic_path(path[: -len(".xml")] + suffix) as out:
-            shutil.copyfile(written[: -len(".xml")] + suffix, out)
+def _place(written, path):
+    """Copy the file ``written`` to ``path`` atomically; for an IR its ``.bin`` first, so that a reader never
+    finds a new ``.xml`` without its ``.bin``."""
+    ir = [(written[: -len(".xml")] + ".bin", path[: -len(".xml")] + ".bin")] if path.endswith(".xml") else []
+    for source, target in ir + [(written, path)]:
+        with atomic_path(target) as out:
+            shutil.copyfile(source, out)
 
 
 def _check_suffix(path, fmt):
@@ -132,14 +113,13 @@ def export_openvino(net, path, preprocessing=None, classes=None, input_shape=Non
         onnx_path = os.path.join(tmp, "net.onnx")
         export_onnx(net, onnx_path, preprocessing, classes, input_shape, metadata=metadata, check=False)
         model = ov.convert_model(onnx_path)
-    meta = _meta(net, preprocessing, classes, metadata, fmt="openvino")
-    for key, value in meta.items():
-        model.set_rt_info(json.dumps(value), [RT_INFO, key])
-    _save_ir(model, path)
+        for key, value in _meta(net, preprocessing, classes, metadata, fmt="openvino").items():
+            model.set_rt_info(json.dumps(value), [RT_INFO, key])
+        ov.save_model(model, os.path.join(tmp, "model.xml"), compress_to_fp16=False)
+        _place(os.path.join(tmp, "model.xml"), path)
     result = {"path": path, "bin": path[: -len(".xml")] + ".bin", "max_abs_diff": None}
     if check:
-        shape = tuple(model.inputs[0].partial_shape.get_min_shape())[1:]
-        batch = _sample_batch(net, (1,) + shape, batch=2)
+        batch = _sample_batch(net, _input_shape(net, preprocessing, input_shape), batch=2)
         expected = net(mx.nd.array(batch, ctx=params_context(net))).asnumpy()
         got = load_model_file(path, "openvino", precision="float32").run(batch)
         diff = float(np.abs(got - expected).max())
@@ -153,10 +133,8 @@ def export_openvino(net, path, preprocessing=None, classes=None, input_shape=Non
 def quantize_file(source, path, calib_batches, min_agreement=MIN_AGREEMENT, subset_size=None):
     """INT8 copy of a float32 ONNX or OpenVINO file, calibrated on ``calib_batches`` with each runtime's best quantizer.
 
-    Each file gets the quantizer its runtime measured fastest with (:doc:`/benchmarks`): an OpenVINO
-    IR NNCF's (``FakeQuantize`` layers), an ONNX file ONNX Runtime's own ``quantize_static`` (QDQ:
-    ``QuantizeLinear``/``DequantizeLinear`` pairs, weights per output channel), which ran 2x as fast
-    in ONNX Runtime as NNCF's ONNX file. The ranges come from the calibration images.
+    An OpenVINO IR gets NNCF's, an ONNX file ONNX Runtime's own ``quantize_static`` (QDQ, weights per
+    output channel); :doc:`/tutorials/export_deploy` says why.
 
     Parameters
     ----------
@@ -212,11 +190,7 @@ def quantize_file(source, path, calib_batches, min_agreement=MIN_AGREEMENT, subs
                 "INT8 calibration failed: the INT8 model keeps the top-1 class of only %d of %d calibration images "
                 "(%.0f%%, below %.0f%%); calibrate on more images (--calib-batches) or ship float32"
                 % (same, images, 100.0 * same / images, 100 * min_agreement))
-        if fmt == "openvino":
-            _place_ir(tmp_path, path)
-        else:
-            with atomic_path(path) as out:
-                shutil.copyfile(tmp_path, out)
+        _place(tmp_path, path)
     return {"path": path, "quantized_layers": int(layers), "agreement": same / images, "images": images,
             "quantizer": quantizer}  # fmt: skip
 
