@@ -1,4 +1,6 @@
 """Arguments and checks that several subcommands share."""
+import argparse
+
 from ..data import build_val_iter
 from ..deploy import PRECISIONS, PrecisionError, check_precision, convert
 from ..deploy.runtimes import RUNTIMES, load_model_file
@@ -25,8 +27,16 @@ def add_model_arguments(parser, exported=False):
                                 "openvino)")
     group.add_argument("--topology", choices=sorted(TOPOLOGIES),
                        help="expected topology; an error says so when the weights differ")
-    group.add_argument("--classes", type=int, metavar="N",
+    group.add_argument("--classes", type=count, metavar="N",
                        help="expected number of classes; an error says so when the weights differ")
+
+
+def count(text):
+    """argparse type of a count (a batch size, a number of batches, classes or threads): an integer >= 1."""
+    value = int(text)  # argparse reports a ValueError as "invalid count value"
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be a positive integer, got %s" % text)
+    return value
 
 
 def load_model_from_args(args, ctx=None):

@@ -13,6 +13,7 @@ from ._common import (
     check_classes,
     check_precision_option,
     convert_loaded,
+    count,
     load_model_from_args,
 )
 
@@ -27,17 +28,17 @@ def configure_parser(parser):
                       help="split of --data to evaluate (default: val, or test when there is no val)")
     parser.add_argument("--crops", type=int, nargs="+", choices=(1, 10), default=[1],
                         help="1 = centre crop, 10 = corners + centre and their mirrors (default: 1; '1 10' for both)")
-    parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass per rank (default 32)")
+    parser.add_argument("--batch-size", type=count, default=32, help="images per forward pass per rank (default 32)")
     add_precision_argument(parser, "evaluate this conversion of the network: int8 (oneDNN; calibrated on "
                            "--calib-data) or bfloat16 (AVX-512 BF16 or AMX) on CPUs, float16 on GPUs (default: "
                            "float32). With --model: the file as exported, or bfloat16 in OpenVINO", default=None)
     parser.add_argument("--calib-data", metavar="REC",
                         help="record file to calibrate INT8 on (default: the train split of --data)")
-    parser.add_argument("--calib-batches", type=int, default=4, help="batches used for calibration (default 4)")
+    parser.add_argument("--calib-batches", type=count, default=4, help="batches used for calibration (default 4)")
     parser.add_argument("--best", action="store_true",
                         help="with --checkpoint DIR: the run's best checkpoint (PREFIX-best, best validation top-1)")
     parser.add_argument("--report", metavar="JSON", help="write the results here (rank 0, atomically)")
-    parser.add_argument("--threads", type=int, default=None, help="decoding threads per rank")
+    parser.add_argument("--threads", type=count, default=None, help="decoding threads per rank")
 
 
 def _resolve_split(args):

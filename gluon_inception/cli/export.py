@@ -10,6 +10,7 @@ from ._common import (
     add_model_arguments,
     add_precision_argument,
     convert_loaded,
+    count,
     load_model_from_args,
 )
 
@@ -39,8 +40,8 @@ def configure_parser(parser):
                            "the file is run, not exported")
     parser.add_argument("--calib-data", metavar="REC",
                         help="record file (or prepared dataset folder, train split) to calibrate --precision int8 on")
-    parser.add_argument("--calib-batches", type=int, default=4, help="calibration batches (default 4)")
-    parser.add_argument("--batch-size", type=int, default=32, help="calibration batch size (default 32)")
+    parser.add_argument("--calib-batches", type=count, default=4, help="calibration batches (default 4)")
+    parser.add_argument("--batch-size", type=count, default=32, help="calibration batch size (default 32)")
     parser.add_argument("--no-check", action="store_true",
                         help="skip comparing the file's output with MXNet's (onnx: in onnxruntime; openvino: OpenVINO)")
 

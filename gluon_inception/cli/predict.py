@@ -4,14 +4,14 @@ import sys
 
 from ..deploy.predict import format_predictions, predict_images
 from ..errors import UsageError
-from ._common import add_model_arguments, load_model_from_args
+from ._common import add_model_arguments, count, load_model_from_args
 
 
 def configure_parser(parser):
     parser.add_argument("paths", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files and folders of images")
     add_model_arguments(parser, exported=True)
-    parser.add_argument("--topk", type=int, default=5, help="classes per image (default 5)")
-    parser.add_argument("--batch-size", type=int, default=16, help="images per forward pass (default 16)")
+    parser.add_argument("--topk", type=count, default=5, help="classes per image (default 5)")
+    parser.add_argument("--batch-size", type=count, default=16, help="images per forward pass (default 16)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 

@@ -127,3 +127,18 @@ def test_started_by_horovodrun_without_horovod_mxnet_is_one_line(train_tiny_data
                           text=True, env=env, timeout=300)
     line = _one_error_line(proc, 1)
     assert "started by horovodrun" in line and "HOROVOD_WITH_MXNET=1" in line
+
+
+@pytest.mark.parametrize("args", [
+    ("export", "--pretrained", "-o", "m", "--calib-batches", "-1"),
+    ("export", "--pretrained", "-o", "m", "--batch-size", "0"),
+    ("evaluate", "--pretrained", "--rec", "x.rec", "--calib-batches", "0"),
+    ("evaluate", "--pretrained", "--rec", "x.rec", "--threads", "-2"),
+    ("predict", "x.jpg", "--pretrained", "--topk", "0"),
+    ("predict", "x.jpg", "--checkpoint", "c", "--classes", "0"),
+])  # fmt: skip
+def test_a_count_below_one_is_refused_before_anything_loads(args):
+    proc = _run(*args)
+    flag, value = args[-2:]
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "argument %s: must be a positive integer, got %s" % (flag, value) in proc.stderr.splitlines()[-1]
