@@ -322,7 +322,9 @@ def _load_into(net, fetched):
     for name, param in net._collect_params_with_prefix().items():
         if skipped_classifier and name.startswith("output."):
             continue
-        if name not in weights:  # to_ours gave every parameter but the aux heads'
+        if name not in weights:
+            if not name.startswith(("aux1.", "aux2.")):  # to_ours checks every other parameter: a guard
+                raise CorruptWeightsError("%s provides no %r" % (path, name))  # pragma: no cover
             untrained_aux = True
             continue
         value = weights[name]
