@@ -42,7 +42,7 @@ def test_inputs_of_uneven_channel_counts_are_padded_to_multiples_of_32_by_struct
     assert {path for path, block in blocks.items() if block.pad_input_to} == UNEVEN_INPUTS
 
 
-def test_a_teacher_is_checked_but_not_padded():
+def test_prepare_network_pads_only_the_network_that_trains():
     net = googlenet(classes=10)
     assert prepare_network(net, 64, pad=False) == []
     assert not any(block.pad_input_to for _, block in amx.convbn_blocks(net))
